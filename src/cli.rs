@@ -1,0 +1,120 @@
+//! Command-line interface: the flags of each subcommand and their help.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::server;
+
+/// A TCP echo server and echo toolkit built on mio.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mio-echo",
+    version,
+    after_help = "Examples:\n  mio-echo serve --addr 127.0.0.1:10000\n  mio-echo send \"hello, echo\"\n  mio-echo send < big.iso > copy.iso\n\nLogging: RUST_LOG=debug shows each connection, RUST_LOG=trace each transfer."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the echo server: every byte a client sends comes back to it, in order
+    #[command(after_help = "Example:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it")]
+    Serve(ServeArgs),
+    /// Send a message (or standard input) to an echo server and print the reply
+    #[command(
+        after_help = "Exit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --addr 127.0.0.1:9900 < big.iso > copy.iso"
+    )]
+    Send(SendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, HOST:PORT (port 0 lets the system pick one)
+    #[arg(long, default_value = "127.0.0.1:10000", value_parser = parse_addr)]
+    pub addr: SocketAddr,
+
+    /// Stop reading from a client while this many bytes wait to be echoed back to it
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_positive)]
+    pub max_pending: usize,
+
+    /// Length of the kernel's queue of connections waiting to be accepted
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> server::Config {
+        server::Config {
+            addr: self.addr,
+            backlog: self.backlog,
+            max_pending: self.max_pending,
+            ..server::Config::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The message to send; standard input until EOF when absent
+    pub message: Option<String>,
+
+    /// Address of the echo server, HOST:PORT
+    #[arg(long, default_value = "127.0.0.1:10000", value_parser = parse_addr)]
+    pub addr: SocketAddr,
+
+    /// Give up connecting, or waiting on a silent server, after SECS seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub timeout: Duration,
+}
+
+/// Accepts `127.0.0.1:10000`, `[::1]:10000` and `localhost:10000`
+/// (a name resolves to its first address, IPv4 preferred).
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|_| format!("'{text}' is not a HOST:PORT address"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("'{text}' resolves to no address"))
+}
+
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("'{text}' is not a positive whole number")),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn addresses_parse_or_explain() {
+        assert_eq!(parse_addr("127.0.0.1:9").unwrap(), SocketAddr::from(([127, 0, 0, 1], 9)));
+        assert!(parse_addr("localhost:9").unwrap().ip().is_loopback());
+        assert!(parse_addr("nonsense").unwrap_err().contains("HOST:PORT"));
+    }
+}

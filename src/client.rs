@@ -1,0 +1,192 @@
+//! `mio-echo send`: a blocking client on `std::net::TcpStream`.
+//!
+//! The input is written on a scoped thread while this thread reads the
+//! reply, so an echo larger than both socket buffers cannot deadlock (a
+//! client that wrote everything before reading would stall once the server
+//! stopped reading from it). Sent and received bytes are compared through a
+//! running digest, so inputs of any size pass through in constant memory.
+
+use std::hash::{DefaultHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use crate::error::describe;
+
+/// Length and hash of a byte stream, independent of how it was chunked.
+#[derive(Debug, Clone)]
+pub struct StreamDigest {
+    len: u64,
+    // SipHash with fixed keys: `DefaultHasher::new()` is the same function in
+    // every instance, and `write` buffers partial blocks, so chunking does not
+    // change the result. Collisions would need an adversarial server.
+    hasher: DefaultHasher,
+}
+
+impl Default for StreamDigest {
+    fn default() -> Self {
+        StreamDigest {
+            len: 0,
+            hasher: DefaultHasher::new(),
+        }
+    }
+}
+
+impl StreamDigest {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        self.hasher.write(bytes);
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn matches(&self, other: &StreamDigest) -> bool {
+        self.len == other.len && self.hasher.finish() == other.hasher.finish()
+    }
+}
+
+/// The result of one exchange with a server that completed without error.
+#[derive(Debug)]
+pub struct Exchange {
+    pub sent: StreamDigest,
+    pub received: StreamDigest,
+}
+
+impl Exchange {
+    /// True when the reply is byte for byte what was sent.
+    pub fn echoed(&self) -> bool {
+        self.sent.matches(&self.received)
+    }
+}
+
+/// Connects to `addr`, sends all of `input`, half-closes, and passes every
+/// chunk of the reply to `on_reply` until the server closes.
+///
+/// `timeout` bounds the connect and any silence of the socket.
+pub fn exchange<R, F>(addr: SocketAddr, timeout: Duration, input: R, mut on_reply: F) -> Result<Exchange, String>
+where
+    R: Read + Send,
+    F: FnMut(&[u8]) -> io::Result<()>,
+{
+    let stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|err| format!("cannot connect to {addr}: {}", describe(&err)))?;
+    let setup_failed = |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
+    stream.set_read_timeout(Some(timeout)).map_err(setup_failed)?;
+    stream.set_write_timeout(Some(timeout)).map_err(setup_failed)?;
+    let writer = stream.try_clone().map_err(setup_failed)?;
+
+    thread::scope(|scope| {
+        let sending = scope.spawn(move || send_all(input, writer));
+        let received = receive_all(&stream, &mut on_reply);
+        if received.is_err() {
+            // Wake the sender if it is blocked on a socket nobody reads any more.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let sent = sending
+            .join()
+            .unwrap_or_else(|_| Err(SendError::Input(io::Error::other("sender thread panicked"))));
+        let received = received.map_err(|err| match err {
+            ReceiveError::Socket(err) if is_timeout(&err) => {
+                format!("no reply from {addr} for {} s", timeout.as_secs_f64())
+            }
+            ReceiveError::Socket(err) => format!("receiving from {addr} failed: {}", describe(&err)),
+            ReceiveError::Output(err) => format!("cannot write the reply: {}", describe(&err)),
+        })?;
+        let sent = match sent {
+            Ok(sent) => sent,
+            Err(SendError::Input(err)) => return Err(format!("cannot read the input: {}", describe(&err))),
+            Err(SendError::Socket { sent, err }) => {
+                return Err(format!(
+                    "sending to {addr} failed after {} bytes ({} received back): {}",
+                    sent.len(),
+                    received.len(),
+                    describe(&err)
+                ));
+            }
+        };
+        Ok(Exchange { sent, received })
+    })
+}
+
+enum SendError {
+    Input(io::Error),
+    Socket { sent: StreamDigest, err: io::Error },
+}
+
+enum ReceiveError {
+    Socket(io::Error),
+    Output(io::Error),
+}
+
+fn send_all(mut input: impl Read, mut socket: TcpStream) -> Result<StreamDigest, SendError> {
+    let mut digest = StreamDigest::default();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(SendError::Input(err)),
+        };
+        if let Err(err) = socket.write_all(&buf[..n]) {
+            return Err(SendError::Socket { sent: digest, err });
+        }
+        digest.update(&buf[..n]);
+    }
+    // Half-close: the server sees EOF, finishes echoing, then closes its side.
+    match socket.shutdown(Shutdown::Write) {
+        Ok(()) => Ok(digest),
+        Err(err) => Err(SendError::Socket { sent: digest, err }),
+    }
+}
+
+fn receive_all(
+    mut socket: &TcpStream,
+    on_reply: &mut impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<StreamDigest, ReceiveError> {
+    let mut digest = StreamDigest::default();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => return Ok(digest),
+            Ok(n) => {
+                on_reply(&buf[..n]).map_err(ReceiveError::Output)?;
+                digest.update(&buf[..n]);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(ReceiveError::Socket(err)),
+        }
+    }
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_ignores_chunking() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut whole = StreamDigest::default();
+        whole.update(&data);
+        let mut pieces = StreamDigest::default();
+        for chunk in data.chunks(13) {
+            pieces.update(chunk);
+        }
+        assert!(whole.matches(&pieces));
+        let mut other = StreamDigest::default();
+        other.update(&data[1..]);
+        other.update(b"x");
+        assert!(!whole.matches(&other));
+    }
+}

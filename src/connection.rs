@@ -1,0 +1,224 @@
+//! One client connection: reads, echoes back, and remembers what the socket
+//! did not take.
+//!
+//! The logic is generic over any `Read + Write` stream so that unit tests
+//! drive it through fakes that return partial writes and `WouldBlock` at
+//! random; the server uses it with [`mio::net::TcpStream`].
+//!
+//! Readiness from mio is edge-triggered, so the connection keeps two hints,
+//! `read_ready` and `write_ready`, that an event sets and only the socket
+//! itself clears (by `WouldBlock`, or by a short read or write: for a stream
+//! socket epoll(7) guarantees a new edge once more data or room arrives).
+
+use std::io::{self, Read, Write};
+
+use crate::pending::PendingOutput;
+
+/// How far to go with one connection in one call to [`Connection::drive`].
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop reading while this many bytes wait to be written back
+    /// (backpressure: a client that never reads cannot make the server grow).
+    pub max_pending: usize,
+    /// Bytes read per call before the connection yields to the others
+    /// (fairness: one fast client cannot starve the rest).
+    pub budget: usize,
+}
+
+/// What the reactor should do with a connection after driving it.
+#[derive(Debug)]
+pub enum Progress {
+    /// Nothing more can be done until the next readiness event.
+    Waiting,
+    /// The budget ran out while the socket may still hold bytes; no new edge
+    /// will come for them, so the reactor must drive it again soon.
+    Yielded,
+    /// The peer sent EOF and everything has been echoed: close it.
+    Finished,
+    /// The socket failed (reset, broken pipe...): drop it.
+    Failed(io::Error),
+}
+
+/// Byte counts of one call to [`Connection::drive`], for the server's summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Transferred {
+    pub read: u64,
+    pub written: u64,
+}
+
+/// The state of one echo connection.
+///
+/// Kept small on purpose: an idle connection is this struct in a slab entry
+/// and nothing else (no buffer), so tens of thousands of idle clients cost
+/// a few hundred kilobytes.
+#[derive(Debug)]
+pub struct Connection<S> {
+    stream: S,
+    /// Echo bytes the socket refused, boxed so that the common case (none)
+    /// costs one pointer instead of a whole `Vec` plus offset.
+    pending: Option<Box<PendingOutput>>,
+    /// An event said readable and no read has since proven the socket empty.
+    read_ready: bool,
+    /// An event said writable and no write has since found the socket full.
+    write_ready: bool,
+    /// The peer's FIN (or an error) was reported: the short-read shortcut no
+    /// longer applies, because the EOF behind the last bytes brings no new edge.
+    hang_up_seen: bool,
+    /// Read returned 0: the peer will send nothing more.
+    read_closed: bool,
+}
+
+impl<S: Read + Write> Connection<S> {
+    /// A freshly accepted connection: assume it is readable and writable
+    /// until the socket says otherwise, since a client may send at once.
+    pub fn new(stream: S) -> Self {
+        Connection {
+            stream,
+            pending: None,
+            read_ready: true,
+            write_ready: true,
+            hang_up_seen: false,
+            read_closed: false,
+        }
+    }
+
+    pub fn stream(&self) -> &S {
+        &self.stream
+    }
+
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Bytes waiting to be written back.
+    pub fn pending_len(&self) -> usize {
+        self.pending.as_ref().map_or(0, |p| p.len())
+    }
+
+    /// True when nothing the peer sent is still in flight through the server:
+    /// no unsent echo output. (Bytes still in the socket are unknown until read.)
+    pub fn is_quiet(&self) -> bool {
+        self.pending.is_none()
+    }
+
+    /// Records what an event reported. Stale or spurious events are harmless:
+    /// they only cause a read or write that returns `WouldBlock`.
+    pub fn on_readiness(&mut self, readable: bool, writable: bool, hang_up: bool) {
+        self.read_ready |= readable || hang_up;
+        self.write_ready |= writable || hang_up;
+        self.hang_up_seen |= hang_up;
+    }
+
+    /// Flushes pending output, then reads and echoes until the socket is
+    /// drained, the pending output reaches its limit, or the budget runs out.
+    ///
+    /// `scratch` is the reactor's shared read buffer: bytes pass through it and
+    /// only the part the socket does not take is copied into the connection.
+    pub fn drive(&mut self, scratch: &mut [u8], limits: Limits, moved: &mut Transferred) -> Progress {
+        match self.drive_inner(scratch, limits, moved) {
+            Ok(progress) => progress,
+            Err(err) => Progress::Failed(err),
+        }
+    }
+
+    fn drive_inner(
+        &mut self,
+        scratch: &mut [u8],
+        limits: Limits,
+        moved: &mut Transferred,
+    ) -> io::Result<Progress> {
+        let mut read_this_call = 0;
+        loop {
+            if self.pending.is_some() && self.write_ready {
+                self.flush_pending(moved)?;
+            }
+            if self.read_closed {
+                return Ok(if self.pending.is_none() {
+                    Progress::Finished
+                } else {
+                    Progress::Waiting
+                });
+            }
+            let room = limits.max_pending.saturating_sub(self.pending_len());
+            if room == 0 || !self.read_ready {
+                // Backpressure or drained: the next writable or readable edge
+                // brings us back; `read_ready` stays set while paused, so
+                // reading resumes as soon as the output drains.
+                return Ok(Progress::Waiting);
+            }
+            if read_this_call >= limits.budget {
+                return Ok(Progress::Yielded);
+            }
+            // Never read more than fits under the limit, so the pending output
+            // is bounded by `max_pending` whatever the socket does.
+            let want = room.min(scratch.len());
+            match self.stream.read(&mut scratch[..want]) {
+                Ok(0) => self.read_closed = true,
+                Ok(n) => {
+                    read_this_call += n;
+                    moved.read += n as u64;
+                    if n < want && !self.hang_up_seen {
+                        self.read_ready = false;
+                    }
+                    self.echo(&scratch[..n], moved)?;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.read_ready = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Writes freshly read bytes straight back; what does not fit is queued.
+    fn echo(&mut self, mut data: &[u8], moved: &mut Transferred) -> io::Result<()> {
+        if self.pending.is_none() && self.write_ready {
+            let written = write_until_short(&mut self.stream, data, &mut self.write_ready)?;
+            moved.written += written as u64;
+            data = &data[written..];
+        }
+        if !data.is_empty() {
+            self.pending.get_or_insert_default().push(data);
+        }
+        Ok(())
+    }
+
+    fn flush_pending(&mut self, moved: &mut Transferred) -> io::Result<()> {
+        let Some(pending) = self.pending.as_mut() else {
+            return Ok(());
+        };
+        let written = write_until_short(&mut self.stream, pending.unsent(), &mut self.write_ready)?;
+        moved.written += written as u64;
+        pending.consume(written);
+        if pending.is_empty() {
+            // Give the memory back: an idle connection owns no buffer.
+            self.pending = None;
+        }
+        Ok(())
+    }
+}
+
+/// Writes as much of `data` as the socket takes now; clears `write_ready` when
+/// it takes less than offered (a short write on a stream socket means the send
+/// buffer is full, and a writable edge will follow once it has room).
+fn write_until_short<S: Write>(stream: &mut S, data: &[u8], write_ready: &mut bool) -> io::Result<usize> {
+    let mut written = 0;
+    while written < data.len() {
+        match stream.write(&data[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                if written < data.len() {
+                    *write_ready = false;
+                    break;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                *write_ready = false;
+                break;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}

@@ -1,0 +1,27 @@
+//! mio-echo: a TCP echo server and echo toolkit built on mio.
+//!
+//! The crate is laid out by role, so the file list is the architecture:
+//!
+//! - [`server`]: the reactor. One thread, one `mio::Poll`; the listener and
+//!   the signal pipe have reserved tokens, every connection lives in a
+//!   `slab::Slab` whose key is its token.
+//! - [`connection`]: one client's state machine (read, echo, queue what the
+//!   socket refuses, pause reading under backpressure, close after EOF),
+//!   generic over the stream so tests can drive it with fakes.
+//! - [`pending`]: the unsent bytes of one slow connection.
+//! - [`listener`]: binding with a real backlog and `SO_REUSEADDR`.
+//! - [`shutdown`]: SIGINT/SIGTERM as a reactor event.
+//! - [`client`]: the blocking `send` client.
+//! - [`cli`]: flags and help; `main.rs` only parses them and dispatches.
+//!
+//! docs/architecture.md tells the same story with a diagram.
+
+pub mod cli;
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod fd_limit;
+pub mod listener;
+pub mod pending;
+pub mod server;
+pub mod shutdown;

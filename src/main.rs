@@ -1,0 +1,55 @@
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use mio_echo::cli::{Cli, Command, SendArgs, ServeArgs};
+use mio_echo::{client, server::Server};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Send(args) => send(&args),
+    };
+    result.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::FAILURE
+    })
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
+    let server = Server::bind(&args.config())?;
+    let addr = server.local_addr().map_err(|err| err.to_string())?;
+    // Tests and scripts bind port 0 and read the real port from this line.
+    println!("listening on {addr}");
+    io::stdout().flush().map_err(|err| err.to_string())?;
+    log::info!("serving on {addr}");
+    server.run().map_err(|err| format!("server failed: {err}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn send(args: &SendArgs) -> Result<ExitCode, String> {
+    let mut stdout = io::stdout().lock();
+    let on_reply = |bytes: &[u8]| stdout.write_all(bytes);
+    let exchange = match &args.message {
+        Some(message) => client::exchange(args.addr, args.timeout, message.as_bytes(), on_reply)?,
+        None => client::exchange(args.addr, args.timeout, io::stdin(), on_reply)?,
+    };
+    let write_failed = |err: io::Error| format!("cannot write the reply: {err}");
+    if args.message.is_some() && stdout.is_terminal() {
+        stdout.write_all(b"\n").map_err(write_failed)?;
+    }
+    stdout.flush().map_err(write_failed)?;
+    if exchange.echoed() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: the reply differs from what was sent ({} bytes sent, {} received): {} is not an echo server",
+            exchange.sent.len(),
+            exchange.received.len(),
+            args.addr
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
