@@ -22,7 +22,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the echo server: every byte a client sends comes back to it, in order
-    #[command(after_help = "Example:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it")]
+    #[command(
+        after_help = "Example:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it"
+    )]
     Serve(ServeArgs),
     /// Send a message (or standard input) to an echo server and print the reply
     #[command(
@@ -113,7 +115,10 @@ mod tests {
 
     #[test]
     fn addresses_parse_or_explain() {
-        assert_eq!(parse_addr("127.0.0.1:9").unwrap(), SocketAddr::from(([127, 0, 0, 1], 9)));
+        assert_eq!(
+            parse_addr("127.0.0.1:9").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 9))
+        );
         assert!(parse_addr("localhost:9").unwrap().ip().is_loopback());
         assert!(parse_addr("nonsense").unwrap_err().contains("HOST:PORT"));
     }

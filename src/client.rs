@@ -70,16 +70,26 @@ impl Exchange {
 /// chunk of the reply to `on_reply` until the server closes.
 ///
 /// `timeout` bounds the connect and any silence of the socket.
-pub fn exchange<R, F>(addr: SocketAddr, timeout: Duration, input: R, mut on_reply: F) -> Result<Exchange, String>
+pub fn exchange<R, F>(
+    addr: SocketAddr,
+    timeout: Duration,
+    input: R,
+    mut on_reply: F,
+) -> Result<Exchange, String>
 where
     R: Read + Send,
     F: FnMut(&[u8]) -> io::Result<()>,
 {
     let stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|err| format!("cannot connect to {addr}: {}", describe(&err)))?;
-    let setup_failed = |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
-    stream.set_read_timeout(Some(timeout)).map_err(setup_failed)?;
-    stream.set_write_timeout(Some(timeout)).map_err(setup_failed)?;
+    let setup_failed =
+        |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(setup_failed)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(setup_failed)?;
     let writer = stream.try_clone().map_err(setup_failed)?;
 
     thread::scope(|scope| {
@@ -96,12 +106,16 @@ where
             ReceiveError::Socket(err) if is_timeout(&err) => {
                 format!("no reply from {addr} for {} s", timeout.as_secs_f64())
             }
-            ReceiveError::Socket(err) => format!("receiving from {addr} failed: {}", describe(&err)),
+            ReceiveError::Socket(err) => {
+                format!("receiving from {addr} failed: {}", describe(&err))
+            }
             ReceiveError::Output(err) => format!("cannot write the reply: {}", describe(&err)),
         })?;
         let sent = match sent {
             Ok(sent) => sent,
-            Err(SendError::Input(err)) => return Err(format!("cannot read the input: {}", describe(&err))),
+            Err(SendError::Input(err)) => {
+                return Err(format!("cannot read the input: {}", describe(&err)));
+            }
             Err(SendError::Socket { sent, err }) => {
                 return Err(format!(
                     "sending to {addr} failed after {} bytes ({} received back): {}",
@@ -167,7 +181,10 @@ fn receive_all(
 }
 
 fn is_timeout(err: &io::Error) -> bool {
-    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 #[cfg(test)]

@@ -114,7 +114,12 @@ impl<S: Read + Write> Connection<S> {
     ///
     /// `scratch` is the reactor's shared read buffer: bytes pass through it and
     /// only the part the socket does not take is copied into the connection.
-    pub fn drive(&mut self, scratch: &mut [u8], limits: Limits, moved: &mut Transferred) -> Progress {
+    pub fn drive(
+        &mut self,
+        scratch: &mut [u8],
+        limits: Limits,
+        moved: &mut Transferred,
+    ) -> Progress {
         match self.drive_inner(scratch, limits, moved) {
             Ok(progress) => progress,
             Err(err) => Progress::Failed(err),
@@ -200,7 +205,11 @@ impl<S: Read + Write> Connection<S> {
 /// Writes as much of `data` as the socket takes now; clears `write_ready` when
 /// it takes less than offered (a short write on a stream socket means the send
 /// buffer is full, and a writable edge will follow once it has room).
-fn write_until_short<S: Write>(stream: &mut S, data: &[u8], write_ready: &mut bool) -> io::Result<usize> {
+fn write_until_short<S: Write>(
+    stream: &mut S,
+    data: &[u8],
+    write_ready: &mut bool,
+) -> io::Result<usize> {
     let mut written = 0;
     while written < data.len() {
         match stream.write(&data[written..]) {
@@ -222,3 +231,6 @@ fn write_until_short<S: Write>(stream: &mut S, data: &[u8], write_ready: &mut bo
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests;

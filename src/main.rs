@@ -25,7 +25,9 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     println!("listening on {addr}");
     io::stdout().flush().map_err(|err| err.to_string())?;
     log::info!("serving on {addr}");
-    server.run().map_err(|err| format!("server failed: {err}"))?;
+    server
+        .run()
+        .map_err(|err| format!("server failed: {err}"))?;
     Ok(ExitCode::SUCCESS)
 }
 

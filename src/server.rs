@@ -134,7 +134,9 @@ impl Server {
                         // A stale event (its connection closed earlier in this
                         // batch, the key maybe reused) is only a spurious wake-up.
                         if let Some(conn) = self.connections.get_mut(key) {
-                            let hang_up = event.is_read_closed() || event.is_write_closed() || event.is_error();
+                            let hang_up = event.is_read_closed()
+                                || event.is_write_closed()
+                                || event.is_error();
                             conn.on_readiness(event.is_readable(), event.is_writable(), hang_up);
                             self.drive(key);
                         }
@@ -146,7 +148,10 @@ impl Server {
                 self.drive(key);
             }
             self.yielded_now = again;
-            if self.accept_paused_until.is_some_and(|until| Instant::now() >= until) {
+            if self
+                .accept_paused_until
+                .is_some_and(|until| Instant::now() >= until)
+            {
                 self.accept_all();
             }
         }
@@ -202,9 +207,11 @@ impl Server {
         let entry = self.connections.vacant_entry();
         let key = entry.key();
         // Registered once for both directions: no epoll_ctl per message.
-        self.poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
+        self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         entry.insert(Connection::new(stream));
         self.summary.connections += 1;
         debug!("connection {key} from {peer}");
@@ -219,7 +226,11 @@ impl Server {
         let progress = conn.drive(&mut self.scratch, self.limits, &mut moved);
         self.summary.bytes_read += moved.read;
         self.summary.bytes_written += moved.written;
-        log::trace!("connection {key}: read {}, wrote {}", moved.read, moved.written);
+        log::trace!(
+            "connection {key}: read {}, wrote {}",
+            moved.read,
+            moved.written
+        );
         match progress {
             Progress::Waiting => {}
             Progress::Yielded => self.yielded.push(key),
