@@ -32,10 +32,24 @@ impl ServerProcess {
     }
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Starts the server under a shell limit on open files (soft and hard).
+    pub fn start_with_fd_limit(limit: usize, args: &[&str]) -> ServerProcess {
+        let script = format!("ulimit -n {limit} && exec \"$0\" serve --addr 127.0.0.1:0 \"$@\"");
+        let mut command = Command::new("sh");
+        command.args(["-c", &script, BIN]).args(args);
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> ServerProcess {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -101,6 +115,19 @@ impl ServerProcess {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .map(|dir| dir.count())
             .unwrap_or(0)
+    }
+
+    /// CPU time (user + system) the server has used, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc stat");
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf only reads a configuration value.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        ticks as f64 / per_second
     }
 
     pub fn signal(&self, signal: i32) {
