@@ -12,10 +12,12 @@
 //! - [`listener`]: binding with a real backlog and `SO_REUSEADDR`.
 //! - [`shutdown`]: SIGINT/SIGTERM as a reactor event.
 //! - [`client`]: the blocking `send` client.
+//! - [`bench`]: the load generator, one `mio::Poll` per thread.
 //! - [`cli`]: flags and help; `main.rs` only parses them and dispatches.
 //!
 //! docs/architecture.md tells the same story with a diagram.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod connection;

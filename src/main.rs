@@ -2,8 +2,8 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use mio_echo::cli::{Cli, Command, SendArgs, ServeArgs};
-use mio_echo::{client, server::Server};
+use mio_echo::cli::{BenchArgs, Cli, Command, SendArgs, ServeArgs};
+use mio_echo::{bench, client, server::Server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Send(args) => send(&args),
+        Command::Bench(args) => run_bench(&args),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -54,4 +55,21 @@ fn send(args: &SendArgs) -> Result<ExitCode, String> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn run_bench(args: &BenchArgs) -> Result<ExitCode, String> {
+    let report = bench::run(&args.config())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|err| err.to_string())?
+        );
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(if report.errors.total() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

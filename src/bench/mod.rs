@@ -1,0 +1,349 @@
+//! `mio-echo bench`: a load generator for echo servers.
+//!
+//! T threads ([`worker`]) each run their own `mio::Poll` over their share of
+//! the connections; the calling thread only coordinates: it waits until all
+//! are connected, samples CPU time around the measured window, shows a live
+//! rate on a terminal, then merges the workers' tallies into a [`Report`].
+
+mod pattern;
+pub mod report;
+mod worker;
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::fd_limit;
+pub use report::Report;
+use report::{Cpu, Errors, Latency};
+
+/// What each connection does; see `mio-echo bench --help` and docs/bench.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// One message at a time per connection: send, wait for the whole echo, check, repeat
+    Pingpong,
+    /// Write continuously with a bounded window in flight, checking every byte back
+    Stream,
+    /// Connect, send, half-close, read the echo to EOF, close; again, on every slot
+    Churn,
+    /// Open all connections, one exchange each, then hold them idle for the duration
+    Hold,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Pingpong => "pingpong",
+            Mode::Stream => "stream",
+            Mode::Churn => "churn",
+            Mode::Hold => "hold",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub connections: usize,
+    pub size: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub mode: Mode,
+    pub threads: usize,
+    /// Bytes in flight per connection in stream mode.
+    pub window: usize,
+    /// New connections per second over all threads; `None`: as fast as accepted.
+    pub connect_rate: Option<f64>,
+    /// Source addresses to spread connections over; empty: automatic.
+    pub source_ips: Vec<IpAddr>,
+    /// The server's PID, to report its CPU time per message.
+    pub server_pid: Option<u32>,
+    /// Show a live progress line (only ever on a terminal).
+    pub progress: bool,
+}
+
+/// Rates seen while running, for the progress line.
+#[derive(Default)]
+pub struct LiveCounters {
+    pub messages: AtomicU64,
+    pub bytes: AtomicU64,
+    pub cycles: AtomicU64,
+}
+
+/// Descriptors the process needs besides its connections.
+const SPARE_FDS: u64 = 32;
+
+/// Runs the benchmark and returns what it measured; errors are for setup
+/// problems only (traffic errors are counted in the report).
+pub fn run(config: &Config) -> Result<Report, String> {
+    check_fd_limit(config.connections)?;
+    let source_ips = choose_source_ips(config)?;
+    let pattern = pattern::Pattern::default();
+    let live = LiveCounters::default();
+    let threads = config.threads.clamp(1, config.connections.max(1));
+    let connected = Barrier::new(threads + 1);
+    let config = &Config {
+        threads,
+        ..config.clone()
+    };
+
+    let started = Instant::now();
+    let (tallies, window) = thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let ids = (t as u64..config.connections as u64)
+                    .step_by(threads)
+                    .collect();
+                let plan = worker::Plan {
+                    config,
+                    pattern: &pattern,
+                    ids,
+                    source_ips: &source_ips,
+                    live: &live,
+                    connected: &connected,
+                };
+                scope.spawn(move || worker::run(plan))
+            })
+            .collect();
+        connected.wait();
+        let window = measure_window(config, &live);
+        let tallies: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a load generator thread panicked".into()))
+            })
+            .collect();
+        (tallies, window)
+    });
+    log::debug!("bench finished in {:?}", started.elapsed());
+
+    let mut errors = Errors::default();
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
+    let (mut connected_count, mut messages, mut bytes, mut cycles) = (0, 0, 0, 0);
+    let mut connect_time = Duration::ZERO;
+    for tally in tallies {
+        let tally = tally?;
+        errors.add(&tally.errors);
+        let _ = histogram.add(&tally.latency_nanos);
+        connected_count += tally.connected;
+        messages += tally.messages;
+        bytes += tally.bytes;
+        cycles += tally.cycles;
+        connect_time = connect_time.max(tally.connect_time);
+    }
+    let secs = config.duration.as_secs_f64();
+    let per_message = |cpu: f64| {
+        let units = if config.mode == Mode::Churn {
+            cycles
+        } else {
+            messages
+        };
+        (units > 0).then(|| cpu * 1e6 / units as f64)
+    };
+    Ok(Report {
+        mode: config.mode.name().to_string(),
+        addr: config.addr.to_string(),
+        connections: config.connections,
+        size: config.size,
+        threads,
+        warmup_s: config.warmup.as_secs_f64(),
+        duration_s: secs,
+        connected: if config.mode == Mode::Churn {
+            0
+        } else {
+            connected_count
+        },
+        connect_time_s: connect_time.as_secs_f64(),
+        messages,
+        messages_per_s: messages as f64 / secs,
+        bytes,
+        bytes_per_s: bytes as f64 / secs,
+        cycles,
+        connections_per_s: cycles as f64 / secs,
+        latency: Latency::from_nanos(&histogram),
+        errors,
+        cpu: Cpu {
+            client_seconds: window.client,
+            client_us_per_message: per_message(window.client),
+            server_seconds: window.server,
+            server_us_per_message: window.server.and_then(per_message),
+        },
+    })
+}
+
+/// CPU seconds used during the measured window.
+struct CpuWindow {
+    client: f64,
+    server: Option<f64>,
+}
+
+/// Waits out the warm-up and the measured window (the workers keep their own
+/// clocks from the same barrier), sampling CPU time at both ends.
+fn measure_window(config: &Config, live: &LiveCounters) -> CpuWindow {
+    let start = Instant::now();
+    let progress = (config.progress && std::io::stdout().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
+        );
+        bar
+    });
+    let tick = |until: Instant| {
+        let mut last = (Instant::now(), snapshot(live));
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            // Sleeping here only paces the display; the workers run on.
+            thread::sleep((until - now).min(Duration::from_millis(250)));
+            if let Some(bar) = &progress {
+                let now = (Instant::now(), snapshot(live));
+                let secs = (now.0 - last.0).as_secs_f64().max(1e-9);
+                let rate = |a: u64, b: u64| (b - a) as f64 / secs;
+                bar.set_message(format!(
+                    "{:.0} msg/s, {:.2} MB/s, {:.0} conn/s",
+                    rate(last.1.0, now.1.0),
+                    rate(last.1.1, now.1.1) / 1e6,
+                    rate(last.1.2, now.1.2)
+                ));
+                bar.tick();
+                last = now;
+            }
+        }
+    };
+    tick(start + config.warmup);
+    let client_before = process_cpu_seconds("self");
+    let server_before = config
+        .server_pid
+        .and_then(|pid| process_cpu_seconds(&pid.to_string()));
+    tick(start + config.warmup + config.duration);
+    let client_after = process_cpu_seconds("self");
+    let server_after = config
+        .server_pid
+        .and_then(|pid| process_cpu_seconds(&pid.to_string()));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    CpuWindow {
+        client: client_after.zip(client_before).map_or(0.0, |(a, b)| a - b),
+        server: server_after.zip(server_before).map(|(a, b)| a - b),
+    }
+}
+
+fn snapshot(live: &LiveCounters) -> (u64, u64, u64) {
+    (
+        live.messages.load(Ordering::Relaxed),
+        live.bytes.load(Ordering::Relaxed),
+        live.cycles.load(Ordering::Relaxed),
+    )
+}
+
+/// utime + stime of a process (`self` or a PID) from /proc, in seconds.
+pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks as f64 / per_second as f64)
+}
+
+fn check_fd_limit(connections: usize) -> Result<(), String> {
+    let limit = fd_limit::raise_to_hard_limit()
+        .map_err(|err| format!("cannot read the open-file limit: {err}"))?;
+    let needed = connections as u64 + SPARE_FDS;
+    if needed > limit {
+        return Err(format!(
+            "cannot open {connections} connections: the open-file limit is {limit} (its hard limit), \
+             and {connections} connections need about {needed}; use fewer connections or raise the hard limit"
+        ));
+    }
+    Ok(())
+}
+
+/// Source addresses: the user's, or on loopback as many of 127.0.0.x as it
+/// takes to stay within the ephemeral port range of one source address.
+fn choose_source_ips(config: &Config) -> Result<Vec<IpAddr>, String> {
+    if !config.source_ips.is_empty() {
+        if let Some(ip) = config
+            .source_ips
+            .iter()
+            .find(|ip| ip.is_ipv4() != config.addr.is_ipv4())
+        {
+            return Err(format!(
+                "source address {ip} is not of the same family as {}",
+                config.addr
+            ));
+        }
+        return Ok(config.source_ips.clone());
+    }
+    let ports = ephemeral_port_count();
+    if !config.addr.ip().is_loopback() || !config.addr.is_ipv4() || config.connections <= ports {
+        return Ok(Vec::new());
+    }
+    let needed = config.connections.div_ceil(ports.max(1)).min(250);
+    Ok((1..=needed as u8)
+        .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        .collect())
+}
+
+fn ephemeral_port_count() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut bounds = text.split_whitespace().map(|n| n.parse::<usize>().ok());
+            Some(bounds.next()??.abs_diff(bounds.next()??) + 1)
+        })
+        .unwrap_or(28_232)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(connections: usize, addr: &str) -> Config {
+        Config {
+            addr: addr.parse().unwrap(),
+            connections,
+            size: 512,
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            mode: Mode::Pingpong,
+            threads: 1,
+            window: 1 << 18,
+            connect_rate: None,
+            source_ips: Vec::new(),
+            server_pid: None,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn loopback_spreads_over_source_addresses_beyond_the_port_range() {
+        let ports = ephemeral_port_count();
+        assert!(
+            choose_source_ips(&config(100, "127.0.0.1:1"))
+                .unwrap()
+                .is_empty()
+        );
+        let ips = choose_source_ips(&config(ports * 2 + 1, "127.0.0.1:1")).unwrap();
+        assert_eq!(ips.len(), 3);
+        assert_eq!(ips[2], IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)));
+    }
+
+    #[test]
+    fn mixed_address_families_are_refused() {
+        let mut config = config(10, "127.0.0.1:1");
+        config.source_ips = vec!["::1".parse().unwrap()];
+        assert!(choose_source_ips(&config).unwrap_err().contains("family"));
+    }
+}

@@ -1,0 +1,176 @@
+//! What a bench run measured: the human summary and the `--json` object.
+//! Field names are documented in docs/bench.md; keep the two in step.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Failures seen by the load generator; any of them makes the exit status 1.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Errors {
+    /// Echoed bytes that differ from what was sent, or more bytes than were sent.
+    pub mismatches: u64,
+    /// The server closed before echoing everything.
+    pub early_eofs: u64,
+    /// Resets, broken pipes and other socket errors on established connections.
+    pub resets: u64,
+    /// Connections that could not be established (refused, timed out, no ports).
+    pub connect_failures: u64,
+    /// Connections still waiting for their echo when the drain deadline passed.
+    pub timeouts: u64,
+}
+
+impl Errors {
+    pub fn total(&self) -> u64 {
+        self.mismatches + self.early_eofs + self.resets + self.connect_failures + self.timeouts
+    }
+
+    pub fn add(&mut self, other: &Errors) {
+        self.mismatches += other.mismatches;
+        self.early_eofs += other.early_eofs;
+        self.resets += other.resets;
+        self.connect_failures += other.connect_failures;
+        self.timeouts += other.timeouts;
+    }
+}
+
+/// Round-trip percentiles in microseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub samples: u64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+}
+
+impl Latency {
+    /// Percentiles of a histogram of nanoseconds; `None` when it is empty.
+    pub fn from_nanos(histogram: &Histogram<u64>) -> Option<Latency> {
+        if histogram.is_empty() {
+            return None;
+        }
+        let us = |nanos: u64| nanos as f64 / 1_000.0;
+        Some(Latency {
+            samples: histogram.len(),
+            p50_us: us(histogram.value_at_quantile(0.50)),
+            p90_us: us(histogram.value_at_quantile(0.90)),
+            p99_us: us(histogram.value_at_quantile(0.99)),
+            p999_us: us(histogram.value_at_quantile(0.999)),
+            max_us: us(histogram.max()),
+            mean_us: histogram.mean() / 1_000.0,
+        })
+    }
+}
+
+/// CPU time over the measured window, the load generator's and, with
+/// `--server-pid`, the server's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cpu {
+    pub client_seconds: f64,
+    pub client_us_per_message: Option<f64>,
+    pub server_seconds: Option<f64>,
+    pub server_us_per_message: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub mode: String,
+    pub addr: String,
+    pub connections: usize,
+    pub size: usize,
+    pub threads: usize,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    /// Connections established in the connect phase (all modes but churn).
+    pub connected: u64,
+    /// Time to establish all of them.
+    pub connect_time_s: f64,
+    /// Round trips completed in the window (pingpong, hold).
+    pub messages: u64,
+    pub messages_per_s: f64,
+    /// Echoed bytes received and verified in the window.
+    pub bytes: u64,
+    pub bytes_per_s: f64,
+    /// Whole connect-send-echo-close cycles completed in the window (churn).
+    pub cycles: u64,
+    pub connections_per_s: f64,
+    pub latency: Option<Latency>,
+    pub errors: Errors,
+    pub cpu: Cpu,
+}
+
+impl Report {
+    /// The summary printed when `--json` is absent.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} against {}: {} connections x {} B, {} thread(s), {:.1} s measured after {:.1} s warm-up",
+            self.mode,
+            self.addr,
+            self.connections,
+            self.size,
+            self.threads,
+            self.duration_s,
+            self.warmup_s
+        );
+        if self.mode != "churn" {
+            let _ = writeln!(
+                out,
+                "connected   {} in {:.3} s",
+                self.connected, self.connect_time_s
+            );
+        }
+        let _ = writeln!(
+            out,
+            "throughput  {:.0} msg/s, {:.2} MB/s echoed, {:.0} connections/s",
+            self.messages_per_s,
+            self.bytes_per_s / 1e6,
+            self.connections_per_s
+        );
+        let _ = writeln!(
+            out,
+            "totals      {} messages, {} bytes, {} cycles",
+            self.messages, self.bytes, self.cycles
+        );
+        if let Some(l) = &self.latency {
+            let _ = writeln!(
+                out,
+                "latency     p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us ({} samples)",
+                l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.samples
+            );
+        }
+        let e = &self.errors;
+        let _ = writeln!(
+            out,
+            "errors      {} (mismatches {}, early EOFs {}, resets {}, connect failures {}, timeouts {})",
+            e.total(),
+            e.mismatches,
+            e.early_eofs,
+            e.resets,
+            e.connect_failures,
+            e.timeouts
+        );
+        let per_message =
+            |v: Option<f64>| v.map_or("-".to_string(), |us| format!("{us:.2} us/msg"));
+        let _ = write!(
+            out,
+            "cpu         client {:.2} s ({})",
+            self.cpu.client_seconds,
+            per_message(self.cpu.client_us_per_message)
+        );
+        if let Some(server) = self.cpu.server_seconds {
+            let _ = write!(
+                out,
+                ", server {server:.2} s ({})",
+                per_message(self.cpu.server_us_per_message)
+            );
+        }
+        out.push('\n');
+        out
+    }
+}

@@ -1,0 +1,631 @@
+//! One load-generator thread: its own `mio::Poll` over its share of the
+//! connections, so one thread drives thousands of them.
+//!
+//! A run has three phases. *Connecting*: open this thread's connections
+//! (paced, at most [`MAX_CONNECTING`] in flight so the server's backlog does
+//! not overflow into SYN retries), then meet the other threads at a barrier.
+//! *Running*: traffic by mode, counted only inside the measured window.
+//! *Draining*: every connection half-closes and must get back all it sent,
+//! then EOF: a server that drops the last byte or closes early is caught here.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::sync::Barrier;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::pattern::Pattern;
+use super::report::Errors;
+use super::{Config, LiveCounters, Mode};
+
+/// Connects in flight per thread: below the server's default backlog.
+const MAX_CONNECTING: usize = 256;
+/// A connect not done by then counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the drain may take before unfinished connections count as timeouts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one thread measured.
+pub struct Tally {
+    pub connected: u64,
+    pub connect_time: Duration,
+    pub messages: u64,
+    pub bytes: u64,
+    pub cycles: u64,
+    pub latency_nanos: Histogram<u64>,
+    pub errors: Errors,
+}
+
+/// Everything a worker shares with the others.
+pub struct Plan<'a> {
+    pub config: &'a Config,
+    pub pattern: &'a Pattern,
+    /// Global ids of this worker's connections (slots, in churn mode).
+    pub ids: Vec<u64>,
+    pub source_ips: &'a [IpAddr],
+    pub live: &'a LiveCounters,
+    /// All workers and the coordinating thread meet here once connected.
+    pub connected: &'a Barrier,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Connecting,
+    Open,
+    /// Wrote FIN; reading the rest of the echo until the server's EOF.
+    HalfClosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Running,
+    Draining,
+}
+
+struct Conn {
+    stream: TcpStream,
+    /// Seeds the byte pattern; in churn mode, also the slot it refills.
+    id: u64,
+    state: State,
+    /// Stream offset of the next byte to send.
+    sent: u64,
+    /// Bytes echoed back and checked so far.
+    verified: u64,
+    /// End offset of the current message: writes stop there.
+    target: u64,
+    /// A message is in flight and its completion not yet counted.
+    awaiting: bool,
+    /// When the current message (churn: the connect) started.
+    started: Instant,
+    read_ready: bool,
+    write_ready: bool,
+    hang_up: bool,
+}
+
+struct Worker<'a> {
+    plan: Plan<'a>,
+    poll: Poll,
+    conns: Slab<Conn>,
+    scratch: Box<[u8]>,
+    /// Ids waiting to connect.
+    queue: Vec<u64>,
+    connecting: usize,
+    next_connect: Instant,
+    connect_interval: Option<Duration>,
+    phase: Phase,
+    measure_from: Instant,
+    measure_until: Instant,
+    /// The time after the last poll, or at the last completed message: one
+    /// clock read per message is enough for window checks and the next start.
+    now: Instant,
+    tally: Tally,
+    /// Counts since the last publication to the live counters.
+    unpublished: (u64, u64, u64),
+}
+
+/// Runs one worker to the end of the drain.
+pub fn run(plan: Plan<'_>) -> Result<Tally, String> {
+    let poll = match Poll::new() {
+        Ok(poll) => poll,
+        Err(err) => {
+            // The others wait at the barrier for this thread: meet them first.
+            plan.connected.wait();
+            return Err(format!("cannot create a poll instance: {err}"));
+        }
+    };
+    let config = plan.config;
+    let per_thread_rate = config.connect_rate.map(|rate| rate / config.threads as f64);
+    let now = Instant::now();
+    let mut worker = Worker {
+        queue: plan.ids.iter().rev().copied().collect(),
+        plan,
+        poll,
+        conns: Slab::new(),
+        scratch: vec![0; 64 * 1024].into_boxed_slice(),
+        connecting: 0,
+        next_connect: now,
+        connect_interval: per_thread_rate.map(|rate| Duration::from_secs_f64(1.0 / rate)),
+        phase: Phase::Connecting,
+        measure_from: now,
+        measure_until: now,
+        now,
+        tally: Tally {
+            connected: 0,
+            connect_time: Duration::ZERO,
+            messages: 0,
+            bytes: 0,
+            cycles: 0,
+            latency_nanos: Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                .expect("valid histogram bounds"),
+            errors: Errors::default(),
+        },
+        unpublished: (0, 0, 0),
+    };
+    worker
+        .run()
+        .map_err(|err| format!("load generator failed: {err}"))?;
+    Ok(worker.tally)
+}
+
+impl Worker<'_> {
+    fn config(&self) -> &Config {
+        self.plan.config
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let started = Instant::now();
+        if self.config().mode != Mode::Churn {
+            while !self.queue.is_empty() || self.connecting > 0 {
+                self.start_connects();
+                let timeout = self.connect_wait();
+                self.turn(&mut events, Some(timeout))?;
+                self.expire_connects();
+            }
+        }
+        self.tally.connect_time = started.elapsed();
+        self.plan.connected.wait();
+
+        let now = Instant::now();
+        self.now = now;
+        self.phase = Phase::Running;
+        self.measure_from = now + self.config().warmup;
+        self.measure_until = self.measure_from + self.config().duration;
+        if self.config().mode == Mode::Churn {
+            self.queue = self.plan.ids.iter().rev().copied().collect();
+        }
+        let open: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in open {
+            self.begin_message(key);
+            self.pump(key);
+        }
+        while Instant::now() < self.measure_until {
+            self.start_connects();
+            let until_end = self.measure_until.saturating_duration_since(Instant::now());
+            let timeout = if self.queue.is_empty() {
+                until_end
+            } else {
+                until_end.min(self.connect_wait())
+            };
+            self.turn(&mut events, Some(timeout))?;
+        }
+
+        self.phase = Phase::Draining;
+        self.queue.clear();
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.stop_sending(key);
+        }
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while !self.conns.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.tally.errors.timeouts += self.conns.len() as u64;
+                break;
+            }
+            self.turn(&mut events, Some(left))?;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// One poll and the handling of its events.
+    fn turn(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        match self.poll.poll(events, timeout) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(err) => return Err(err),
+        }
+        self.now = Instant::now();
+        for event in events.iter() {
+            let key = event.token().0;
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let hang_up = event.is_read_closed() || event.is_write_closed() || event.is_error();
+            conn.read_ready |= event.is_readable() || hang_up;
+            conn.write_ready |= event.is_writable() || hang_up;
+            conn.hang_up |= hang_up;
+            if conn.state == State::Connecting && !self.finish_connect(key) {
+                continue;
+            }
+            self.pump(key);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn connect_wait(&self) -> Duration {
+        let pacing = self.next_connect.saturating_duration_since(Instant::now());
+        if self.connecting > 0 {
+            // Also wake to expire connects that hang (a full backlog drops SYNs).
+            pacing
+                .max(Duration::from_millis(1))
+                .min(Duration::from_millis(100))
+        } else {
+            pacing
+        }
+    }
+
+    fn start_connects(&mut self) {
+        while self.connecting < MAX_CONNECTING {
+            let now = Instant::now();
+            if let Some(interval) = self.connect_interval {
+                if now < self.next_connect {
+                    return;
+                }
+                self.next_connect = self.next_connect.max(now - interval) + interval;
+            }
+            let Some(id) = self.queue.pop() else { return };
+            self.open(id);
+        }
+    }
+
+    fn open(&mut self, id: u64) {
+        let stream = match self.new_socket(id) {
+            Ok(stream) => stream,
+            Err(err) => {
+                log::debug!("connect {id} failed: {err}");
+                self.tally.errors.connect_failures += 1;
+                return;
+            }
+        };
+        let entry = self.conns.vacant_entry();
+        let mut conn = Conn {
+            stream,
+            id,
+            state: State::Connecting,
+            sent: 0,
+            verified: 0,
+            target: 0,
+            awaiting: false,
+            started: Instant::now(),
+            read_ready: false,
+            write_ready: false,
+            hang_up: false,
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) =
+            self.poll
+                .registry()
+                .register(&mut conn.stream, Token(entry.key()), interest)
+        {
+            log::debug!("register {id} failed: {err}");
+            self.tally.errors.connect_failures += 1;
+            return;
+        }
+        entry.insert(conn);
+        self.connecting += 1;
+    }
+
+    fn new_socket(&self, id: u64) -> io::Result<TcpStream> {
+        let addr = self.config().addr;
+        let ips = self.plan.source_ips;
+        if ips.is_empty() {
+            return TcpStream::connect(addr);
+        }
+        let source = ips[(id % ips.len() as u64) as usize];
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        // Let connect pick the port per (source, destination), not bind per source.
+        set_bind_address_no_port(&socket)?;
+        socket.bind(&SocketAddr::new(source, 0).into())?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(TcpStream::from_std(socket.into()))
+    }
+
+    /// True once connected; on failure the connection is dropped and counted.
+    fn finish_connect(&mut self, key: usize) -> bool {
+        let conn = &mut self.conns[key];
+        if !(conn.write_ready || conn.hang_up) {
+            return false;
+        }
+        let failure = match conn.stream.take_error() {
+            Ok(Some(err)) | Err(err) => Some(err),
+            Ok(None) => match conn.stream.peer_addr() {
+                Ok(_) => None,
+                // A spurious wake-up: still connecting.
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => return false,
+                Err(err) => Some(err),
+            },
+        };
+        self.connecting -= 1;
+        if let Some(err) = failure {
+            log::debug!("connect {} failed: {err}", conn.id);
+            self.tally.errors.connect_failures += 1;
+            let id = conn.id;
+            self.remove(key);
+            self.refill(id);
+            return false;
+        }
+        let _ = conn.stream.set_nodelay(true);
+        conn.state = State::Open;
+        self.tally.connected += 1;
+        if self.phase == Phase::Running {
+            self.begin_message(key);
+        }
+        true
+    }
+
+    fn expire_connects(&mut self) {
+        let now = Instant::now();
+        let stale: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state == State::Connecting && now - c.started > CONNECT_TIMEOUT)
+            .map(|(key, _)| key)
+            .collect();
+        for key in stale {
+            self.tally.errors.connect_failures += 1;
+            self.connecting -= 1;
+            self.remove(key);
+        }
+    }
+
+    /// Starts the next message of a connection (churn: its only one).
+    fn begin_message(&mut self, key: usize) {
+        let size = self.config().size as u64;
+        let mode = self.config().mode;
+        let conn = &mut self.conns[key];
+        match mode {
+            Mode::Stream => conn.target = u64::MAX,
+            Mode::Pingpong | Mode::Hold => {
+                conn.target = conn.sent + size;
+                conn.awaiting = true;
+                conn.started = self.now;
+            }
+            // The cycle's clock started at connect.
+            Mode::Churn => {
+                conn.target = size;
+                conn.awaiting = true;
+            }
+        }
+    }
+
+    /// Writes, reads and checks until the socket has nothing more for now.
+    fn pump(&mut self, key: usize) {
+        loop {
+            let mut progressed = match self.write_some(key) {
+                Ok(wrote) => wrote,
+                Err(err) => return self.fail(key, &err),
+            };
+            match self.read_some(key) {
+                Ok(ReadOutcome::Data) => progressed = true,
+                Ok(ReadOutcome::Nothing) => {}
+                Ok(ReadOutcome::Eof) => return self.on_eof(key),
+                Ok(ReadOutcome::Mismatch) => {
+                    self.tally.errors.mismatches += 1;
+                    let id = self.conns[key].id;
+                    self.remove(key);
+                    return self.refill(id);
+                }
+                Err(err) => return self.fail(key, &err),
+            }
+            progressed |= self.complete_message(key);
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn write_some(&mut self, key: usize) -> io::Result<bool> {
+        let window = self.plan.config.window as u64;
+        let mode = self.plan.config.mode;
+        let conn = &mut self.conns[key];
+        if conn.state != State::Open || !conn.write_ready {
+            return Ok(false);
+        }
+        let limit = match mode {
+            Mode::Stream if self.phase == Phase::Running => conn.verified + window,
+            Mode::Stream => conn.sent,
+            _ => conn.target,
+        };
+        let mut wrote = false;
+        while conn.sent < limit && conn.write_ready {
+            let want = (limit - conn.sent).min(usize::MAX as u64) as usize;
+            let chunk = self.plan.pattern.slice(conn.id, conn.sent, want);
+            match conn.stream.write(chunk) {
+                Ok(n) => {
+                    conn.sent += n as u64;
+                    wrote = true;
+                    if n < chunk.len() {
+                        conn.write_ready = false;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if mode == Mode::Churn && conn.sent == conn.target {
+            // Like `mio-echo send`: half-close, then read the echo to EOF.
+            conn.stream.shutdown(Shutdown::Write)?;
+            conn.state = State::HalfClosed;
+        }
+        Ok(wrote)
+    }
+
+    fn read_some(&mut self, key: usize) -> io::Result<ReadOutcome> {
+        let conn = &mut self.conns[key];
+        if !conn.read_ready || conn.state == State::Connecting {
+            return Ok(ReadOutcome::Nothing);
+        }
+        match conn.stream.read(&mut self.scratch) {
+            Ok(0) => Ok(ReadOutcome::Eof),
+            Ok(n) => {
+                let received = &self.scratch[..n];
+                if conn.verified + n as u64 > conn.sent
+                    || !self.plan.pattern.matches(conn.id, conn.verified, received)
+                {
+                    return Ok(ReadOutcome::Mismatch);
+                }
+                conn.verified += n as u64;
+                if n < self.scratch.len() && !conn.hang_up {
+                    // A short read drained the socket (epoll(7)): skip the
+                    // read that would only return WouldBlock.
+                    conn.read_ready = false;
+                }
+                self.unpublished.1 += n as u64;
+                if in_window(self.measure_from, self.measure_until, self.now) {
+                    self.tally.bytes += n as u64;
+                }
+                Ok(ReadOutcome::Data)
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                conn.read_ready = false;
+                Ok(ReadOutcome::Nothing)
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Nothing),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Counts a finished round trip and starts the next; true if it did.
+    fn complete_message(&mut self, key: usize) -> bool {
+        let mode = self.config().mode;
+        let conn = &mut self.conns[key];
+        if !conn.awaiting || conn.verified != conn.target || mode == Mode::Churn {
+            return false;
+        }
+        conn.awaiting = false;
+        let now = Instant::now();
+        self.now = now;
+        // Hold mode's one exchange happens before the window; count it anyway.
+        if mode == Mode::Hold || in_window(self.measure_from, self.measure_until, now) {
+            self.tally.messages += 1;
+            let _ = self.tally.latency_nanos.record(nanos(now - conn.started));
+        }
+        self.unpublished.0 += 1;
+        if mode == Mode::Pingpong {
+            match self.phase {
+                Phase::Running => self.begin_message(key),
+                _ => self.stop_sending(key),
+            }
+        }
+        true
+    }
+
+    /// Drain: send nothing more, half-close, expect the rest of the echo and EOF.
+    fn stop_sending(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        match conn.state {
+            State::Connecting => {
+                self.connecting -= 1;
+                self.remove(key);
+            }
+            State::HalfClosed => {}
+            State::Open => {
+                // Pingpong: a message still being written is cut where it is;
+                // whatever was sent must still come back.
+                conn.target = conn.sent;
+                if let Err(err) = conn.stream.shutdown(Shutdown::Write) {
+                    return self.fail(key, &err);
+                }
+                conn.state = State::HalfClosed;
+                self.pump(key);
+            }
+        }
+    }
+
+    fn on_eof(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        let complete = conn.state == State::HalfClosed && conn.verified == conn.sent;
+        let (id, started) = (conn.id, conn.started);
+        self.remove(key);
+        if !complete {
+            self.tally.errors.early_eofs += 1;
+        } else if self.config().mode == Mode::Churn {
+            let now = Instant::now();
+            self.unpublished.2 += 1;
+            if in_window(self.measure_from, self.measure_until, now) {
+                self.tally.cycles += 1;
+                let _ = self.tally.latency_nanos.record(nanos(now - started));
+            }
+        }
+        self.refill(id);
+    }
+
+    fn fail(&mut self, key: usize, err: &io::Error) {
+        log::debug!("connection {} failed: {err}", self.conns[key].id);
+        self.tally.errors.resets += 1;
+        let id = self.conns[key].id;
+        self.remove(key);
+        self.refill(id);
+    }
+
+    /// Churn mode keeps every slot busy while running.
+    fn refill(&mut self, id: u64) {
+        if self.config().mode == Mode::Churn && self.phase == Phase::Running {
+            self.queue.push(id);
+            self.start_connects();
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+    }
+
+    fn publish(&mut self) {
+        let (messages, bytes, cycles) = std::mem::take(&mut self.unpublished);
+        let live = self.plan.live;
+        if messages > 0 {
+            live.messages.fetch_add(messages, Ordering::Relaxed);
+        }
+        if bytes > 0 {
+            live.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        if cycles > 0 {
+            live.cycles.fetch_add(cycles, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `IP_BIND_ADDRESS_NO_PORT`: without it, bind(port 0) reserves a port per
+/// source address for any destination, and one address runs out at the size
+/// of the ephemeral range. socket2 does not expose it.
+fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+enum ReadOutcome {
+    Nothing,
+    Data,
+    Eof,
+    Mismatch,
+}
+
+fn in_window(from: Instant, until: Instant, now: Instant) -> bool {
+    now >= from && now < until
+}
+
+fn nanos(duration: Duration) -> u64 {
+    duration.as_nanos().clamp(1, u64::MAX as u128) as u64
+}

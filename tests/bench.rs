@@ -1,0 +1,232 @@
+//! `mio-echo bench` against the real server and against broken ones.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::thread;
+
+use serde_json::Value;
+use util::{BIN, ServerProcess, run_bin};
+
+fn bench_json(addr: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args = vec!["bench", "--addr", addr, "--json"];
+    args.extend_from_slice(extra);
+    let output = run_bin(&args, b"");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
+        panic!("--json output does not parse ({err}): {stdout:?} / {stderr}")
+    });
+    (output.status.code(), report, stderr)
+}
+
+fn number(report: &Value, path: &str) -> f64 {
+    path.split('.')
+        .fold(report, |v, key| &v[key])
+        .as_f64()
+        .unwrap_or_else(|| panic!("field {path} missing in {report}"))
+}
+
+const DOCUMENTED_FIELDS: &[&str] = &[
+    "mode",
+    "addr",
+    "connections",
+    "size",
+    "threads",
+    "warmup_s",
+    "duration_s",
+    "connected",
+    "connect_time_s",
+    "messages",
+    "messages_per_s",
+    "bytes",
+    "bytes_per_s",
+    "cycles",
+    "connections_per_s",
+    "latency",
+    "errors",
+    "cpu",
+];
+
+#[test]
+fn every_mode_against_the_real_server_reports_figures_and_no_errors() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let pid = server.pid().to_string();
+    for (mode, figure) in [
+        ("pingpong", "messages_per_s"),
+        ("stream", "bytes_per_s"),
+        ("churn", "connections_per_s"),
+        ("hold", "messages"),
+    ] {
+        let args = [
+            "--mode",
+            mode,
+            "--connections",
+            "100",
+            "--duration",
+            "1",
+            "--server-pid",
+            &pid,
+        ];
+        let (code, report, stderr) = bench_json(&addr, &args);
+        assert_eq!(code, Some(0), "{mode}: {report} {stderr}");
+        for field in DOCUMENTED_FIELDS {
+            assert!(
+                report.get(field).is_some(),
+                "{mode}: field {field} missing in {report}"
+            );
+        }
+        assert_eq!(report["mode"], mode);
+        assert!(
+            number(&report, figure) > 0.0,
+            "{mode}: {figure} is 0 in {report}"
+        );
+        assert_eq!(number(&report, "errors.mismatches"), 0.0);
+        assert!(number(&report, "cpu.server_seconds") >= 0.0);
+        if mode != "stream" {
+            assert!(number(&report, "latency.p50_us") > 0.0, "{mode}: {report}");
+            assert!(number(&report, "latency.max_us") >= number(&report, "latency.p99_us"));
+        }
+        if mode == "hold" {
+            assert_eq!(number(&report, "connected"), 100.0);
+            assert_eq!(number(&report, "messages"), 100.0);
+        }
+    }
+}
+
+#[test]
+fn human_summary_names_the_figures() {
+    let server = ServerProcess::start(&[]);
+    let output = run_bin(
+        &[
+            "bench",
+            "--addr",
+            &server.addr.to_string(),
+            "-c",
+            "10",
+            "-d",
+            "0.3",
+            "--threads",
+            "2",
+        ],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    for word in ["msg/s", "MB/s", "p50", "p99.9", "errors      0"] {
+        assert!(text.contains(word), "{word} missing: {text}");
+    }
+}
+
+/// Starts a server that serves `connections` clients with `behaviour`.
+fn broken_server(connections: usize, behaviour: fn(TcpStream)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(connections) {
+            let stream = stream.unwrap();
+            thread::spawn(move || behaviour(stream));
+        }
+    });
+    addr
+}
+
+/// Echoes everything but flips one bit of the 100th byte.
+fn flips_a_byte(mut stream: TcpStream) {
+    let mut buf = [0; 4096];
+    let mut seen = 0;
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        if (seen..seen + n).contains(&100) {
+            buf[100 - seen] ^= 1;
+        }
+        seen += n;
+        if stream.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
+}
+
+/// Echoes everything but the last byte received, which it never sends.
+fn drops_the_last_byte(mut stream: TcpStream) {
+    let mut buf = [0; 4096];
+    let mut held: Option<u8> = None;
+    while let Ok(n @ 1..) = stream.read(&mut buf) {
+        let mut out: Vec<u8> = held.take().into_iter().collect();
+        out.extend_from_slice(&buf[..n - 1]);
+        held = Some(buf[n - 1]);
+        if stream.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// Echoes the first read, then closes.
+fn closes_early(mut stream: TcpStream) {
+    let mut buf = [0; 100];
+    if let Ok(n @ 1..) = stream.read(&mut buf) {
+        let _ = stream.write_all(&buf[..n]);
+    }
+}
+
+#[test]
+fn broken_servers_are_caught_and_exit_one() {
+    // Closing with unread bytes makes the kernel send a reset, so an early
+    // close shows as an early EOF or as a reset depending on timing.
+    for (name, behaviour, counters) in [
+        (
+            "flips a byte",
+            flips_a_byte as fn(TcpStream),
+            &["errors.mismatches"][..],
+        ),
+        (
+            "drops the last byte",
+            drops_the_last_byte,
+            &["errors.early_eofs"],
+        ),
+        (
+            "closes early",
+            closes_early,
+            &["errors.early_eofs", "errors.resets"],
+        ),
+    ] {
+        let addr = broken_server(4, behaviour);
+        let (code, report, stderr) = bench_json(&addr, &["-c", "4", "-d", "0.5", "--size", "512"]);
+        assert_eq!(code, Some(1), "{name}: {report} {stderr}");
+        let seen: f64 = counters.iter().map(|c| number(&report, c)).sum();
+        assert_eq!(
+            seen, 4.0,
+            "{name}: each of the 4 connections counted under {counters:?}: {report}"
+        );
+    }
+}
+
+#[test]
+fn more_connections_than_the_fd_limit_is_a_clear_error() {
+    let script = "ulimit -n 64 && exec \"$0\" bench --connections 100 --addr 127.0.0.1:9";
+    let output = Command::new("sh")
+        .args(["-c", script, BIN])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot open 100 connections: the open-file limit is 64"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn connect_failures_are_counted_not_fatal() {
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (code, report, _) = bench_json(&addr, &["-c", "5", "-d", "0.2"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(number(&report, "errors.connect_failures"), 5.0);
+}
