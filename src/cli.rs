@@ -23,17 +23,53 @@ pub struct Cli {
 pub enum Command {
     /// Run the echo server: every byte a client sends comes back to it, in order
     #[command(
-        after_help = "Example:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it"
+        after_help = "Examples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast"
     )]
     Serve(ServeArgs),
     /// Send a message (or standard input) to an echo server and print the reply
     #[command(
-        after_help = "Exit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --addr 127.0.0.1:9900 < big.iso > copy.iso"
+        after_help = "Exit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
     )]
     Send(SendArgs),
     /// Load-test an echo server: many connections, every byte verified, latency percentiles
     #[command(after_help = BENCH_HELP)]
     Bench(BenchArgs),
+    /// Interactive client: send each line of standard input, print everything that arrives
+    #[command(
+        after_help = "Lines are sent as they are typed; a receiving thread prints whatever arrives\n(the echo, or with `serve --broadcast` every client's lines) as it arrives.\nEOF on standard input (Ctrl-D) half-closes; chat exits once the server closes.\n\nExamples:\n  mio-echo chat --port 10000\n  printf 'one\\ntwo\\n' | mio-echo chat"
+    )]
+    Chat(ChatArgs),
+}
+
+/// Where to listen or connect.
+#[derive(Debug, Args)]
+pub struct Endpoint {
+    /// Address, HOST:PORT [default: 127.0.0.1:10000; port 0 lets the system pick one for serve]
+    #[arg(long, value_parser = parse_addr)]
+    pub addr: Option<SocketAddr>,
+
+    /// Shorthand for --addr 127.0.0.1:PORT
+    #[arg(long, conflicts_with = "addr")]
+    pub port: Option<u16>,
+}
+
+impl Endpoint {
+    pub const DEFAULT_PORT: u16 = 10000;
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], self.port.unwrap_or(Self::DEFAULT_PORT))))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Give up connecting after SECS seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub timeout: Duration,
 }
 
 const BENCH_HELP: &str = "\
@@ -56,9 +92,12 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on, HOST:PORT (port 0 lets the system pick one)
-    #[arg(long, default_value = "127.0.0.1:10000", value_parser = parse_addr)]
-    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Send every chunk from any client to every connected client, the sender included
+    #[arg(long)]
+    pub broadcast: bool,
 
     /// Stop reading from a client while this many bytes wait to be echoed back to it
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_positive)]
@@ -72,7 +111,8 @@ pub struct ServeArgs {
 impl ServeArgs {
     pub fn config(&self) -> server::Config {
         server::Config {
-            addr: self.addr,
+            addr: self.endpoint.addr(),
+            broadcast: self.broadcast,
             backlog: self.backlog,
             max_pending: self.max_pending,
             ..server::Config::default()
@@ -85,9 +125,17 @@ pub struct SendArgs {
     /// The message to send; standard input until EOF when absent
     pub message: Option<String>,
 
-    /// Address of the echo server, HOST:PORT
-    #[arg(long, default_value = "127.0.0.1:10000", value_parser = parse_addr)]
-    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Print the reply one read at a time, at most N bytes a read: one line per read
+    /// with its byte count and the bytes escaped as Python shows them
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub chunk: Option<usize>,
+
+    /// Print the local and the server's socket addresses to stderr
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 
     /// Give up connecting, or waiting on a silent server, after SECS seconds
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
@@ -96,9 +144,8 @@ pub struct SendArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Address of the echo server, HOST:PORT
-    #[arg(long, default_value = "127.0.0.1:10000", value_parser = parse_addr)]
-    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub endpoint: Endpoint,
 
     /// Concurrent connections (slots, in churn mode)
     #[arg(long, short = 'c', default_value_t = 50, value_parser = parse_positive)]
@@ -149,7 +196,7 @@ pub struct BenchArgs {
 impl BenchArgs {
     pub fn config(&self) -> bench::Config {
         bench::Config {
-            addr: self.addr,
+            addr: self.endpoint.addr(),
             connections: self.connections,
             size: self.size,
             duration: self.duration,

@@ -66,35 +66,62 @@ impl Exchange {
     }
 }
 
-/// Connects to `addr`, sends all of `input`, half-closes, and passes every
-/// chunk of the reply to `on_reply` until the server closes.
-///
-/// `timeout` bounds the connect and any silence of the socket.
-pub fn exchange<R, F>(
-    addr: SocketAddr,
-    timeout: Duration,
-    input: R,
-    mut on_reply: F,
-) -> Result<Exchange, String>
+/// How `send` talks to the server.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    pub addr: SocketAddr,
+    /// Bounds the connect and any silence of the socket.
+    pub timeout: Duration,
+    /// Bytes asked for per read of the reply (`--chunk`).
+    pub read_size: usize,
+    /// Print both socket addresses to stderr once connected.
+    pub verbose: bool,
+}
+
+impl SendOptions {
+    pub fn new(addr: SocketAddr, timeout: Duration) -> SendOptions {
+        SendOptions {
+            addr,
+            timeout,
+            read_size: 64 * 1024,
+            verbose: false,
+        }
+    }
+}
+
+/// Connects with `timeout` and tells the user what failed in one line.
+pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
+    TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|err| format!("cannot connect to {addr}: {}", describe(&err)))
+}
+
+/// Prints the local and the peer's socket names, as seed 002's client does.
+pub fn print_socket_names(stream: &TcpStream) {
+    if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
+        eprintln!("connected from {local} to {peer}");
+    }
+}
+
+/// Connects, sends all of `input`, half-closes, and passes every read of the
+/// reply to `on_reply` until the server closes.
+pub fn exchange<R, F>(options: &SendOptions, input: R, mut on_reply: F) -> Result<Exchange, String>
 where
     R: Read + Send,
     F: FnMut(&[u8]) -> io::Result<()>,
 {
-    let stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|err| format!("cannot connect to {addr}: {}", describe(&err)))?;
-    let setup_failed =
-        |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(setup_failed)?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(setup_failed)?;
+    let SendOptions { addr, timeout, .. } = *options;
+    let stream = connect(addr, timeout)?;
+    if options.verbose {
+        print_socket_names(&stream);
+    }
+    let setup_failed = |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
+    stream.set_read_timeout(Some(timeout)).map_err(setup_failed)?;
+    stream.set_write_timeout(Some(timeout)).map_err(setup_failed)?;
     let writer = stream.try_clone().map_err(setup_failed)?;
 
     thread::scope(|scope| {
         let sending = scope.spawn(move || send_all(input, writer));
-        let received = receive_all(&stream, &mut on_reply);
+        let received = receive_all(&stream, options.read_size, &mut on_reply);
         if received.is_err() {
             // Wake the sender if it is blocked on a socket nobody reads any more.
             let _ = stream.shutdown(Shutdown::Both);
@@ -163,10 +190,11 @@ fn send_all(mut input: impl Read, mut socket: TcpStream) -> Result<StreamDigest,
 
 fn receive_all(
     mut socket: &TcpStream,
+    read_size: usize,
     on_reply: &mut impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<StreamDigest, ReceiveError> {
     let mut digest = StreamDigest::default();
-    let mut buf = vec![0; 64 * 1024];
+    let mut buf = vec![0; read_size.max(1)];
     loop {
         match socket.read(&mut buf) {
             Ok(0) => return Ok(digest),
@@ -180,16 +208,52 @@ fn receive_all(
     }
 }
 
+/// Bytes as Python's `repr` shows them: `b'Hi\n'`, `b"it's"`, `b'\x00'`.
+pub fn python_repr(bytes: &[u8]) -> String {
+    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut out = String::with_capacity(bytes.len() + 3);
+    out.push('b');
+    out.push(quote as char);
+    for &byte in bytes {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            _ if byte == quote => {
+                out.push('\\');
+                out.push(byte as char);
+            }
+            0x20..=0x7e => out.push(byte as char),
+            _ => out.push_str(&format!("\\x{byte:02x}")),
+        }
+    }
+    out.push(quote as char);
+    out
+}
+
 fn is_timeout(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_repr_matches_python() {
+        assert_eq!(python_repr(b"This is our mess"), "b'This is our mess'");
+        assert_eq!(python_repr(b"it's"), "b\"it's\"");
+        assert_eq!(python_repr(b"'\""), "b'\\'\"'");
+        assert_eq!(
+            python_repr(b"a\\b\t\n\r\x00\x7f\xff"),
+            "b'a\\\\b\\t\\n\\r\\x00\\x7f\\xff'"
+        );
+    }
 
     #[test]
     fn digest_ignores_chunking() {

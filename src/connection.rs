@@ -13,6 +13,7 @@
 use std::io::{self, Read, Write};
 
 use crate::pending::PendingOutput;
+use crate::service::{Progress, Readiness, Transferred};
 
 /// How far to go with one connection in one call to [`Connection::drive`].
 #[derive(Debug, Clone, Copy)]
@@ -23,27 +24,6 @@ pub struct Limits {
     /// Bytes read per call before the connection yields to the others
     /// (fairness: one fast client cannot starve the rest).
     pub budget: usize,
-}
-
-/// What the reactor should do with a connection after driving it.
-#[derive(Debug)]
-pub enum Progress {
-    /// Nothing more can be done until the next readiness event.
-    Waiting,
-    /// The budget ran out while the socket may still hold bytes; no new edge
-    /// will come for them, so the reactor must drive it again soon.
-    Yielded,
-    /// The peer sent EOF and everything has been echoed: close it.
-    Finished,
-    /// The socket failed (reset, broken pipe...): drop it.
-    Failed(io::Error),
-}
-
-/// Byte counts of one call to [`Connection::drive`], for the server's summary.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Transferred {
-    pub read: u64,
-    pub written: u64,
 }
 
 /// The state of one echo connection.
@@ -103,10 +83,10 @@ impl<S: Read + Write> Connection<S> {
 
     /// Records what an event reported. Stale or spurious events are harmless:
     /// they only cause a read or write that returns `WouldBlock`.
-    pub fn on_readiness(&mut self, readable: bool, writable: bool, hang_up: bool) {
-        self.read_ready |= readable || hang_up;
-        self.write_ready |= writable || hang_up;
-        self.hang_up_seen |= hang_up;
+    pub fn on_readiness(&mut self, readiness: Readiness) {
+        self.read_ready |= readiness.readable || readiness.hang_up;
+        self.write_ready |= readiness.writable || readiness.hang_up;
+        self.hang_up_seen |= readiness.hang_up;
     }
 
     /// Flushes pending output, then reads and echoes until the socket is
@@ -114,12 +94,7 @@ impl<S: Read + Write> Connection<S> {
     ///
     /// `scratch` is the reactor's shared read buffer: bytes pass through it and
     /// only the part the socket does not take is copied into the connection.
-    pub fn drive(
-        &mut self,
-        scratch: &mut [u8],
-        limits: Limits,
-        moved: &mut Transferred,
-    ) -> Progress {
+    pub fn drive(&mut self, scratch: &mut [u8], limits: Limits, moved: &mut Transferred) -> Progress {
         match self.drive_inner(scratch, limits, moved) {
             Ok(progress) => progress,
             Err(err) => Progress::Failed(err),
@@ -205,11 +180,7 @@ impl<S: Read + Write> Connection<S> {
 /// Writes as much of `data` as the socket takes now; clears `write_ready` when
 /// it takes less than offered (a short write on a stream socket means the send
 /// buffer is full, and a writable edge will follow once it has room).
-fn write_until_short<S: Write>(
-    stream: &mut S,
-    data: &[u8],
-    write_ready: &mut bool,
-) -> io::Result<usize> {
+fn write_until_short<S: Write>(stream: &mut S, data: &[u8], write_ready: &mut bool) -> io::Result<usize> {
     let mut written = 0;
     while written < data.len() {
         match stream.write(&data[written..]) {

@@ -5,25 +5,31 @@
 //! - [`server`]: the reactor. One thread, one `mio::Poll`; the listener and
 //!   the signal pipe have reserved tokens, every connection lives in a
 //!   `slab::Slab` whose key is its token.
-//! - [`connection`]: one client's state machine (read, echo, queue what the
+//! - [`service`]: what the reactor asks of a service; [`echo`] and
+//!   [`broadcast`] are the two.
+//! - [`connection`]: one echo client's state machine (read, echo, queue what the
 //!   socket refuses, pause reading under backpressure, close after EOF),
 //!   generic over the stream so tests can drive it with fakes.
 //! - [`pending`]: the unsent bytes of one slow connection.
 //! - [`listener`]: binding with a real backlog and `SO_REUSEADDR`.
 //! - [`shutdown`]: SIGINT/SIGTERM as a reactor event.
-//! - [`client`]: the blocking `send` client.
+//! - [`client`]: the blocking `send` client; [`chat`]: the interactive one.
 //! - [`bench`]: the load generator, one `mio::Poll` per thread.
 //! - [`cli`]: flags and help; `main.rs` only parses them and dispatches.
 //!
 //! docs/architecture.md tells the same story with a diagram.
 
 pub mod bench;
+pub mod broadcast;
+pub mod chat;
 pub mod cli;
 pub mod client;
 pub mod connection;
+pub mod echo;
 pub mod error;
 pub mod fd_limit;
 pub mod listener;
 pub mod pending;
 pub mod server;
+pub mod service;
 pub mod shutdown;

@@ -2,8 +2,9 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use mio_echo::cli::{BenchArgs, Cli, Command, SendArgs, ServeArgs};
-use mio_echo::{bench, client, server::Server};
+use mio_echo::cli::{BenchArgs, ChatArgs, Cli, Command, SendArgs, ServeArgs};
+use mio_echo::client::{self, SendOptions};
+use mio_echo::{bench, chat, server::Server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -12,6 +13,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Send(args) => send(&args),
         Command::Bench(args) => run_bench(&args),
+        Command::Chat(args) => run_chat(&args),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
@@ -26,21 +28,37 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
     println!("listening on {addr}");
     io::stdout().flush().map_err(|err| err.to_string())?;
     log::info!("serving on {addr}");
-    server
-        .run()
-        .map_err(|err| format!("server failed: {err}"))?;
+    server.run().map_err(|err| format!("server failed: {err}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn send(args: &SendArgs) -> Result<ExitCode, String> {
+    let addr = args.endpoint.addr();
+    let options = SendOptions {
+        read_size: args.chunk.unwrap_or(64 * 1024),
+        verbose: args.verbose,
+        ..SendOptions::new(addr, args.timeout)
+    };
     let mut stdout = io::stdout().lock();
-    let on_reply = |bytes: &[u8]| stdout.write_all(bytes);
+    let chunked = args.chunk.is_some();
+    let on_reply = |bytes: &[u8]| {
+        if chunked {
+            writeln!(
+                stdout,
+                "received {} bytes: {}",
+                bytes.len(),
+                client::python_repr(bytes)
+            )
+        } else {
+            stdout.write_all(bytes)
+        }
+    };
     let exchange = match &args.message {
-        Some(message) => client::exchange(args.addr, args.timeout, message.as_bytes(), on_reply)?,
-        None => client::exchange(args.addr, args.timeout, io::stdin(), on_reply)?,
+        Some(message) => client::exchange(&options, message.as_bytes(), on_reply)?,
+        None => client::exchange(&options, io::stdin(), on_reply)?,
     };
     let write_failed = |err: io::Error| format!("cannot write the reply: {err}");
-    if args.message.is_some() && stdout.is_terminal() {
+    if args.message.is_some() && !chunked && stdout.is_terminal() {
         stdout.write_all(b"\n").map_err(write_failed)?;
     }
     stdout.flush().map_err(write_failed)?;
@@ -48,13 +66,18 @@ fn send(args: &SendArgs) -> Result<ExitCode, String> {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "error: the reply differs from what was sent ({} bytes sent, {} received): {} is not an echo server",
+            "error: the reply differs from what was sent ({} bytes sent, {} received): {addr} is not an echo server",
             exchange.sent.len(),
             exchange.received.len(),
-            args.addr
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn run_chat(args: &ChatArgs) -> Result<ExitCode, String> {
+    let input = io::BufReader::new(io::stdin());
+    chat::run(args.endpoint.addr(), args.timeout, input, io::stdout())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_bench(args: &BenchArgs) -> Result<ExitCode, String> {

@@ -1,9 +1,10 @@
 //! The reactor: one thread, one `mio::Poll`, every connection in a slab.
 //!
 //! Each turn of the loop waits for events, then hands each one to its
-//! connection (the slab key is the token). A connection that used up its
-//! read budget is queued in `yielded` and driven again at the end of the
-//! turn; while that queue is not empty the next poll does not sleep.
+//! connection (the slab key is the token) through the [`Service`] in use.
+//! A connection that used up its read budget is queued in `yielded` and
+//! driven again at the end of the turn; while that queue is not empty the
+//! next poll does not sleep.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,8 +15,10 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::connection::{Connection, Limits, Progress, Transferred};
+use crate::broadcast::BroadcastService;
+use crate::echo::EchoService;
 use crate::error::describe;
+use crate::service::{Progress, Readiness, Service, Transferred};
 use crate::shutdown::ShutdownSignals;
 use crate::{fd_limit, listener};
 
@@ -38,6 +41,8 @@ pub struct Config {
     pub max_pending: usize,
     /// Size of the one read buffer all connections share.
     pub read_buffer: usize,
+    /// Send every client's bytes to every client instead of echoing.
+    pub broadcast: bool,
 }
 
 impl Default for Config {
@@ -47,6 +52,7 @@ impl Default for Config {
             backlog: 1024,
             max_pending: 64 * 1024,
             read_buffer: 64 * 1024,
+            broadcast: false,
         }
     }
 }
@@ -59,22 +65,12 @@ pub struct Summary {
     pub bytes_written: u64,
 }
 
+/// A bound listener, ready to run.
 pub struct Server {
+    config: Config,
     poll: Poll,
     listener: TcpListener,
     signals: ShutdownSignals,
-    connections: Slab<Connection<TcpStream>>,
-    /// The single read buffer: bytes pass through it on their way back, so a
-    /// connection only holds memory while its peer is slow to read.
-    scratch: Box<[u8]>,
-    limits: Limits,
-    /// Connections that hit their budget with bytes possibly left unread.
-    yielded: Vec<usize>,
-    /// The previous turn's `yielded`, kept to reuse its allocation.
-    yielded_now: Vec<usize>,
-    /// Set while accepting is paused after running out of descriptors.
-    accept_paused_until: Option<Instant>,
-    summary: Summary,
 }
 
 impl Server {
@@ -91,21 +87,11 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(fail)?;
         let signals = ShutdownSignals::register(poll.registry(), SIGNALS).map_err(fail)?;
-        let read_buffer = config.read_buffer.max(1);
         Ok(Server {
+            config: config.clone(),
             poll,
             listener,
             signals,
-            connections: Slab::new(),
-            scratch: vec![0; read_buffer].into_boxed_slice(),
-            limits: Limits {
-                max_pending: config.max_pending.max(1),
-                budget: 4 * read_buffer,
-            },
-            yielded: Vec::new(),
-            yielded_now: Vec::new(),
-            accept_paused_until: None,
-            summary: Summary::default(),
         })
     }
 
@@ -114,7 +100,54 @@ impl Server {
     }
 
     /// Serves until SIGINT or SIGTERM, then closes every connection.
-    pub fn run(mut self) -> io::Result<Summary> {
+    pub fn run(self) -> io::Result<Summary> {
+        let config = self.config.clone();
+        if config.broadcast {
+            Reactor::new(
+                self,
+                BroadcastService::new(config.read_buffer, config.max_pending),
+            )
+            .run()
+        } else {
+            Reactor::new(self, EchoService::new(config.read_buffer, config.max_pending)).run()
+        }
+    }
+}
+
+struct Reactor<S: Service> {
+    poll: Poll,
+    listener: TcpListener,
+    signals: ShutdownSignals,
+    service: S,
+    connections: Slab<S::Connection>,
+    /// Connections that hit their budget with bytes possibly left unread.
+    yielded: Vec<usize>,
+    /// The previous turn's `yielded`, kept to reuse its allocation.
+    yielded_now: Vec<usize>,
+    /// Connections a service dropped while driving another one.
+    casualties: Vec<(usize, String)>,
+    /// Set while accepting is paused after running out of descriptors.
+    accept_paused_until: Option<Instant>,
+    summary: Summary,
+}
+
+impl<S: Service> Reactor<S> {
+    fn new(server: Server, service: S) -> Self {
+        Reactor {
+            poll: server.poll,
+            listener: server.listener,
+            signals: server.signals,
+            service,
+            connections: Slab::new(),
+            yielded: Vec::new(),
+            yielded_now: Vec::new(),
+            casualties: Vec::new(),
+            accept_paused_until: None,
+            summary: Summary::default(),
+        }
+    }
+
+    fn run(mut self) -> io::Result<Summary> {
         let mut events = Events::with_capacity(1024);
         let mut stopping = false;
         while !stopping {
@@ -134,10 +167,7 @@ impl Server {
                         // A stale event (its connection closed earlier in this
                         // batch, the key maybe reused) is only a spurious wake-up.
                         if let Some(conn) = self.connections.get_mut(key) {
-                            let hang_up = event.is_read_closed()
-                                || event.is_write_closed()
-                                || event.is_error();
-                            conn.on_readiness(event.is_readable(), event.is_writable(), hang_up);
+                            S::on_readiness(conn, Readiness::of(event));
                             self.drive(key);
                         }
                     }
@@ -207,43 +237,46 @@ impl Server {
         let entry = self.connections.vacant_entry();
         let key = entry.key();
         // Registered once for both directions: no epoll_ctl per message.
-        self.poll.registry().register(
-            &mut stream,
-            Token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        entry.insert(Connection::new(stream));
+        self.poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
+        if log::log_enabled!(log::Level::Debug) {
+            // As seed 002's server prints both ends; getsockname only when asked for.
+            let local = stream
+                .local_addr()
+                .map_or_else(|_| "?".to_string(), |addr| addr.to_string());
+            debug!("connection {key} from {peer} to {local}");
+        }
+        entry.insert(self.service.open(stream));
         self.summary.connections += 1;
-        debug!("connection {key} from {peer}");
         Ok(())
     }
 
     fn drive(&mut self, key: usize) {
-        let Some(conn) = self.connections.get_mut(key) else {
-            return;
-        };
         let mut moved = Transferred::default();
-        let progress = conn.drive(&mut self.scratch, self.limits, &mut moved);
+        let progress = self.service.drive(key, &mut self.connections, &mut moved);
         self.summary.bytes_read += moved.read;
         self.summary.bytes_written += moved.written;
-        log::trace!(
-            "connection {key}: read {}, wrote {}",
-            moved.read,
-            moved.written
-        );
+        log::trace!("connection {key}: read {}, wrote {}", moved.read, moved.written);
         match progress {
             Progress::Waiting => {}
             Progress::Yielded => self.yielded.push(key),
             Progress::Finished => self.close(key, "finished"),
             Progress::Failed(err) => self.close(key, &describe(&err)),
         }
+        self.service.take_casualties(&mut self.casualties);
+        while let Some((victim, why)) = self.casualties.pop() {
+            self.close(victim, &why);
+        }
     }
 
     fn close(&mut self, key: usize, why: &str) {
-        let mut conn = self.connections.remove(key);
+        let Some(mut conn) = self.connections.try_remove(key) else {
+            return;
+        };
         // Dropping the socket closes it; with its receive queue empty (we read
         // to EOF) the kernel sends an orderly FIN, i.e. shutdown(Write) + close.
-        if let Err(err) = self.poll.registry().deregister(conn.stream_mut()) {
+        if let Err(err) = self.poll.registry().deregister(S::stream(&mut conn)) {
             debug!("connection {key}: deregister failed: {}", describe(&err));
         }
         debug!("connection {key} closed: {why}");

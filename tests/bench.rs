@@ -16,9 +16,8 @@ fn bench_json(addr: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
     let output = run_bin(&args, b"");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|err| {
-        panic!("--json output does not parse ({err}): {stdout:?} / {stderr}")
-    });
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("--json output does not parse ({err}): {stdout:?} / {stderr}"));
     (output.status.code(), report, stderr)
 }
 
@@ -80,10 +79,7 @@ fn every_mode_against_the_real_server_reports_figures_and_no_errors() {
             );
         }
         assert_eq!(report["mode"], mode);
-        assert!(
-            number(&report, figure) > 0.0,
-            "{mode}: {figure} is 0 in {report}"
-        );
+        assert!(number(&report, figure) > 0.0, "{mode}: {figure} is 0 in {report}");
         assert_eq!(number(&report, "errors.mismatches"), 0.0);
         assert!(number(&report, "cpu.server_seconds") >= 0.0);
         if mode != "stream" {
@@ -181,11 +177,7 @@ fn broken_servers_are_caught_and_exit_one() {
             flips_a_byte as fn(TcpStream),
             &["errors.mismatches"][..],
         ),
-        (
-            "drops the last byte",
-            drops_the_last_byte,
-            &["errors.early_eofs"],
-        ),
+        ("drops the last byte", drops_the_last_byte, &["errors.early_eofs"]),
         (
             "closes early",
             closes_early,
@@ -206,10 +198,7 @@ fn broken_servers_are_caught_and_exit_one() {
 #[test]
 fn more_connections_than_the_fd_limit_is_a_clear_error() {
     let script = "ulimit -n 64 && exec \"$0\" bench --connections 100 --addr 127.0.0.1:9";
-    let output = Command::new("sh")
-        .args(["-c", script, BIN])
-        .output()
-        .unwrap();
+    let output = Command::new("sh").args(["-c", script, BIN]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

@@ -117,10 +117,7 @@ fn send_to_a_server_that_is_not_an_echo_prints_its_reply_and_exits_one() {
 fn send_to_a_silent_server_gives_up_after_its_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let output = run_bin(
-        &["send", "--addr", &addr, "--timeout", "0.5", "anyone?"],
-        b"",
-    );
+    let output = run_bin(&["send", "--addr", &addr, "--timeout", "0.5", "anyone?"], b"");
     drop(listener);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(

@@ -49,7 +49,5 @@ fn out_of_descriptors_backs_off_then_serves_the_backlog() {
         client.read_to_end(&mut reply).unwrap();
         assert_eq!(reply, message, "client {i}");
     }
-    eprintln!(
-        "fd exhaustion: server CPU {cpu_used:.3} s over a 1 s window while out of descriptors"
-    );
+    eprintln!("fd exhaustion: server CPU {cpu_used:.3} s over a 1 s window while out of descriptors");
 }

@@ -18,7 +18,8 @@ fn hash(bytes: &[u8]) -> (usize, u64) {
 #[test]
 fn short_message_comes_back() {
     let server = ServerProcess::start(&[]);
-    let message = b"This is our message. It is very long but will only be transmitted in chunks of 16 at a time";
+    let message =
+        b"This is our message. It is very long but will only be transmitted in chunks of 16 at a time";
     assert_eq!(echo(server.addr, message), message);
 }
 
@@ -65,9 +66,7 @@ fn thousand_concurrent_connections_each_get_their_own_message() {
     mio_echo::fd_limit::raise_to_hard_limit().unwrap();
     let server = ServerProcess::start(&[]);
     let mut streams: Vec<_> = (0..1000).map(|_| connect(server.addr)).collect();
-    let messages: Vec<Vec<u8>> = (0..1000)
-        .map(|i| pattern(i as u64, 100 + i % 400))
-        .collect();
+    let messages: Vec<Vec<u8>> = (0..1000).map(|i| pattern(i as u64, 100 + i % 400)).collect();
     for (stream, message) in streams.iter_mut().zip(&messages) {
         stream.write_all(message).unwrap();
         stream.shutdown(Shutdown::Write).unwrap();
@@ -97,12 +96,7 @@ fn client_that_never_reads_leaves_rss_flat_and_others_served() {
     while written < data.len() {
         match hog.write(&data[written..(written + (1 << 16)).min(data.len())]) {
             Ok(n) => written += n,
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 break;
             }
             Err(err) => panic!("hog write failed: {err}"),
@@ -180,7 +174,7 @@ fn sigterm_closes_connections_and_exits_zero() {
     let mut rest = Vec::new();
     let _ = idle.read_to_end(&mut rest);
     assert!(rest.is_empty());
-    let log = server.stderr();
+    let log = server.stderr_at_exit();
     assert!(log.contains("served 2 connections"), "{log}");
 }
 

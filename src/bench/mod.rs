@@ -97,9 +97,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
     let (tallies, window) = thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let ids = (t as u64..config.connections as u64)
-                    .step_by(threads)
-                    .collect();
+                let ids = (t as u64..config.connections as u64).step_by(threads).collect();
                 let plan = worker::Plan {
                     config,
                     pattern: &pattern,
@@ -125,8 +123,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
     log::debug!("bench finished in {:?}", started.elapsed());
 
     let mut errors = Errors::default();
-    let mut histogram =
-        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
     let (mut connected_count, mut messages, mut bytes, mut cycles) = (0, 0, 0, 0);
     let mut connect_time = Duration::ZERO;
     for tally in tallies {
@@ -191,9 +188,7 @@ fn measure_window(config: &Config, live: &LiveCounters) -> CpuWindow {
     let start = Instant::now();
     let progress = (config.progress && std::io::stdout().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
-        );
+        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
         bar
     });
     let tick = |until: Instant| {
@@ -258,8 +253,8 @@ pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
 }
 
 fn check_fd_limit(connections: usize) -> Result<(), String> {
-    let limit = fd_limit::raise_to_hard_limit()
-        .map_err(|err| format!("cannot read the open-file limit: {err}"))?;
+    let limit =
+        fd_limit::raise_to_hard_limit().map_err(|err| format!("cannot read the open-file limit: {err}"))?;
     let needed = connections as u64 + SPARE_FDS;
     if needed > limit {
         return Err(format!(
@@ -330,11 +325,7 @@ mod tests {
     #[test]
     fn loopback_spreads_over_source_addresses_beyond_the_port_range() {
         let ports = ephemeral_port_count();
-        assert!(
-            choose_source_ips(&config(100, "127.0.0.1:1"))
-                .unwrap()
-                .is_empty()
-        );
+        assert!(choose_source_ips(&config(100, "127.0.0.1:1")).unwrap().is_empty());
         let ips = choose_source_ips(&config(ports * 2 + 1, "127.0.0.1:1")).unwrap();
         assert_eq!(ips.len(), 3);
         assert_eq!(ips[2], IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)));

@@ -110,13 +110,7 @@ impl Report {
         let _ = writeln!(
             out,
             "{} against {}: {} connections x {} B, {} thread(s), {:.1} s measured after {:.1} s warm-up",
-            self.mode,
-            self.addr,
-            self.connections,
-            self.size,
-            self.threads,
-            self.duration_s,
-            self.warmup_s
+            self.mode, self.addr, self.connections, self.size, self.threads, self.duration_s, self.warmup_s
         );
         if self.mode != "churn" {
             let _ = writeln!(
@@ -155,8 +149,7 @@ impl Report {
             e.connect_failures,
             e.timeouts
         );
-        let per_message =
-            |v: Option<f64>| v.map_or("-".to_string(), |us| format!("{us:.2} us/msg"));
+        let per_message = |v: Option<f64>| v.map_or("-".to_string(), |us| format!("{us:.2} us/msg"));
         let _ = write!(
             out,
             "cpu         client {:.2} s ({})",

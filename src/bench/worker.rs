@@ -142,8 +142,7 @@ pub fn run(plan: Plan<'_>) -> Result<Tally, String> {
             messages: 0,
             bytes: 0,
             cycles: 0,
-            latency_nanos: Histogram::new_with_bounds(1, 60_000_000_000, 3)
-                .expect("valid histogram bounds"),
+            latency_nanos: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds"),
             errors: Errors::default(),
         },
         unpublished: (0, 0, 0),
@@ -292,10 +291,10 @@ impl Worker<'_> {
             hang_up: false,
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(err) =
-            self.poll
-                .registry()
-                .register(&mut conn.stream, Token(entry.key()), interest)
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut conn.stream, Token(entry.key()), interest)
         {
             log::debug!("register {id} failed: {err}");
             self.tally.errors.connect_failures += 1;

@@ -83,11 +83,7 @@ impl Write for FakeSocket {
 
 /// Drives a connection as the reactor does (again at once after `Yielded`)
 /// and returns its progress once it waits or ends.
-fn drive_as_reactor(
-    conn: &mut Connection<FakeSocket>,
-    scratch: &mut [u8],
-    limits: Limits,
-) -> Progress {
+fn drive_as_reactor(conn: &mut Connection<FakeSocket>, scratch: &mut [u8], limits: Limits) -> Progress {
     let mut moved = Transferred::default();
     loop {
         match conn.drive(scratch, limits, &mut moved) {
@@ -128,7 +124,12 @@ fn run_schedule(input: Vec<u8>, seed: u64, scratch_len: usize, limits: Limits) -
             // A spurious or stale event: nothing changed.
             _ => (readable, writable) = (true, true),
         }
-        conn.on_readiness(readable, writable, hang_up);
+        conn.on_readiness(Readiness {
+            readable,
+            writable,
+            hang_up,
+            ..Readiness::default()
+        });
         let progress = drive_as_reactor(&mut conn, &mut scratch, limits);
         peak_pending = peak_pending.max(conn.pending_len());
         match progress {
@@ -187,7 +188,12 @@ fn a_peer_that_never_reads_stops_the_reads_at_the_limit() {
 
     // Room appears: the connection resumes reading without a new readable edge.
     conn.stream_mut().room = 50_000;
-    conn.on_readiness(false, true, false);
+    conn.on_readiness(Readiness {
+        readable: false,
+        writable: true,
+        hang_up: false,
+        ..Readiness::default()
+    });
     drive_as_reactor(&mut conn, &mut scratch, limits);
     assert_eq!(conn.stream().output.len(), 50_100);
     assert_eq!(conn.stream().consumed, 60_100);
@@ -210,7 +216,12 @@ fn an_idle_connection_owns_no_buffer_once_its_output_drains() {
     drive_as_reactor(&mut conn, &mut [0; 16], limits);
     assert_eq!(conn.pending_len(), 3);
     conn.stream_mut().room = 100;
-    conn.on_readiness(false, true, false);
+    conn.on_readiness(Readiness {
+        readable: false,
+        writable: true,
+        hang_up: false,
+        ..Readiness::default()
+    });
     drive_as_reactor(&mut conn, &mut [0; 16], limits);
     assert!(conn.is_quiet());
     assert_eq!(conn.stream().output, b"hello");
@@ -227,7 +238,12 @@ fn eof_with_output_pending_finishes_only_after_the_flush() {
         ..FakeSocket::default()
     };
     let mut conn = Connection::new(socket);
-    conn.on_readiness(true, true, true);
+    conn.on_readiness(Readiness {
+        readable: true,
+        writable: true,
+        hang_up: true,
+        ..Readiness::default()
+    });
     let limits = Limits {
         max_pending: 64,
         budget: 64,
@@ -237,7 +253,12 @@ fn eof_with_output_pending_finishes_only_after_the_flush() {
         Progress::Waiting
     ));
     conn.stream_mut().room = 6;
-    conn.on_readiness(false, true, false);
+    conn.on_readiness(Readiness {
+        readable: false,
+        writable: true,
+        hang_up: false,
+        ..Readiness::default()
+    });
     assert!(matches!(
         drive_as_reactor(&mut conn, &mut [0; 64], limits),
         Progress::Finished
@@ -263,11 +284,7 @@ fn short_read_skips_the_read_that_would_only_return_would_block() {
             budget: 4096,
         },
     );
-    assert_eq!(
-        conn.stream().reads,
-        1,
-        "a short read proves the socket drained"
-    );
+    assert_eq!(conn.stream().reads, 1, "a short read proves the socket drained");
 }
 
 #[test]
@@ -281,7 +298,12 @@ fn after_a_hang_up_short_reads_continue_to_the_eof() {
         ..FakeSocket::default()
     };
     let mut conn = Connection::new(socket);
-    conn.on_readiness(true, false, true);
+    conn.on_readiness(Readiness {
+        readable: true,
+        writable: false,
+        hang_up: true,
+        ..Readiness::default()
+    });
     let progress = drive_as_reactor(
         &mut conn,
         &mut [0; 4096],

@@ -22,6 +22,7 @@ pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -58,12 +59,10 @@ impl ServerProcess {
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         let mut err_pipe = child.stderr.take().unwrap();
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut buf = [0; 4096];
             while let Ok(n @ 1..) = err_pipe.read(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let (tx, rx) = mpsc::channel();
@@ -79,10 +78,7 @@ impl ServerProcess {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                panic!(
-                    "server printed no address; stderr: {}",
-                    stderr.lock().unwrap()
-                );
+                panic!("server printed no address; stderr: {}", stderr.lock().unwrap());
             }
         };
         let addr = line
@@ -93,6 +89,7 @@ impl ServerProcess {
             child,
             addr,
             stderr,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
@@ -119,8 +116,7 @@ impl ServerProcess {
 
     /// CPU time (user + system) the server has used, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc stat");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc stat");
         // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
         let after_name = &stat[stat.rfind(')').unwrap() + 2..];
         let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -134,6 +130,14 @@ impl ServerProcess {
         // SAFETY: kill(2) on the PID of a child we started and have not reaped.
         let rc = unsafe { libc::kill(self.pid() as libc::pid_t, signal) };
         assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Everything the server logged, once it has exited and its stderr closed.
+    pub fn stderr_at_exit(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().unwrap();
+        }
+        self.stderr()
     }
 
     /// Waits (bounded) for the server to exit on its own.

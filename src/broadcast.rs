@@ -1,0 +1,241 @@
+//! The broadcast service (`serve --broadcast`, seed 004's `-b`): every chunk
+//! received from any client is written to every connected client, the
+//! sender included, in the order the server received the chunks.
+//!
+//! A chunk is read once into the reactor's buffer, copied once into an
+//! `Rc<[u8]>`, and that one allocation is shared by every client's outgoing
+//! queue; a client whose socket takes the chunk at once never holds it.
+//! A client whose queue passes `--max-pending` bytes is disconnected (as
+//! Redis treats pub/sub clients past their output buffer limit), so a slow
+//! consumer can neither grow the server nor hold the others back.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use log::info;
+use mio::net::TcpStream;
+use slab::Slab;
+
+use crate::error::describe;
+use crate::service::{Progress, Readiness, Service, Transferred};
+
+pub struct BroadcastService {
+    scratch: Box<[u8]>,
+    max_pending: usize,
+    /// Bytes read from one client per drive before it yields.
+    budget: usize,
+    casualties: Vec<(usize, String)>,
+}
+
+impl BroadcastService {
+    pub fn new(read_buffer: usize, max_pending: usize) -> BroadcastService {
+        let read_buffer = read_buffer.max(1);
+        BroadcastService {
+            scratch: vec![0; read_buffer].into_boxed_slice(),
+            max_pending: max_pending.max(1),
+            budget: 4 * read_buffer,
+            casualties: Vec::new(),
+        }
+    }
+
+    /// Queues `chunk` for every client and writes it where the socket takes it.
+    fn fan_out(&mut self, chunk: &Rc<[u8]>, connections: &mut Slab<Subscriber>, moved: &mut Transferred) {
+        for (key, subscriber) in connections.iter_mut() {
+            if subscriber.doomed {
+                continue;
+            }
+            let verdict = match subscriber.deliver(chunk, moved) {
+                Ok(()) if subscriber.queued_bytes > self.max_pending => {
+                    let why = format!("slow consumer: {} bytes queued", subscriber.queued_bytes);
+                    info!("disconnecting connection {key}: {why}");
+                    Some(why)
+                }
+                Ok(()) => None,
+                Err(err) => Some(describe(&err)),
+            };
+            if let Some(why) = verdict {
+                subscriber.doomed = true;
+                subscriber.drop_queue();
+                self.casualties.push((key, why));
+            }
+        }
+    }
+}
+
+/// One client of the broadcast.
+pub struct Subscriber {
+    stream: TcpStream,
+    /// Chunks still to be written to this client, oldest first.
+    queue: VecDeque<Rc<[u8]>>,
+    /// Bytes of the front chunk already written.
+    front_written: usize,
+    /// Unwritten bytes in `queue`, checked against the limit.
+    queued_bytes: usize,
+    read_ready: bool,
+    write_ready: bool,
+    hang_up: bool,
+    /// The client sent EOF: its sending side is over, it still receives.
+    read_closed: bool,
+    /// The client's socket is closed both ways: nothing can reach it.
+    gone: bool,
+    /// Marked for disconnection; receives nothing more.
+    doomed: bool,
+}
+
+impl Subscriber {
+    fn new(stream: TcpStream) -> Subscriber {
+        Subscriber {
+            stream,
+            queue: VecDeque::new(),
+            front_written: 0,
+            queued_bytes: 0,
+            read_ready: true,
+            write_ready: true,
+            hang_up: false,
+            read_closed: false,
+            gone: false,
+            doomed: false,
+        }
+    }
+
+    /// Writes `chunk` now if nothing is queued before it, queues the rest.
+    fn deliver(&mut self, chunk: &Rc<[u8]>, moved: &mut Transferred) -> io::Result<()> {
+        let mut written = 0;
+        if self.queue.is_empty() && self.write_ready {
+            written = self.write_some(chunk)?;
+            moved.written += written as u64;
+            if written == chunk.len() {
+                return Ok(());
+            }
+        }
+        if self.queue.is_empty() {
+            self.front_written = written;
+        }
+        self.queued_bytes += chunk.len() - written;
+        self.queue.push_back(Rc::clone(chunk));
+        Ok(())
+    }
+
+    /// Writes queued chunks until the socket is full or the queue empty.
+    fn flush(&mut self, moved: &mut Transferred) -> io::Result<()> {
+        while self.write_ready {
+            let Some(front) = self.queue.front().cloned() else {
+                break;
+            };
+            let written = self.write_some(&front[self.front_written..])?;
+            moved.written += written as u64;
+            self.queued_bytes -= written;
+            self.front_written += written;
+            if self.front_written == front.len() {
+                self.queue.pop_front();
+                self.front_written = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass of writes; clears `write_ready` when the socket is full.
+    fn write_some(&mut self, mut bytes: &[u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while !bytes.is_empty() {
+            match self.stream.write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    bytes = &bytes[n..];
+                    if !bytes.is_empty() {
+                        self.write_ready = false;
+                        break;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_ready = false;
+                    break;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(written)
+    }
+
+    fn drop_queue(&mut self) {
+        self.queue = VecDeque::new();
+        self.queued_bytes = 0;
+        self.front_written = 0;
+    }
+}
+
+impl Service for BroadcastService {
+    type Connection = Subscriber;
+
+    fn open(&mut self, stream: TcpStream) -> Subscriber {
+        Subscriber::new(stream)
+    }
+
+    fn stream(connection: &mut Subscriber) -> &mut TcpStream {
+        &mut connection.stream
+    }
+
+    fn on_readiness(connection: &mut Subscriber, readiness: Readiness) {
+        connection.read_ready |= readiness.readable || readiness.hang_up;
+        connection.write_ready |= readiness.writable || readiness.hang_up;
+        connection.hang_up |= readiness.hang_up;
+        connection.gone |= readiness.write_closed;
+    }
+
+    fn is_quiet(connection: &Subscriber) -> bool {
+        connection.queue.is_empty()
+    }
+
+    fn drive(&mut self, key: usize, connections: &mut Slab<Subscriber>, moved: &mut Transferred) -> Progress {
+        let Some(subscriber) = connections.get_mut(key) else {
+            return Progress::Waiting;
+        };
+        if subscriber.doomed {
+            return Progress::Waiting;
+        }
+        if let Err(err) = subscriber.flush(moved) {
+            return Progress::Failed(err);
+        }
+        let mut read_this_call = 0;
+        loop {
+            let subscriber = &mut connections[key];
+            if subscriber.doomed || subscriber.read_closed || !subscriber.read_ready {
+                break;
+            }
+            if read_this_call >= self.budget {
+                return Progress::Yielded;
+            }
+            match subscriber.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    subscriber.read_closed = true;
+                    log::debug!("connection {key} finished sending; it still receives");
+                }
+                Ok(n) => {
+                    read_this_call += n;
+                    moved.read += n as u64;
+                    if n < self.scratch.len() && !subscriber.hang_up {
+                        subscriber.read_ready = false;
+                    }
+                    let chunk: Rc<[u8]> = Rc::from(&self.scratch[..n]);
+                    self.fan_out(&chunk, connections, moved);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => subscriber.read_ready = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Progress::Failed(err),
+            }
+        }
+        let subscriber = &connections[key];
+        if subscriber.read_closed && subscriber.gone {
+            Progress::Finished
+        } else {
+            Progress::Waiting
+        }
+    }
+
+    fn take_casualties(&mut self, into: &mut Vec<(usize, String)>) {
+        into.append(&mut self.casualties);
+    }
+}

@@ -1,0 +1,67 @@
+//! `mio-echo chat`: seed 004's interactive client.
+//!
+//! A sending thread reads standard input line by line and writes each line
+//! as soon as it is complete; this thread prints whatever arrives as it
+//! arrives (the echo, or other clients' lines from a broadcast server). EOF
+//! on the input half-closes the connection; chat ends at the server's EOF.
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use crate::client;
+use crate::error::describe;
+
+/// Runs a chat session until the server closes the connection.
+pub fn run(
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    input: impl BufRead + Send + 'static,
+    mut output: impl Write,
+) -> Result<(), String> {
+    let stream = client::connect(addr, connect_timeout)?;
+    let writer = stream
+        .try_clone()
+        .map_err(|err| format!("cannot set up the connection to {addr}: {}", describe(&err)))?;
+    // Not scoped: a user may still be typing when the server closes, and
+    // chat must end then without waiting for another line.
+    thread::spawn(move || send_lines(input, writer));
+    receive(&stream, &mut output).map_err(|err| format!("connection to {addr} lost: {}", describe(&err)))
+}
+
+fn send_lines(mut input: impl BufRead, mut socket: TcpStream) {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                if socket.write_all(&line).is_err() {
+                    return;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                eprintln!("error: cannot read the input: {}", describe(&err));
+                break;
+            }
+        }
+    }
+    let _ = socket.shutdown(Shutdown::Write);
+}
+
+fn receive(mut socket: &TcpStream, output: &mut impl Write) -> io::Result<()> {
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                output.write_all(&buf[..n])?;
+                output.flush()?;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
