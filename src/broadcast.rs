@@ -8,6 +8,10 @@
 //! A client whose queue passes `--max-pending` bytes is disconnected (as
 //! Redis treats pub/sub clients past their output buffer limit), so a slow
 //! consumer can neither grow the server nor hold the others back.
+//!
+//! A client is also a consumer of its own chunks, so one that sends faster
+//! than it reads would cut itself off; instead, reading from a client pauses
+//! while its own queue is over half the limit, and resumes as it drains.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -203,6 +207,11 @@ impl Service for BroadcastService {
         loop {
             let subscriber = &mut connections[key];
             if subscriber.doomed || subscriber.read_closed || !subscriber.read_ready {
+                break;
+            }
+            if subscriber.queued_bytes > self.max_pending / 2 {
+                // Paced by its own copy; `read_ready` stays set, so the next
+                // drive (a writable edge as the queue drains) reads on.
                 break;
             }
             if read_this_call >= self.budget {

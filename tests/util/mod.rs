@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -21,7 +21,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
+    /// The server's log so far, and a signal for each new piece of it.
+    stderr: Arc<(Mutex<String>, Condvar)>,
     stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
@@ -30,6 +31,13 @@ impl ServerProcess {
     /// that names the port it bound.
     pub fn start(args: &[&str]) -> ServerProcess {
         Self::start_with(args, &[])
+    }
+
+    /// Starts `mio-echo ARGS` (a whole serve command line of the test's own).
+    pub fn start_with_command(args: &[&str]) -> ServerProcess {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Self::spawn(command)
     }
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
@@ -56,13 +64,17 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start mio-echo serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new((Mutex::new(String::new()), Condvar::new()));
         let sink = Arc::clone(&stderr);
         let mut err_pipe = child.stderr.take().unwrap();
         let stderr_reader = thread::spawn(move || {
             let mut buf = [0; 4096];
             while let Ok(n @ 1..) = err_pipe.read(&mut buf) {
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.0
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.1.notify_all();
             }
         });
         let (tx, rx) = mpsc::channel();
@@ -78,7 +90,7 @@ impl ServerProcess {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server printed no address; stderr: {}", stderr.lock().unwrap());
+                panic!("server printed no address; stderr: {}", stderr.0.lock().unwrap());
             }
         };
         let addr = line
@@ -99,7 +111,19 @@ impl ServerProcess {
 
     /// Everything the server logged so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.0.lock().unwrap().clone()
+    }
+
+    /// The server's log once it contains `wanted`, or as it is after
+    /// [`TIMEOUT`]: a line is logged just after the event it reports, so a
+    /// test that has seen the event may have to wait for the line.
+    pub fn wait_for_log(&self, wanted: &str) -> String {
+        let (log, grew) = &*self.stderr;
+        let guard = log.lock().unwrap();
+        let (guard, _) = grew
+            .wait_timeout_while(guard, TIMEOUT, |log| !log.contains(wanted))
+            .unwrap();
+        guard.clone()
     }
 
     /// Resident memory of the server, from /proc.
@@ -239,6 +263,17 @@ pub fn run_bin(args: &[&str], stdin: &[u8]) -> Output {
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
+    }
+}
+
+/// Waits (bounded) for a child to exit; kills it and fails past [`TIMEOUT`].
+pub fn wait_child(child: &mut Child) -> ExitStatus {
+    match child.wait_timeout(TIMEOUT).expect("wait") {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            panic!("child did not finish within {TIMEOUT:?}");
+        }
     }
 }
 
