@@ -190,7 +190,7 @@ impl Service for BroadcastService {
     }
 
     fn is_quiet(connection: &Subscriber) -> bool {
-        connection.queue.is_empty()
+        connection.queue.is_empty() && !connection.read_ready
     }
 
     fn drive(&mut self, key: usize, connections: &mut Slab<Subscriber>, moved: &mut Transferred) -> Progress {

@@ -106,6 +106,24 @@ pub struct ServeArgs {
     /// Length of the kernel's queue of connections waiting to be accepted
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
+
+    /// Serve at most N connections at once; more wait in the backlog
+    /// [default: the open-file limit less a few spare]
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_connections: Option<usize>,
+
+    /// Close a connection after SECS seconds without traffic [default: never]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub idle_timeout: Option<Duration>,
+
+    /// On SIGINT/SIGTERM, serve connections with bytes in flight for up to SECS more
+    /// (a second signal stops at once)
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+
+    /// Log active connections, totals and rates every SECS seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub stats_interval: Option<Duration>,
 }
 
 impl ServeArgs {
@@ -115,6 +133,10 @@ impl ServeArgs {
             broadcast: self.broadcast,
             backlog: self.backlog,
             max_pending: self.max_pending,
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+            stats_interval: self.stats_interval,
             ..server::Config::default()
         }
     }

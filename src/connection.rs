@@ -75,10 +75,10 @@ impl<S: Read + Write> Connection<S> {
         self.pending.as_ref().map_or(0, |p| p.len())
     }
 
-    /// True when nothing the peer sent is still in flight through the server:
-    /// no unsent echo output. (Bytes still in the socket are unknown until read.)
+    /// True when nothing the peer sent is in flight through the server: no
+    /// unsent echo output, and the socket was read until it was empty.
     pub fn is_quiet(&self) -> bool {
-        self.pending.is_none()
+        self.pending.is_none() && !self.read_ready
     }
 
     /// Records what an event reported. Stale or spurious events are harmless:

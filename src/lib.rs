@@ -12,7 +12,8 @@
 //!   generic over the stream so tests can drive it with fakes.
 //! - [`pending`]: the unsent bytes of one slow connection.
 //! - [`listener`]: binding with a real backlog and `SO_REUSEADDR`.
-//! - [`shutdown`]: SIGINT/SIGTERM as a reactor event.
+//! - [`shutdown`]: SIGINT/SIGTERM as a reactor event; [`idle`]: idle
+//!   timeouts; [`stats`]: the periodic figures line.
 //! - [`client`]: the blocking `send` client; [`chat`]: the interactive one.
 //! - [`bench`]: the load generator, one `mio::Poll` per thread.
 //! - [`cli`]: flags and help; `main.rs` only parses them and dispatches.
@@ -28,8 +29,10 @@ pub mod connection;
 pub mod echo;
 pub mod error;
 pub mod fd_limit;
+pub mod idle;
 pub mod listener;
 pub mod pending;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod stats;

@@ -4,7 +4,13 @@
 //! connection (the slab key is the token) through the [`Service`] in use.
 //! A connection that used up its read budget is queued in `yielded` and
 //! driven again at the end of the turn; while that queue is not empty the
-//! next poll does not sleep.
+//! next poll does not sleep. Otherwise the poll sleeps until the earliest of
+//! the timers: accept back-off, idle timeouts, the stats line, the drain
+//! deadline.
+//!
+//! Stopping is graceful: the first SIGINT/SIGTERM stops accepting and closes
+//! every quiet connection at once; the others are served until they go
+//! quiet, finish, or `--shutdown-timeout` passes. A second signal stops now.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,8 +24,10 @@ use slab::Slab;
 use crate::broadcast::BroadcastService;
 use crate::echo::EchoService;
 use crate::error::describe;
+use crate::idle::IdleTimer;
 use crate::service::{Progress, Readiness, Service, Transferred};
 use crate::shutdown::ShutdownSignals;
+use crate::stats::StatsReporter;
 use crate::{fd_limit, listener};
 
 /// Reserved tokens, at the top of the range so they never meet a slab key.
@@ -30,6 +38,10 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 /// descriptors or memory: long enough not to spin, short enough that clients
 /// in the backlog are picked up soon after something frees up.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Descriptors kept free beside the connections: the standard streams, the
+/// poll and signal descriptors, the listener, and room for a log file.
+const SPARE_FDS: u64 = 16;
 
 /// Settings of `mio-echo serve`.
 #[derive(Debug, Clone)]
@@ -43,6 +55,14 @@ pub struct Config {
     pub read_buffer: usize,
     /// Send every client's bytes to every client instead of echoing.
     pub broadcast: bool,
+    /// Connections served at once; `None`: the open-file limit less a few.
+    pub max_connections: Option<usize>,
+    /// Close a connection silent for this long.
+    pub idle_timeout: Option<Duration>,
+    /// After the first stop signal, how long busy connections are served.
+    pub shutdown_timeout: Duration,
+    /// Log a line of figures this often.
+    pub stats_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -53,6 +73,10 @@ impl Default for Config {
             max_pending: 64 * 1024,
             read_buffer: 64 * 1024,
             broadcast: false,
+            max_connections: None,
+            idle_timeout: None,
+            shutdown_timeout: Duration::from_secs(5),
+            stats_interval: None,
         }
     }
 }
@@ -71,6 +95,7 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     signals: ShutdownSignals,
+    max_connections: usize,
 }
 
 impl Server {
@@ -78,20 +103,26 @@ impl Server {
     /// [`Server::local_addr`] before calling [`Server::run`].
     pub fn bind(config: &Config) -> Result<Server, String> {
         let fail = |err: io::Error| format!("cannot listen on {}: {}", config.addr, describe(&err));
-        if let Err(err) = fd_limit::raise_to_hard_limit() {
+        let fd_limit = fd_limit::raise_to_hard_limit().unwrap_or_else(|err| {
             warn!("cannot raise the open-file limit: {}", describe(&err));
-        }
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        });
+        let max_connections = config
+            .max_connections
+            .unwrap_or_else(|| fd_limit.saturating_sub(SPARE_FDS).max(1) as usize);
         let mut listener = listener::bind(config.addr, config.backlog).map_err(fail)?;
         let poll = Poll::new().map_err(fail)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(fail)?;
         let signals = ShutdownSignals::register(poll.registry(), SIGNALS).map_err(fail)?;
+        info!("accepting up to {max_connections} connections at once (open-file limit {fd_limit})");
         Ok(Server {
             config: config.clone(),
             poll,
             listener,
             signals,
+            max_connections,
         })
     }
 
@@ -99,7 +130,7 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until SIGINT or SIGTERM, then closes every connection.
+    /// Serves until stopped by SIGINT or SIGTERM (see the module docs).
     pub fn run(self) -> io::Result<Summary> {
         let config = self.config.clone();
         if config.broadcast {
@@ -116,53 +147,95 @@ impl Server {
 
 struct Reactor<S: Service> {
     poll: Poll,
-    listener: TcpListener,
+    /// `None` once stopping: new clients are refused.
+    listener: Option<TcpListener>,
     signals: ShutdownSignals,
     service: S,
     connections: Slab<S::Connection>,
+    max_connections: usize,
+    /// Accepting stopped at `max_connections`; clients wait in the backlog
+    /// and are accepted as soon as a connection closes.
+    at_capacity: bool,
+    /// Set while accepting is paused after running out of descriptors.
+    accept_paused_until: Option<Instant>,
+    idle: Option<IdleTimer>,
+    stats: Option<StatsReporter>,
+    shutdown_timeout: Duration,
+    /// Set by the first stop signal: when the busy connections are cut off.
+    drain_deadline: Option<Instant>,
     /// Connections that hit their budget with bytes possibly left unread.
     yielded: Vec<usize>,
     /// The previous turn's `yielded`, kept to reuse its allocation.
     yielded_now: Vec<usize>,
     /// Connections a service dropped while driving another one.
     casualties: Vec<(usize, String)>,
-    /// Set while accepting is paused after running out of descriptors.
-    accept_paused_until: Option<Instant>,
+    /// Connections whose idle timeout passed.
+    expired: Vec<usize>,
+    /// The time after the last poll: timers need no more precision.
+    now: Instant,
     summary: Summary,
 }
 
 impl<S: Service> Reactor<S> {
     fn new(server: Server, service: S) -> Self {
+        let now = Instant::now();
+        let config = &server.config;
         Reactor {
             poll: server.poll,
-            listener: server.listener,
+            listener: Some(server.listener),
             signals: server.signals,
             service,
             connections: Slab::new(),
+            max_connections: server.max_connections,
+            at_capacity: false,
+            accept_paused_until: None,
+            idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
+            stats: config
+                .stats_interval
+                .map(|interval| StatsReporter::new(interval, now)),
+            shutdown_timeout: config.shutdown_timeout,
+            drain_deadline: None,
             yielded: Vec::new(),
             yielded_now: Vec::new(),
             casualties: Vec::new(),
-            accept_paused_until: None,
+            expired: Vec::new(),
+            now,
             summary: Summary::default(),
         }
     }
 
     fn run(mut self) -> io::Result<Summary> {
         let mut events = Events::with_capacity(1024);
-        let mut stopping = false;
-        while !stopping {
+        loop {
+            if self.drain_deadline.is_some() && self.connections.is_empty() {
+                break;
+            }
             let timeout = self.poll_timeout();
             if let Err(err) = self.poll.poll(&mut events, timeout) {
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
                 }
-                return Err(err);
+                // A signal interrupted the wait: no events, but the timers run.
+                events.clear();
             }
+            self.now = Instant::now();
             std::mem::swap(&mut self.yielded, &mut self.yielded_now);
+            let mut stop_now = false;
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
-                    SIGNALS => stopping |= self.signals.received(),
+                    SIGNALS if self.signals.received() => {
+                        if self.drain_deadline.is_some() {
+                            info!(
+                                "second stop signal: closing {} connections now",
+                                self.connections.len()
+                            );
+                            stop_now = true;
+                        } else {
+                            self.begin_drain();
+                        }
+                    }
+                    SIGNALS => {}
                     Token(key) => {
                         // A stale event (its connection closed earlier in this
                         // batch, the key maybe reused) is only a spurious wake-up.
@@ -178,33 +251,93 @@ impl<S: Service> Reactor<S> {
                 self.drive(key);
             }
             self.yielded_now = again;
-            if self
-                .accept_paused_until
-                .is_some_and(|until| Instant::now() >= until)
-            {
-                self.accept_all();
+            self.run_timers();
+            if stop_now {
+                break;
+            }
+            if self.drain_deadline.is_some_and(|deadline| self.now >= deadline) {
+                info!(
+                    "shutdown timeout: closing {} connections still busy",
+                    self.connections.len()
+                );
+                break;
             }
         }
         info!(
-            "stopping: closing {} connections; served {} connections, echoed {} bytes",
-            self.connections.len(),
-            self.summary.connections,
-            self.summary.bytes_written
+            "stopped: served {} connections, echoed {} bytes",
+            self.summary.connections, self.summary.bytes_written
         );
+        // Dropping the reactor closes whatever connections remain.
         Ok(self.summary)
+    }
+
+    fn run_timers(&mut self) {
+        if self.accept_paused_until.is_some_and(|until| self.now >= until)
+            || (self.at_capacity && self.connections.len() < self.max_connections)
+        {
+            self.accept_all();
+        }
+        if let Some(idle) = &mut self.idle {
+            idle.expire(self.now, &mut self.expired);
+            let mut expired = std::mem::take(&mut self.expired);
+            for key in expired.drain(..) {
+                self.close(key, "idle timeout");
+            }
+            self.expired = expired;
+        }
+        if let Some(stats) = &mut self.stats {
+            stats.tick(self.now, self.connections.len(), self.summary);
+        }
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
         if !self.yielded.is_empty() {
             return Some(Duration::ZERO);
         }
-        self.accept_paused_until
-            .map(|until| until.saturating_duration_since(Instant::now()))
+        let deadlines = [
+            self.accept_paused_until,
+            self.idle.as_ref().and_then(IdleTimer::next_deadline),
+            self.stats.as_ref().map(StatsReporter::next_deadline),
+            self.drain_deadline,
+        ];
+        let earliest = deadlines.into_iter().flatten().min()?;
+        Some(earliest.saturating_duration_since(Instant::now()))
+    }
+
+    /// First stop signal: refuse new clients, close the quiet connections,
+    /// keep serving the busy ones until they are quiet or the timeout passes.
+    fn begin_drain(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.drain_deadline = Some(self.now + self.shutdown_timeout);
+        info!(
+            "stopping: no new connections; {} open, busy ones served for up to {:?}",
+            self.connections.len(),
+            self.shutdown_timeout
+        );
+        // One pass over every connection reads what is already there (and
+        // closes the ones with nothing in flight, see `drive`).
+        let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.drive(key);
+        }
     }
 
     fn accept_all(&mut self) {
-        loop {
-            match self.listener.accept() {
+        while let Some(listener) = &self.listener {
+            if self.connections.len() >= self.max_connections {
+                if !self.at_capacity {
+                    debug!(
+                        "at {} connections: new clients wait in the backlog",
+                        self.max_connections
+                    );
+                }
+                self.at_capacity = true;
+                return;
+            }
+            self.at_capacity = false;
+            match listener.accept() {
                 Ok((stream, peer)) => {
                     self.accept_paused_until = None;
                     if let Err(err) = self.add_connection(stream, peer) {
@@ -248,6 +381,9 @@ impl<S: Service> Reactor<S> {
             debug!("connection {key} from {peer} to {local}");
         }
         entry.insert(self.service.open(stream));
+        if let Some(idle) = &mut self.idle {
+            idle.opened(key, self.now);
+        }
         self.summary.connections += 1;
         Ok(())
     }
@@ -257,8 +393,18 @@ impl<S: Service> Reactor<S> {
         let progress = self.service.drive(key, &mut self.connections, &mut moved);
         self.summary.bytes_read += moved.read;
         self.summary.bytes_written += moved.written;
-        log::trace!("connection {key}: read {}, wrote {}", moved.read, moved.written);
+        if moved.read + moved.written > 0 {
+            log::trace!("connection {key}: read {}, wrote {}", moved.read, moved.written);
+            if let Some(idle) = &mut self.idle {
+                idle.touched(key, self.now);
+            }
+        }
         match progress {
+            Progress::Waiting if self.drain_deadline.is_some() => {
+                if self.connections.get(key).is_some_and(S::is_quiet) {
+                    self.close(key, "nothing in flight at shutdown");
+                }
+            }
             Progress::Waiting => {}
             Progress::Yielded => self.yielded.push(key),
             Progress::Finished => self.close(key, "finished"),
@@ -278,6 +424,9 @@ impl<S: Service> Reactor<S> {
         // to EOF) the kernel sends an orderly FIN, i.e. shutdown(Write) + close.
         if let Err(err) = self.poll.registry().deregister(S::stream(&mut conn)) {
             debug!("connection {key}: deregister failed: {}", describe(&err));
+        }
+        if let Some(idle) = &mut self.idle {
+            idle.closed(key);
         }
         debug!("connection {key} closed: {why}");
     }

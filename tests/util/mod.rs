@@ -156,6 +156,16 @@ impl ServerProcess {
         assert_eq!(rc, 0, "kill failed");
     }
 
+    /// The server's log once `wanted` occurs in it `count` times (or after [`TIMEOUT`]).
+    pub fn wait_for_log_count(&self, wanted: &str, count: usize) -> String {
+        let (log, grew) = &*self.stderr;
+        let guard = log.lock().unwrap();
+        let (guard, _) = grew
+            .wait_timeout_while(guard, TIMEOUT, |log| log.matches(wanted).count() < count)
+            .unwrap();
+        guard.clone()
+    }
+
     /// Everything the server logged, once it has exited and its stderr closed.
     pub fn stderr_at_exit(&mut self) -> String {
         if let Some(reader) = self.stderr_reader.take() {

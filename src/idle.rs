@@ -1,0 +1,151 @@
+//! Closing connections that have been silent for `--idle-timeout`.
+//!
+//! A min-heap of deadlines, one entry per connection, re-armed lazily: traffic
+//! only stores the time of the last activity (no heap operation per message);
+//! when an entry comes due, the connection is closed if it was silent since,
+//! else the entry is pushed again for its new deadline. Timers thus cost
+//! O(log n) per timeout period per connection and nothing per byte, and
+//! thousands of idle connections add nothing to a busy one's path. A timer
+//! wheel would make the push O(1), but with one uniform timeout the heap
+//! holds at most one live entry per connection and stays simple.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+pub struct IdleTimer {
+    timeout_ms: u64,
+    origin: Instant,
+    /// (deadline in ms since `origin`, slab key, serial of the connection).
+    heap: BinaryHeap<Reverse<(u64, usize, u32)>>,
+    /// Per slab key: the last activity and the serial of the connection now
+    /// holding that key (a stale heap entry for a reused key is ignored).
+    activity: Vec<Activity>,
+    next_serial: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Activity {
+    last_ms: u64,
+    serial: u32,
+}
+
+impl IdleTimer {
+    pub fn new(timeout: Duration, origin: Instant) -> IdleTimer {
+        IdleTimer {
+            timeout_ms: timeout.as_millis().max(1) as u64,
+            origin,
+            heap: BinaryHeap::new(),
+            activity: Vec::new(),
+            next_serial: 0,
+        }
+    }
+
+    fn ms(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.origin).as_millis() as u64
+    }
+
+    /// A connection was accepted under `key`.
+    pub fn opened(&mut self, key: usize, now: Instant) {
+        if self.activity.len() <= key {
+            self.activity.resize(key + 1, Activity::default());
+        }
+        self.next_serial = self.next_serial.wrapping_add(1);
+        let last_ms = self.ms(now);
+        self.activity[key] = Activity {
+            last_ms,
+            serial: self.next_serial,
+        };
+        self.heap
+            .push(Reverse((last_ms + self.timeout_ms, key, self.next_serial)));
+    }
+
+    /// Connection `key` moved bytes.
+    pub fn touched(&mut self, key: usize, now: Instant) {
+        let ms = self.ms(now);
+        if let Some(activity) = self.activity.get_mut(key) {
+            activity.last_ms = ms;
+        }
+    }
+
+    /// When the earliest entry comes due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap
+            .peek()
+            .map(|Reverse((deadline, _, _))| self.origin + Duration::from_millis(*deadline))
+    }
+
+    /// Appends to `expired` the keys silent for the whole timeout by `now`.
+    /// The caller closes them (and must, as their entries are gone).
+    pub fn expire(&mut self, now: Instant, expired: &mut Vec<usize>) {
+        let now_ms = self.ms(now);
+        while let Some(&Reverse((deadline, key, serial))) = self.heap.peek() {
+            if deadline > now_ms {
+                break;
+            }
+            self.heap.pop();
+            let Some(activity) = self.activity.get(key) else {
+                continue;
+            };
+            if activity.serial != serial {
+                continue; // the connection it was for has closed
+            }
+            let due = activity.last_ms + self.timeout_ms;
+            if due <= now_ms {
+                expired.push(key);
+            } else {
+                self.heap.push(Reverse((due, key, serial)));
+            }
+        }
+    }
+
+    /// Connection `key` closed: its entry, if any, becomes stale.
+    pub fn closed(&mut self, key: usize) {
+        if let Some(activity) = self.activity.get_mut(key) {
+            activity.serial = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_only_connections_silent_for_the_whole_timeout() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut timer = IdleTimer::new(Duration::from_millis(100), t0);
+        timer.opened(0, at(0));
+        timer.opened(1, at(0));
+        timer.touched(1, at(60));
+        let mut expired = Vec::new();
+        timer.expire(at(99), &mut expired);
+        assert!(expired.is_empty());
+        timer.expire(at(100), &mut expired);
+        assert_eq!(expired, [0]);
+        assert_eq!(
+            timer.next_deadline(),
+            Some(at(160)),
+            "re-armed at last activity + timeout"
+        );
+        expired.clear();
+        timer.expire(at(160), &mut expired);
+        assert_eq!(expired, [1]);
+    }
+
+    #[test]
+    fn a_reused_key_is_not_expired_by_its_predecessors_entry() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut timer = IdleTimer::new(Duration::from_millis(100), t0);
+        timer.opened(3, at(0));
+        timer.closed(3);
+        timer.opened(3, at(50));
+        let mut expired = Vec::new();
+        timer.expire(at(100), &mut expired);
+        assert!(expired.is_empty(), "the old entry was for the closed connection");
+        timer.expire(at(150), &mut expired);
+        assert_eq!(expired, [3]);
+    }
+}
