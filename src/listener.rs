@@ -11,10 +11,15 @@ use mio::net::TcpListener;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Opens a non-blocking listener on `addr` with `SO_REUSEADDR` (so a restarted
-/// server does not wait out TIME_WAIT) and the given accept backlog.
-pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+/// server does not wait out TIME_WAIT) and the given accept backlog; with
+/// `reuse_port`, several reactors can listen on one address and the kernel
+/// spreads connections over them.
+pub fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;

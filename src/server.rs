@@ -39,6 +39,10 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 /// in the backlog are picked up soon after something frees up.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How long `--busy-poll` keeps spinning without events before it sleeps
+/// again: a busy server never sleeps, an idle one gives its core back.
+const BUSY_POLL_SPIN: Duration = Duration::from_millis(50);
+
 /// Descriptors kept free beside the connections: the standard streams, the
 /// poll and signal descriptors, the listener, and room for a log file.
 const SPARE_FDS: u64 = 16;
@@ -63,6 +67,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Log a line of figures this often.
     pub stats_interval: Option<Duration>,
+    /// Poll without sleeping while traffic flows (costs a core).
+    pub busy_poll: bool,
+    /// Reactors, each a thread with its own listener on the same address.
+    pub threads: usize,
 }
 
 impl Default for Config {
@@ -77,6 +85,8 @@ impl Default for Config {
             idle_timeout: None,
             shutdown_timeout: Duration::from_secs(5),
             stats_interval: None,
+            busy_poll: false,
+            threads: 1,
         }
     }
 }
@@ -89,63 +99,140 @@ pub struct Summary {
     pub bytes_written: u64,
 }
 
-/// A bound listener, ready to run.
-pub struct Server {
-    config: Config,
+/// One reactor's own pieces: its poll, its listener, its signal pipe.
+struct Bound {
     poll: Poll,
     listener: TcpListener,
     signals: ShutdownSignals,
+}
+
+impl Bound {
+    fn new(addr: SocketAddr, config: &Config) -> io::Result<Bound> {
+        let mut listener = listener::bind(addr, config.backlog, config.threads > 1)?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        // Each reactor has its own pipe: signal-hook notifies every one.
+        let signals = ShutdownSignals::register(poll.registry(), SIGNALS)?;
+        Ok(Bound {
+            poll,
+            listener,
+            signals,
+        })
+    }
+}
+
+/// The bound listeners, ready to run.
+pub struct Server {
+    config: Config,
+    /// One per reactor; with `--threads N` they share the address through
+    /// `SO_REUSEPORT` and the kernel spreads new connections over them.
+    reactors: Vec<Bound>,
+    /// Connection cap of each reactor.
     max_connections: usize,
 }
 
 impl Server {
-    /// Binds the listener and sets up the reactor; the caller can then print
-    /// [`Server::local_addr`] before calling [`Server::run`].
+    /// Binds the listeners and sets up the reactors; the caller can then
+    /// print [`Server::local_addr`] before calling [`Server::run`].
     pub fn bind(config: &Config) -> Result<Server, String> {
         let fail = |err: io::Error| format!("cannot listen on {}: {}", config.addr, describe(&err));
         let fd_limit = fd_limit::raise_to_hard_limit().unwrap_or_else(|err| {
             warn!("cannot raise the open-file limit: {}", describe(&err));
             rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
         });
+        let threads = config.threads.max(1);
         let max_connections = config
             .max_connections
-            .unwrap_or_else(|| fd_limit.saturating_sub(SPARE_FDS).max(1) as usize);
-        let mut listener = listener::bind(config.addr, config.backlog).map_err(fail)?;
-        let poll = Poll::new().map_err(fail)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(fail)?;
-        let signals = ShutdownSignals::register(poll.registry(), SIGNALS).map_err(fail)?;
-        info!("accepting up to {max_connections} connections at once (open-file limit {fd_limit})");
+            .unwrap_or_else(|| fd_limit.saturating_sub(SPARE_FDS * threads as u64).max(1) as usize);
+        let first = Bound::new(config.addr, config).map_err(fail)?;
+        // With port 0 the first bind picks the port; the others join it.
+        let addr = first.listener.local_addr().map_err(fail)?;
+        let mut reactors = vec![first];
+        for _ in 1..threads {
+            reactors.push(Bound::new(addr, config).map_err(fail)?);
+        }
+        info!(
+            "accepting up to {max_connections} connections at once on {threads} reactor(s) (open-file limit {fd_limit})"
+        );
         Ok(Server {
             config: config.clone(),
-            poll,
-            listener,
-            signals,
-            max_connections,
+            reactors,
+            max_connections: max_connections.div_ceil(threads),
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.reactors[0].listener.local_addr()
     }
 
     /// Serves until stopped by SIGINT or SIGTERM (see the module docs).
     pub fn run(self) -> io::Result<Summary> {
-        let config = self.config.clone();
-        if config.broadcast {
-            Reactor::new(
-                self,
-                BroadcastService::new(config.read_buffer, config.max_pending),
-            )
-            .run()
-        } else {
-            Reactor::new(self, EchoService::new(config.read_buffer, config.max_pending)).run()
+        let Server {
+            config,
+            mut reactors,
+            max_connections,
+        } = self;
+        if reactors.len() == 1 {
+            let bound = reactors.pop().expect("one reactor");
+            return run_reactor(bound, &config, max_connections, None);
         }
+        let summaries: Vec<io::Result<Summary>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = reactors
+                .into_iter()
+                .enumerate()
+                .map(|(id, bound)| {
+                    let config = &config;
+                    std::thread::Builder::new()
+                        .name(format!("reactor-{id}"))
+                        .spawn_scoped(scope, move || {
+                            run_reactor(bound, config, max_connections, Some(id))
+                        })
+                })
+                .collect::<io::Result<_>>()?;
+            Ok::<_, io::Error>(
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(io::Error::other("a reactor panicked")))
+                    })
+                    .collect(),
+            )
+        })?;
+        let mut total = Summary::default();
+        for summary in summaries {
+            let summary = summary?;
+            total.connections += summary.connections;
+            total.bytes_read += summary.bytes_read;
+            total.bytes_written += summary.bytes_written;
+        }
+        info!(
+            "all reactors stopped: served {} connections, echoed {} bytes",
+            total.connections, total.bytes_written
+        );
+        Ok(total)
+    }
+}
+
+fn run_reactor(
+    bound: Bound,
+    config: &Config,
+    max_connections: usize,
+    id: Option<usize>,
+) -> io::Result<Summary> {
+    if config.broadcast {
+        let service = BroadcastService::new(config.read_buffer, config.max_pending);
+        Reactor::new(bound, config, max_connections, id, service).run()
+    } else {
+        let service = EchoService::new(config.read_buffer, config.max_pending);
+        Reactor::new(bound, config, max_connections, id, service).run()
     }
 }
 
 struct Reactor<S: Service> {
+    /// "reactor N: " with `--threads`, so log lines say which one.
+    tag: String,
     poll: Poll,
     /// `None` once stopping: new clients are refused.
     listener: Option<TcpListener>,
@@ -173,20 +260,24 @@ struct Reactor<S: Service> {
     expired: Vec<usize>,
     /// The time after the last poll: timers need no more precision.
     now: Instant,
+    /// `--busy-poll`: poll without sleeping until this long passes without events.
+    busy_poll: Option<Duration>,
+    /// When the last poll returned events, for the busy-poll spin.
+    last_busy: Instant,
     summary: Summary,
 }
 
 impl<S: Service> Reactor<S> {
-    fn new(server: Server, service: S) -> Self {
+    fn new(bound: Bound, config: &Config, max_connections: usize, id: Option<usize>, service: S) -> Self {
         let now = Instant::now();
-        let config = &server.config;
         Reactor {
-            poll: server.poll,
-            listener: Some(server.listener),
-            signals: server.signals,
+            tag: id.map_or_else(String::new, |id| format!("reactor {id}: ")),
+            poll: bound.poll,
+            listener: Some(bound.listener),
+            signals: bound.signals,
             service,
             connections: Slab::new(),
-            max_connections: server.max_connections,
+            max_connections,
             at_capacity: false,
             accept_paused_until: None,
             idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
@@ -200,6 +291,8 @@ impl<S: Service> Reactor<S> {
             casualties: Vec::new(),
             expired: Vec::new(),
             now,
+            busy_poll: config.busy_poll.then_some(BUSY_POLL_SPIN),
+            last_busy: now,
             summary: Summary::default(),
         }
     }
@@ -219,6 +312,9 @@ impl<S: Service> Reactor<S> {
                 events.clear();
             }
             self.now = Instant::now();
+            if self.busy_poll.is_some() && !events.is_empty() {
+                self.last_busy = self.now;
+            }
             std::mem::swap(&mut self.yielded, &mut self.yielded_now);
             let mut stop_now = false;
             for event in events.iter() {
@@ -227,7 +323,8 @@ impl<S: Service> Reactor<S> {
                     SIGNALS if self.signals.received() => {
                         if self.drain_deadline.is_some() {
                             info!(
-                                "second stop signal: closing {} connections now",
+                                "{}second stop signal: closing {} connections now",
+                                self.tag,
                                 self.connections.len()
                             );
                             stop_now = true;
@@ -257,15 +354,16 @@ impl<S: Service> Reactor<S> {
             }
             if self.drain_deadline.is_some_and(|deadline| self.now >= deadline) {
                 info!(
-                    "shutdown timeout: closing {} connections still busy",
+                    "{}shutdown timeout: closing {} connections still busy",
+                    self.tag,
                     self.connections.len()
                 );
                 break;
             }
         }
         info!(
-            "stopped: served {} connections, echoed {} bytes",
-            self.summary.connections, self.summary.bytes_written
+            "{}stopped: served {} connections, echoed {} bytes",
+            self.tag, self.summary.connections, self.summary.bytes_written
         );
         // Dropping the reactor closes whatever connections remain.
         Ok(self.summary)
@@ -294,6 +392,13 @@ impl<S: Service> Reactor<S> {
         if !self.yielded.is_empty() {
             return Some(Duration::ZERO);
         }
+        if self
+            .busy_poll
+            .is_some_and(|spin| self.now.duration_since(self.last_busy) < spin)
+        {
+            // Spinning: the next event is seen without a wake-up's latency.
+            return Some(Duration::ZERO);
+        }
         let deadlines = [
             self.accept_paused_until,
             self.idle.as_ref().and_then(IdleTimer::next_deadline),
@@ -312,7 +417,8 @@ impl<S: Service> Reactor<S> {
         }
         self.drain_deadline = Some(self.now + self.shutdown_timeout);
         info!(
-            "stopping: no new connections; {} open, busy ones served for up to {:?}",
+            "{}stopping: no new connections; {} open, busy ones served for up to {:?}",
+            self.tag,
             self.connections.len(),
             self.shutdown_timeout
         );
@@ -378,7 +484,7 @@ impl<S: Service> Reactor<S> {
             let local = stream
                 .local_addr()
                 .map_or_else(|_| "?".to_string(), |addr| addr.to_string());
-            debug!("connection {key} from {peer} to {local}");
+            debug!("{}connection {key} from {peer} to {local}", self.tag);
         }
         entry.insert(self.service.open(stream));
         if let Some(idle) = &mut self.idle {
@@ -428,7 +534,7 @@ impl<S: Service> Reactor<S> {
         if let Some(idle) = &mut self.idle {
             idle.closed(key);
         }
-        debug!("connection {key} closed: {why}");
+        debug!("{}connection {key} closed: {why}", self.tag);
     }
 }
 

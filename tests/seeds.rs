@@ -329,7 +329,10 @@ while amount_received < len(message):
 sock.close()
 "#;
 
-const SEED_002_CLIENT: &str = r#"
+/// Seed 002's helper, shared by its client and its server.
+macro_rules! seed_002_recv_all {
+    () => {
+        r#"
 import socket, sys
 def recv_all(sock, length):
     data = b''
@@ -339,12 +342,19 @@ def recv_all(sock, length):
             raise EOFError('socket closed %d bytes into a %d-byte message' % (len(data), length))
         data += more
     return data
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+"#
+    };
+}
+
+const SEED_002_CLIENT: &str = concat!(
+    seed_002_recv_all!(),
+    r#"s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.connect(('127.0.0.1', int(sys.argv[1])))
 s.sendall(b'Hi there, server')
 print('The server said', repr(recv_all(s, 16)))
 s.close()
-"#;
+"#
+);
 
 const SEED_003_CLIENT: &str = r#"
 import socket, sys
@@ -418,17 +428,9 @@ while True:
 "#;
 
 /// Seed 002's server: reads a 16-byte message, answers something else.
-const SEED_002_SERVER: &str = r#"
-import socket
-def recv_all(sock, length):
-    data = b''
-    while len(data) < length:
-        more = sock.recv(length - len(data))
-        if not more:
-            raise EOFError('socket closed %d bytes into a %d-byte message' % (len(data), length))
-        data += more
-    return data
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+const SEED_002_SERVER: &str = concat!(
+    seed_002_recv_all!(),
+    r#"s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', 0))
 s.listen(1)
@@ -438,7 +440,8 @@ while True:
     message = recv_all(sc, 16)
     sc.sendall(b'Farewell, client')
     sc.close()
-"#;
+"#
+);
 
 /// Seed 003's server: one client, one read of up to 1024 bytes, echo, close.
 const SEED_003_SERVER: &str = r#"

@@ -340,3 +340,15 @@ fn a_budget_spent_with_bytes_left_yields() {
     assert!(matches!(progress, Progress::Yielded));
     assert_eq!(moved.read, 3000);
 }
+
+/// Regression guard for the memory target: an idle connection is this struct
+/// in a slab entry and nothing else, so its size is the per-connection cost.
+#[test]
+fn an_idle_connection_stays_within_its_memory_budget() {
+    let size = std::mem::size_of::<Connection<mio::net::TcpStream>>();
+    let stream = std::mem::size_of::<mio::net::TcpStream>();
+    eprintln!("connection {size} bytes, of which the stream {stream}");
+    // The stream (a descriptor, plus a selector id in debug builds), one
+    // pointer for pending output, four flags.
+    assert!(size <= stream + 8 + 8, "{size} bytes");
+}
