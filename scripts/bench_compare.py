@@ -132,8 +132,8 @@ def wait_listening(port, limit=10.0):
     raise RuntimeError(f"nothing listening on port {port}")
 
 
-def run_bench(server, args, duration, pinned):
-    command = [MIO, "bench", "--addr", server.addr, "--json", "--warmup", "1", "--duration", str(duration)]
+def run_bench(server, args, duration, pinned, warmup=1.0):
+    command = [MIO, "bench", "--addr", server.addr, "--json", "--warmup", f"{warmup:.2f}", "--duration", str(duration)]
     command += ["--server-pid", str(server.pid)] + args
     out = subprocess.run(taskset(BENCH_CPU, command, pinned), capture_output=True, text=True, timeout=300)
     if not out.stdout.strip():
@@ -177,10 +177,13 @@ def one_run(name, scenario, duration, with_syscalls):
         if kind == "hold":
             figures["rss_per_conn"] = (sample.get("rss", 0) - rss_before) * 1024 / report["connections"]
         if with_syscalls and shutil.which("perf"):
+            # The perf window must fall after the connect phase (2 s and more
+            # for 10,000 connections to a slow server) and inside the window.
+            connect = report["connect_time_s"]
             result = {}
-            counter = threading.Thread(target=count_syscalls, args=(server.pid, 1.5, 1.5, result))
+            counter = threading.Thread(target=count_syscalls, args=(server.pid, connect + 1.5, 1.5, result))
             counter.start()
-            report2 = run_bench(server, args, 2.5, server.pinned)
+            report2 = run_bench(server, args, 2.5, server.pinned, warmup=connect + 1.0)
             counter.join()
             if "rate" in result and report2["messages_per_s"] > 0:
                 figures["syscalls"] = result["rate"] / report2["messages_per_s"]
@@ -250,7 +253,7 @@ def main():
         servers = [s for s in servers if s in available]
         for rep in range(opts.reps):
             for name in servers:
-                with_syscalls = label in SYSCALL_SCENARIOS and name != "socat" and rep == 0
+                with_syscalls = label in SYSCALL_SCENARIOS and name != "socat"
                 figures = one_run(name, scenario, opts.duration, with_syscalls)
                 results.setdefault((label, name), []).append(figures)
                 print(f"{label:20} {name:22} rep {rep + 1}: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in figures.items()),
@@ -366,7 +369,7 @@ def write_docs(table, targets, rows, opts, skipped):
             "against the tokio `current_thread` server (`benches/tokio-echo`, 4 KiB buffer). Server CPU is "
             "user + system time from /proc over the measured window (socat: with its forked children). "
             "Syscalls per message: `perf stat -e raw_syscalls:sys_enter` on the server for 1.5 s inside a "
-            "second run, divided by that run's message rate. RSS per idle connection: VmRSS while 10,000 "
+            "second run after each measured one, divided by that run's message rate (median of the reps). RSS per idle connection: VmRSS while 10,000 "
             "connections are held, minus VmRSS before, over 10,000.\n\n"
             + notes + "\n## Results\n\n" + table + "\n\n## Targets\n\n" + targets + "\n\n"
             "![server CPU per message and RSS per connection](benchmarks.svg)\n\n"

@@ -218,6 +218,7 @@ pub struct BenchArgs {
     pub source_ips: Vec<std::net::IpAddr>,
 
     /// PID of the server, to report its CPU time per message beside ours
+    /// (its child processes included, for forking servers)
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
 
