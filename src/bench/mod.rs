@@ -1,23 +1,22 @@
 //! `mio-echo bench`: a load generator for echo servers.
 //!
-//! T threads ([`worker`]) each run their own `mio::Poll` over their share of
-//! the connections; the calling thread only coordinates: it waits until all
-//! are connected, samples CPU time around the measured window, shows a live
-//! rate on a terminal, then merges the workers' tallies into a [`Report`].
+//! T workers ([`worker`]) each run their own `mio::Poll` over their share of
+//! the connections, the first on the calling thread and the others on their
+//! own; the first also samples CPU time around the measured window and keeps
+//! the progress line ([`probe`]). Their tallies merge into a [`Report`].
 
 mod pattern;
+mod probe;
 pub mod report;
 mod worker;
 
-use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::fd_limit;
 pub use report::Report;
@@ -87,39 +86,40 @@ pub fn run(config: &Config) -> Result<Report, String> {
     let pattern = pattern::Pattern::default();
     let live = LiveCounters::default();
     let threads = config.threads.clamp(1, config.connections.max(1));
-    let connected = Barrier::new(threads + 1);
+    let connected = Barrier::new(threads);
     let config = &Config {
         threads,
         ..config.clone()
     };
 
     let started = Instant::now();
-    let (tallies, window) = thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
+    let plan = |t: usize| worker::Plan {
+        config,
+        pattern: &pattern,
+        ids: (t as u64..config.connections as u64).step_by(threads).collect(),
+        source_ips: &source_ips,
+        live: &live,
+        connected: &connected,
+    };
+    let mut tallies = thread::scope(|scope| {
+        let others: Vec<_> = (1..threads)
             .map(|t| {
-                let ids = (t as u64..config.connections as u64).step_by(threads).collect();
-                let plan = worker::Plan {
-                    config,
-                    pattern: &pattern,
-                    ids,
-                    source_ips: &source_ips,
-                    live: &live,
-                    connected: &connected,
-                };
-                scope.spawn(move || worker::run(plan))
+                let plan = plan(t);
+                scope.spawn(move || worker::run(plan, None))
             })
             .collect();
-        connected.wait();
-        let window = measure_window(config, &live);
-        let tallies: Vec<_> = handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("a load generator thread panicked".into()))
-            })
-            .collect();
-        (tallies, window)
+        let probe = probe::Probe::new(&live, config.server_pid, config.progress);
+        let mut tallies = vec![worker::run(plan(0), Some(probe))];
+        tallies.extend(others.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("a load generator thread panicked".into()))
+        }));
+        tallies
     });
+    let window = match tallies.first_mut() {
+        Some(Ok(first)) => first.cpu_window.take().unwrap_or_default(),
+        _ => probe::CpuWindow::default(),
+    };
     log::debug!("bench finished in {:?}", started.elapsed());
 
     let mut errors = Errors::default();
@@ -174,72 +174,6 @@ pub fn run(config: &Config) -> Result<Report, String> {
             server_us_per_message: window.server.and_then(per_message),
         },
     })
-}
-
-/// CPU seconds used during the measured window.
-struct CpuWindow {
-    client: f64,
-    server: Option<f64>,
-}
-
-/// Waits out the warm-up and the measured window (the workers keep their own
-/// clocks from the same barrier), sampling CPU time at both ends.
-fn measure_window(config: &Config, live: &LiveCounters) -> CpuWindow {
-    let start = Instant::now();
-    let progress = (config.progress && std::io::stdout().is_terminal()).then(|| {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
-        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
-        bar
-    });
-    let tick = |until: Instant| {
-        let mut last = (Instant::now(), snapshot(live));
-        loop {
-            let now = Instant::now();
-            if now >= until {
-                return;
-            }
-            // Sleeping here only paces the display; the workers run on.
-            thread::sleep((until - now).min(Duration::from_millis(250)));
-            if let Some(bar) = &progress {
-                let now = (Instant::now(), snapshot(live));
-                let secs = (now.0 - last.0).as_secs_f64().max(1e-9);
-                let rate = |a: u64, b: u64| (b - a) as f64 / secs;
-                bar.set_message(format!(
-                    "{:.0} msg/s, {:.2} MB/s, {:.0} conn/s",
-                    rate(last.1.0, now.1.0),
-                    rate(last.1.1, now.1.1) / 1e6,
-                    rate(last.1.2, now.1.2)
-                ));
-                bar.tick();
-                last = now;
-            }
-        }
-    };
-    tick(start + config.warmup);
-    let client_before = process_cpu_seconds("self");
-    let server_before = config
-        .server_pid
-        .and_then(|pid| process_cpu_seconds(&pid.to_string()));
-    tick(start + config.warmup + config.duration);
-    let client_after = process_cpu_seconds("self");
-    let server_after = config
-        .server_pid
-        .and_then(|pid| process_cpu_seconds(&pid.to_string()));
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
-    CpuWindow {
-        client: client_after.zip(client_before).map_or(0.0, |(a, b)| a - b),
-        server: server_after.zip(server_before).map(|(a, b)| a - b),
-    }
-}
-
-fn snapshot(live: &LiveCounters) -> (u64, u64, u64) {
-    (
-        live.messages.load(Ordering::Relaxed),
-        live.bytes.load(Ordering::Relaxed),
-        live.cycles.load(Ordering::Relaxed),
-    )
 }
 
 /// CPU seconds (user + system) used so far by a process (`self` or a PID)

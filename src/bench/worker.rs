@@ -21,6 +21,7 @@ use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::pattern::Pattern;
+use super::probe::{CpuWindow, Probe};
 use super::report::Errors;
 use super::{Config, LiveCounters, Mode};
 
@@ -40,6 +41,8 @@ pub struct Tally {
     pub cycles: u64,
     pub latency_nanos: Histogram<u64>,
     pub errors: Errors,
+    /// CPU time over the window, from the worker that holds the probe.
+    pub cpu_window: Option<CpuWindow>,
 }
 
 /// Everything a worker shares with the others.
@@ -91,6 +94,8 @@ struct Conn {
 
 struct Worker<'a> {
     plan: Plan<'a>,
+    /// The first worker's extra duties: CPU sampling and the progress line.
+    probe: Option<Probe<'a>>,
     poll: Poll,
     conns: Slab<Conn>,
     scratch: Box<[u8]>,
@@ -111,7 +116,7 @@ struct Worker<'a> {
 }
 
 /// Runs one worker to the end of the drain.
-pub fn run(plan: Plan<'_>) -> Result<Tally, String> {
+pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String> {
     let poll = match Poll::new() {
         Ok(poll) => poll,
         Err(err) => {
@@ -126,6 +131,7 @@ pub fn run(plan: Plan<'_>) -> Result<Tally, String> {
     let mut worker = Worker {
         queue: plan.ids.iter().rev().copied().collect(),
         plan,
+        probe,
         poll,
         conns: Slab::new(),
         scratch: vec![0; 64 * 1024].into_boxed_slice(),
@@ -144,6 +150,7 @@ pub fn run(plan: Plan<'_>) -> Result<Tally, String> {
             cycles: 0,
             latency_nanos: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds"),
             errors: Errors::default(),
+            cpu_window: None,
         },
         unpublished: (0, 0, 0),
     };
@@ -187,13 +194,14 @@ impl Worker<'_> {
         }
         while Instant::now() < self.measure_until {
             self.start_connects();
-            let until_end = self.measure_until.saturating_duration_since(Instant::now());
-            let timeout = if self.queue.is_empty() {
-                until_end
-            } else {
-                until_end.min(self.connect_wait())
-            };
+            let timeout = self.running_wait();
             self.turn(&mut events, Some(timeout))?;
+            if let Some(probe) = self.probe.as_mut().filter(|_| self.now >= self.measure_from) {
+                probe.window_started();
+            }
+        }
+        if let Some(probe) = &mut self.probe {
+            self.tally.cpu_window = Some(probe.window_ended());
         }
 
         self.phase = Phase::Draining;
@@ -223,6 +231,9 @@ impl Worker<'_> {
             Err(err) => return Err(err),
         }
         self.now = Instant::now();
+        if let Some(probe) = &mut self.probe {
+            probe.tick(self.now);
+        }
         for event in events.iter() {
             let key = event.token().0;
             let Some(conn) = self.conns.get_mut(key) else {
@@ -239,6 +250,28 @@ impl Worker<'_> {
         }
         self.publish();
         Ok(())
+    }
+
+    /// Poll timeout while running: the end of the window, the start of the
+    /// window (the probe samples CPU there), the next paced connect, the
+    /// next redraw of the progress line, whichever comes first.
+    fn running_wait(&self) -> Duration {
+        let now = Instant::now();
+        let mut until = self.measure_until;
+        if let Some(probe) = &self.probe {
+            if now < self.measure_from {
+                until = until.min(self.measure_from);
+            }
+            if let Some(redraw) = probe.next_redraw() {
+                until = until.min(redraw);
+            }
+        }
+        let wait = until.saturating_duration_since(now);
+        if self.queue.is_empty() {
+            wait
+        } else {
+            wait.min(self.connect_wait())
+        }
     }
 
     fn connect_wait(&self) -> Duration {
