@@ -410,7 +410,7 @@ impl<S: Service> Reactor<S> {
     }
 
     /// First stop signal: refuse new clients, close the quiet connections,
-    /// keep serving the busy ones until they are quiet or the timeout passes.
+    /// keep serving the busy ones until they finish or the timeout passes.
     fn begin_drain(&mut self) {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
@@ -422,11 +422,16 @@ impl<S: Service> Reactor<S> {
             self.connections.len(),
             self.shutdown_timeout
         );
-        // One pass over every connection reads what is already there (and
-        // closes the ones with nothing in flight, see `drive`).
+        // Classified once, now: a connection with nothing in flight (after
+        // reading what is already there) is closed; a busy one is served to
+        // its EOF or the deadline, even through moments when it is drained,
+        // since its client may still be sending.
         let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.drive(key);
+            if self.connections.get(key).is_some_and(S::is_quiet) {
+                self.close(key, "nothing in flight at shutdown");
+            }
         }
     }
 
@@ -506,11 +511,6 @@ impl<S: Service> Reactor<S> {
             }
         }
         match progress {
-            Progress::Waiting if self.drain_deadline.is_some() => {
-                if self.connections.get(key).is_some_and(S::is_quiet) {
-                    self.close(key, "nothing in flight at shutdown");
-                }
-            }
             Progress::Waiting => {}
             Progress::Yielded => self.yielded.push(key),
             Progress::Finished => self.close(key, "finished"),

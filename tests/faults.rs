@@ -108,6 +108,39 @@ fn drain_keeps_serving_a_busy_client_until_everything_is_echoed() {
     assert!(log.contains("stopped: served 2 connections"), "{log}");
 }
 
+/// Regression guard: a busy client is classified once, at the signal; being
+/// momentarily drained later (its echo read back, nothing pending) must not
+/// get it closed while it still has more to send.
+#[test]
+fn drain_serves_a_busy_client_through_quiet_moments() {
+    let mut server = ServerProcess::start(&["--shutdown-timeout", "20"]);
+    let mut busy = connect(server.addr);
+    let data = pattern(14, 8 << 20);
+    let written = write_without_reading(&mut busy, &data);
+    server.signal(libc::SIGTERM);
+    server.wait_for_log("stopping: no new connections");
+    // Read everything back: the connection is now quiet on the server's side.
+    let echoed = util::read_exact_vec(&mut busy, written).unwrap();
+    assert!(echoed == data[..written]);
+    // More rounds after the quiet moment are still served.
+    for round in 0..5u64 {
+        let more = pattern(100 + round, 50_000);
+        busy.write_all(&more).unwrap();
+        let back =
+            util::read_exact_vec(&mut busy, more.len()).unwrap_or_else(|err| panic!("round {round}: {err}"));
+        assert!(back == more, "round {round}");
+    }
+    busy.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(busy.read_to_end(&mut rest).unwrap(), 0);
+    assert!(
+        server
+            .wait_exit(TIMEOUT)
+            .expect("server exits once drained")
+            .success()
+    );
+}
+
 #[test]
 fn a_second_signal_stops_at_once() {
     let mut server = ServerProcess::start(&["--shutdown-timeout", "60"]);
