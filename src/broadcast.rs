@@ -14,13 +14,14 @@
 //! while its own queue is over half the limit, and resumes as it drains.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::rc::Rc;
 
 use log::info;
 use mio::net::TcpStream;
 use slab::Slab;
 
+use crate::connection::write_until_short;
 use crate::error::describe;
 use crate::service::{Progress, Readiness, Service, Transferred};
 
@@ -140,28 +141,8 @@ impl Subscriber {
     }
 
     /// One pass of writes; clears `write_ready` when the socket is full.
-    fn write_some(&mut self, mut bytes: &[u8]) -> io::Result<usize> {
-        let mut written = 0;
-        while !bytes.is_empty() {
-            match self.stream.write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    written += n;
-                    bytes = &bytes[n..];
-                    if !bytes.is_empty() {
-                        self.write_ready = false;
-                        break;
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.write_ready = false;
-                    break;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(written)
+    fn write_some(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        write_until_short(&mut self.stream, bytes, &mut self.write_ready)
     }
 
     fn drop_queue(&mut self) {

@@ -180,7 +180,11 @@ impl<S: Read + Write> Connection<S> {
 /// Writes as much of `data` as the socket takes now; clears `write_ready` when
 /// it takes less than offered (a short write on a stream socket means the send
 /// buffer is full, and a writable edge will follow once it has room).
-fn write_until_short<S: Write>(stream: &mut S, data: &[u8], write_ready: &mut bool) -> io::Result<usize> {
+pub(crate) fn write_until_short<S: Write>(
+    stream: &mut S,
+    data: &[u8],
+    write_ready: &mut bool,
+) -> io::Result<usize> {
     let mut written = 0;
     while written < data.len() {
         match stream.write(&data[written..]) {

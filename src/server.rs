@@ -9,8 +9,8 @@
 //! deadline.
 //!
 //! Stopping is graceful: the first SIGINT/SIGTERM stops accepting and closes
-//! every quiet connection at once; the others are served until they go
-//! quiet, finish, or `--shutdown-timeout` passes. A second signal stops now.
+//! every quiet connection at once; the others are served until they finish
+//! or `--shutdown-timeout` passes. A second signal stops now.
 
 use std::io;
 use std::net::SocketAddr;

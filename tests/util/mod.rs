@@ -140,14 +140,7 @@ impl ServerProcess {
 
     /// CPU time (user + system) the server has used, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc stat");
-        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: sysconf only reads a configuration value.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        ticks as f64 / per_second
+        mio_echo::bench::process_cpu_seconds(&self.pid().to_string()).expect("read /proc stat")
     }
 
     pub fn signal(&self, signal: i32) {
