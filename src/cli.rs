@@ -225,6 +225,11 @@ pub struct BenchArgs {
     /// Print one JSON object (fields in docs/bench.md) instead of the summary
     #[arg(long)]
     pub json: bool,
+
+    /// Pingpong: send one message per send(2) call instead of each turn's
+    /// messages in one io_uring submission (used anyway where io_uring is refused)
+    #[arg(long)]
+    pub no_io_uring: bool,
 }
 
 impl BenchArgs {
@@ -242,6 +247,7 @@ impl BenchArgs {
             source_ips: self.source_ips.clone(),
             server_pid: self.server_pid,
             progress: !self.json,
+            io_uring: !self.no_io_uring,
         }
     }
 }

@@ -15,7 +15,8 @@
 //! - [`shutdown`]: SIGINT/SIGTERM as a reactor event; [`idle`]: idle
 //!   timeouts; [`stats`]: the periodic figures line.
 //! - [`client`]: the blocking `send` client; [`chat`]: the interactive one.
-//! - [`bench`]: the load generator, one `mio::Poll` per thread.
+//! - [`bench`]: the load generator, one `mio::Poll` per thread (pingpong
+//!   sends each turn's messages in one io_uring submission).
 //! - [`cli`]: flags and help; `main.rs` only parses them and dispatches.
 //!
 //! docs/architecture.md tells the same story with a diagram.

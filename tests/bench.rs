@@ -47,7 +47,13 @@ const DOCUMENTED_FIELDS: &[&str] = &[
     "latency",
     "errors",
     "cpu",
+    "io_uring_sends",
 ];
+
+/// Whether this kernel (and sandbox) lets a process create an io_uring.
+fn io_uring_allowed() -> bool {
+    io_uring::IoUring::new(8).is_ok()
+}
 
 #[test]
 fn every_mode_against_the_real_server_reports_figures_and_no_errors() {
@@ -89,6 +95,34 @@ fn every_mode_against_the_real_server_reports_figures_and_no_errors() {
         if mode == "hold" {
             assert_eq!(number(&report, "connected"), 100.0);
             assert_eq!(number(&report, "messages"), 100.0);
+        }
+        let batched = mode == "pingpong" && io_uring_allowed();
+        assert_eq!(report["io_uring_sends"], batched, "{mode}: {report}");
+    }
+}
+
+/// Both ways of sending pingpong messages, and messages longer than one
+/// slice of the pattern (written in several sends).
+#[test]
+fn pingpong_sends_batched_or_one_by_one_and_long_messages_whole() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    for size in ["512", "150000"] {
+        for (flags, batched) in [(&[][..], io_uring_allowed()), (&["--no-io-uring"][..], false)] {
+            let mut args = vec!["-c", "20", "-d", "0.5", "--size", size];
+            args.extend_from_slice(flags);
+            let (code, report, stderr) = bench_json(&addr, &args);
+            assert_eq!(code, Some(0), "{size} {flags:?}: {report} {stderr}");
+            assert_eq!(report["io_uring_sends"], batched, "{report}");
+            assert!(number(&report, "messages") > 0.0, "{report}");
+            // Bytes count as they arrive, messages when whole: the window's
+            // end may cut one message per connection.
+            let (size, messages): (f64, f64) = (size.parse().unwrap(), number(&report, "messages"));
+            let bytes = number(&report, "bytes");
+            assert!(
+                bytes >= messages * size && bytes < (messages + 20.0) * size,
+                "{report}"
+            );
         }
     }
 }
@@ -184,14 +218,18 @@ fn broken_servers_are_caught_and_exit_one() {
             &["errors.early_eofs", "errors.resets"],
         ),
     ] {
-        let addr = broken_server(4, behaviour);
-        let (code, report, stderr) = bench_json(&addr, &["-c", "4", "-d", "0.5", "--size", "512"]);
-        assert_eq!(code, Some(1), "{name}: {report} {stderr}");
-        let seen: f64 = counters.iter().map(|c| number(&report, c)).sum();
-        assert_eq!(
-            seen, 4.0,
-            "{name}: each of the 4 connections counted under {counters:?}: {report}"
-        );
+        for sending in [&[][..], &["--no-io-uring"]] {
+            let addr = broken_server(4, behaviour);
+            let mut args = vec!["-c", "4", "-d", "0.5", "--size", "512"];
+            args.extend_from_slice(sending);
+            let (code, report, stderr) = bench_json(&addr, &args);
+            assert_eq!(code, Some(1), "{name} {sending:?}: {report} {stderr}");
+            let seen: f64 = counters.iter().map(|c| number(&report, c)).sum();
+            assert_eq!(
+                seen, 4.0,
+                "{name} {sending:?}: each of the 4 connections counted under {counters:?}: {report}"
+            );
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 mod pattern;
 mod probe;
 pub mod report;
+mod send_batch;
 mod worker;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -65,6 +66,9 @@ pub struct Config {
     pub server_pid: Option<u32>,
     /// Show a live progress line (only ever on a terminal).
     pub progress: bool,
+    /// Pingpong: send each turn's messages in one io_uring submission
+    /// where the kernel allows it.
+    pub io_uring: bool,
 }
 
 /// Rates seen while running, for the progress line.
@@ -125,6 +129,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
     let mut errors = Errors::default();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
     let (mut connected_count, mut messages, mut bytes, mut cycles) = (0, 0, 0, 0);
+    let mut io_uring_sends = true;
     let mut connect_time = Duration::ZERO;
     for tally in tallies {
         let tally = tally?;
@@ -135,6 +140,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
         bytes += tally.bytes;
         cycles += tally.cycles;
         connect_time = connect_time.max(tally.connect_time);
+        io_uring_sends &= tally.batched_sends;
     }
     let secs = config.duration.as_secs_f64();
     let per_message = |cpu: f64| {
@@ -173,6 +179,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
             server_seconds: window.server,
             server_us_per_message: window.server.and_then(per_message),
         },
+        io_uring_sends,
     })
 }
 
@@ -295,6 +302,7 @@ mod tests {
             source_ips: Vec::new(),
             server_pid: None,
             progress: false,
+            io_uring: true,
         }
     }
 

@@ -101,6 +101,9 @@ pub struct Report {
     pub latency: Option<Latency>,
     pub errors: Errors,
     pub cpu: Cpu,
+    /// Pingpong messages went out in io_uring batches, one system call per
+    /// turn (false: one `send(2)` per message).
+    pub io_uring_sends: bool,
 }
 
 impl Report {
@@ -162,6 +165,9 @@ impl Report {
                 ", server {server:.2} s ({})",
                 per_message(self.cpu.server_us_per_message)
             );
+        }
+        if self.io_uring_sends {
+            out.push_str("; sends batched through io_uring");
         }
         out.push('\n');
         out

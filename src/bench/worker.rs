@@ -4,7 +4,9 @@
 //! A run has three phases. *Connecting*: open this thread's connections
 //! (paced, at most [`MAX_CONNECTING`] in flight so the server's backlog does
 //! not overflow into SYN retries), then meet the other threads at a barrier.
-//! *Running*: traffic by mode, counted only inside the measured window.
+//! *Running*: traffic by mode, counted only inside the measured window
+//! (pingpong gathers each turn's next messages and sends them together at
+//! the turn's end, see [`Worker::to_send`]).
 //! *Draining*: every connection half-closes and must get back all it sent,
 //! then EOF: a server that drops the last byte or closes early is caught here.
 
@@ -20,9 +22,10 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::pattern::Pattern;
+use super::pattern::{self, Pattern};
 use super::probe::{CpuWindow, Probe};
 use super::report::Errors;
+use super::send_batch::{self, SendBatch};
 use super::{Config, LiveCounters, Mode};
 
 /// Connects in flight per thread: below the server's default backlog.
@@ -43,6 +46,8 @@ pub struct Tally {
     pub errors: Errors,
     /// CPU time over the window, from the worker that holds the probe.
     pub cpu_window: Option<CpuWindow>,
+    /// Its pingpong messages went out in io_uring batches.
+    pub batched_sends: bool,
 }
 
 /// Everything a worker shares with the others.
@@ -90,6 +95,8 @@ struct Conn {
     read_ready: bool,
     write_ready: bool,
     hang_up: bool,
+    /// Its next message waits in [`Worker::to_send`] for the end of the turn.
+    send_queued: bool,
 }
 
 struct Worker<'a> {
@@ -113,6 +120,19 @@ struct Worker<'a> {
     tally: Tally,
     /// Counts since the last publication to the live counters.
     unpublished: (u64, u64, u64),
+    /// Pingpong connections whose next message is written at the end of the
+    /// turn, all together. A server that has caught up sleeps in its poll,
+    /// and the write that wakes it pays for the wake-up (on a VM, an
+    /// inter-processor interrupt and an exit to the hypervisor): one write
+    /// per message would wake it again and again within one turn, a burst
+    /// wakes it once. It is also what real clients behind a proxy look like.
+    to_send: Vec<usize>,
+    /// True while a turn handles its events: completed messages queue
+    /// their successors in `to_send` instead of writing them.
+    gathering: bool,
+    /// Writes `to_send` in one system call; `None`: one `send(2)` each
+    /// (not pingpong, `--no-io-uring`, or io_uring refused here).
+    batch: Option<SendBatch>,
 }
 
 /// Runs one worker to the end of the drain.
@@ -151,9 +171,20 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
             latency_nanos: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds"),
             errors: Errors::default(),
             cpu_window: None,
+            batched_sends: false,
         },
         unpublished: (0, 0, 0),
+        to_send: Vec::new(),
+        gathering: false,
+        batch: None,
     };
+    if config.mode == Mode::Pingpong && config.io_uring {
+        match SendBatch::new() {
+            Ok(batch) => worker.batch = Some(batch),
+            Err(err) => log::debug!("io_uring refused ({err}): one send per message"),
+        }
+    }
+    worker.tally.batched_sends = worker.batch.is_some();
     worker
         .run()
         .map_err(|err| format!("load generator failed: {err}"))?;
@@ -234,6 +265,7 @@ impl Worker<'_> {
         if let Some(probe) = &mut self.probe {
             probe.tick(self.now);
         }
+        self.gathering = self.phase == Phase::Running && self.config().mode == Mode::Pingpong;
         for event in events.iter() {
             let key = event.token().0;
             let Some(conn) = self.conns.get_mut(key) else {
@@ -248,8 +280,30 @@ impl Worker<'_> {
             }
             self.pump(key);
         }
+        self.gathering = false;
+        self.send_queued();
         self.publish();
         Ok(())
+    }
+
+    /// Writes the messages gathered during the turn. Each one's round trip
+    /// starts at its own write, so the wait in the queue is not counted as
+    /// the server's latency.
+    fn send_queued(&mut self) {
+        if self.batch.is_some() {
+            return self.send_queued_in_batch();
+        }
+        let mut queued = std::mem::take(&mut self.to_send);
+        for &key in &queued {
+            // A connection dropped since it was queued leaves a vacant key.
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.send_queued = false;
+                conn.started = Instant::now();
+                self.pump(key);
+            }
+        }
+        queued.clear();
+        self.to_send = queued;
     }
 
     /// Poll timeout while running: the end of the window, the start of the
@@ -322,6 +376,7 @@ impl Worker<'_> {
             read_ready: false,
             write_ready: false,
             hang_up: false,
+            send_queued: false,
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = self
@@ -425,6 +480,73 @@ impl Worker<'_> {
         }
     }
 
+    /// [`Worker::send_queued`] through io_uring: the same writes, one
+    /// system call for all of them.
+    fn send_queued_in_batch(&mut self) {
+        use std::os::fd::AsRawFd;
+        let Some(mut batch) = self.batch.take() else {
+            return;
+        };
+        let pattern = self.plan.pattern;
+        let mut sends = Vec::with_capacity(self.to_send.len());
+        for key in self.to_send.drain(..) {
+            // A connection dropped since it was queued leaves a vacant key.
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.send_queued = false;
+            conn.started = Instant::now();
+            let want = (conn.target - conn.sent).min(usize::MAX as u64) as usize;
+            sends.push(send_batch::Send {
+                fd: conn.stream.as_raw_fd(),
+                bytes: pattern.slice(conn.id, conn.sent, want),
+                tag: key,
+            });
+        }
+        let mut failed = Vec::new();
+        // Messages longer than one slice of the pattern: the rest is written inline.
+        let mut unfinished = Vec::new();
+        let submitted = batch.send_all(&sends, |key, result| {
+            let conn = &mut self.conns[key];
+            match result {
+                Ok(n) => {
+                    let asked = (conn.target - conn.sent).min(pattern::MAX_SLICE as u64);
+                    conn.sent += n as u64;
+                    if (n as u64) < asked {
+                        conn.write_ready = false;
+                    } else if conn.sent < conn.target {
+                        unfinished.push(key);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
+                // Not sent: queue it again for the next turn.
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                    conn.send_queued = true;
+                    self.to_send.push(key);
+                }
+                Err(err) => failed.push((key, err)),
+            }
+        });
+        if let Err(err) = submitted {
+            // The ring itself failed: go on with one send per message, and
+            // write now whatever this batch left unsent.
+            log::warn!("io_uring failed ({err}); sending one message at a time from now on");
+            self.tally.batched_sends = false;
+            unfinished = sends.iter().map(|send| send.tag).collect();
+        } else {
+            self.batch = Some(batch);
+        }
+        drop(sends);
+        for (key, err) in failed {
+            self.fail(key, &err);
+        }
+        for key in unfinished {
+            if self.conns.contains(key) {
+                self.pump(key);
+            }
+        }
+    }
+
     /// Writes, reads and checks until the socket has nothing more for now.
     fn pump(&mut self, key: usize) {
         loop {
@@ -455,7 +577,12 @@ impl Worker<'_> {
         let window = self.plan.config.window as u64;
         let mode = self.plan.config.mode;
         let conn = &mut self.conns[key];
-        if conn.state != State::Open || !conn.write_ready {
+        if conn.state != State::Open || !conn.write_ready || conn.send_queued {
+            return Ok(false);
+        }
+        if self.gathering && conn.sent < conn.target {
+            conn.send_queued = true;
+            self.to_send.push(key);
             return Ok(false);
         }
         let limit = match mode {
