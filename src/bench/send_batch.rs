@@ -15,6 +15,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
 use io_uring::{IoUring, opcode, types};
 
@@ -41,45 +42,59 @@ impl SendBatch {
     }
 
     /// Sends each buffer on its socket without blocking, then calls
-    /// `done(tag, result)` once per send: the bytes written (possibly
-    /// fewer than asked), or the error (`WouldBlock` for a full socket).
+    /// `done(tag, result, issued)` once per send: the bytes written
+    /// (possibly fewer than asked) or the error (`WouldBlock` for a full
+    /// socket), and about when the kernel ran that send.
+    ///
+    /// The kernel runs a submission's sends one after another, in order,
+    /// so send i of n is placed at (i + 1/2) / n of the way through the
+    /// submission: a round trip timed from there does not count the wait
+    /// behind the sends before it (a few microseconds each), which a
+    /// timestamp taken before the submission would add to its latency.
     pub fn send_all(
         &mut self,
         sends: &[Send<'_>],
-        mut done: impl FnMut(usize, io::Result<usize>),
+        mut done: impl FnMut(usize, io::Result<usize>, Instant),
     ) -> io::Result<()> {
+        let mut results = Vec::with_capacity(sends.len().min(RING_ENTRIES as usize));
         for chunk in sends.chunks(RING_ENTRIES as usize) {
             {
                 let mut queue = self.ring.submission();
-                for send in chunk {
+                for (index, send) in chunk.iter().enumerate() {
                     let len = u32::try_from(send.bytes.len()).unwrap_or(u32::MAX);
                     let entry = opcode::Send::new(types::Fd(send.fd), send.bytes.as_ptr(), len)
                         .flags(libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
                         .build()
-                        .user_data(send.tag as u64);
+                        .user_data(index as u64);
                     // SAFETY: the buffer outlives the request, which completes
                     // before this function returns (we wait for every one below).
                     unsafe { queue.push(&entry) }
                         .expect("a chunk never holds more requests than the ring has entries");
                 }
             }
-            let mut outstanding = chunk.len();
-            while outstanding > 0 {
-                match self.ring.submit_and_wait(outstanding) {
+            let before = Instant::now();
+            results.clear();
+            while results.len() < chunk.len() {
+                match self.ring.submit_and_wait(chunk.len() - results.len()) {
                     Ok(_) => {}
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(err) => return Err(err),
                 }
-                for completion in self.ring.completion() {
-                    outstanding -= 1;
-                    let result = completion.result();
-                    let outcome = if result >= 0 {
-                        Ok(result as usize)
-                    } else {
-                        Err(io::Error::from_raw_os_error(-result))
-                    };
-                    done(completion.user_data() as usize, outcome);
-                }
+                results.extend(
+                    self.ring
+                        .completion()
+                        .map(|completion| (completion.user_data() as usize, completion.result())),
+                );
+            }
+            let span = before.elapsed().as_secs_f64() / chunk.len() as f64;
+            for &(index, result) in &results {
+                let outcome = if result >= 0 {
+                    Ok(result as usize)
+                } else {
+                    Err(io::Error::from_raw_os_error(-result))
+                };
+                let issued = before + Duration::from_secs_f64(span * (index as f64 + 0.5));
+                done(chunk[index].tag, outcome, issued);
             }
         }
         Ok(())
@@ -126,7 +141,7 @@ mod tests {
             .collect();
         let mut results = Vec::new();
         batch
-            .send_all(&sends, |tag, result| results.push((tag, result.unwrap())))
+            .send_all(&sends, |tag, result, _| results.push((tag, result.unwrap())))
             .unwrap();
         results.sort();
         assert_eq!(results, vec![(0, 100), (1, 101), (2, 102)]);
@@ -160,7 +175,7 @@ mod tests {
         }];
         let mut results = Vec::new();
         batch
-            .send_all(&sends, |tag, result| results.push((tag, result)))
+            .send_all(&sends, |tag, result, _| results.push((tag, result)))
             .unwrap();
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].0, 9);
@@ -187,7 +202,7 @@ mod tests {
         }];
         let mut results = Vec::new();
         batch
-            .send_all(&sends, |tag, result| results.push((tag, result)))
+            .send_all(&sends, |tag, result, _| results.push((tag, result)))
             .unwrap();
         let err = results[0].1.as_ref().unwrap_err();
         assert!(

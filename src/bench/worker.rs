@@ -293,12 +293,16 @@ impl Worker<'_> {
         if self.batch.is_some() {
             return self.send_queued_in_batch();
         }
+        let size = self.plan.config.size as u64;
         let mut queued = std::mem::take(&mut self.to_send);
         for &key in &queued {
             // A connection dropped since it was queued leaves a vacant key.
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.send_queued = false;
-                conn.started = Instant::now();
+                if conn.sent + size == conn.target {
+                    // The message's first bytes: its round trip starts here.
+                    conn.started = Instant::now();
+                }
                 self.pump(key);
             }
         }
@@ -495,7 +499,6 @@ impl Worker<'_> {
                 continue;
             };
             conn.send_queued = false;
-            conn.started = Instant::now();
             let want = (conn.target - conn.sent).min(usize::MAX as u64) as usize;
             sends.push(send_batch::Send {
                 fd: conn.stream.as_raw_fd(),
@@ -506,10 +509,15 @@ impl Worker<'_> {
         let mut failed = Vec::new();
         // Messages longer than one slice of the pattern: the rest is written inline.
         let mut unfinished = Vec::new();
-        let submitted = batch.send_all(&sends, |key, result| {
+        let size = self.plan.config.size as u64;
+        let submitted = batch.send_all(&sends, |key, result, issued| {
             let conn = &mut self.conns[key];
             match result {
                 Ok(n) => {
+                    if conn.sent + size == conn.target {
+                        // The message's first bytes: its round trip starts here.
+                        conn.started = issued;
+                    }
                     let asked = (conn.target - conn.sent).min(pattern::MAX_SLICE as u64);
                     conn.sent += n as u64;
                     if (n as u64) < asked {
