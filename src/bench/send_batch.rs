@@ -140,11 +140,20 @@ mod tests {
             })
             .collect();
         let mut results = Vec::new();
+        let mut issued = [None; 3];
+        let before = Instant::now();
         batch
-            .send_all(&sends, |tag, result, _| results.push((tag, result.unwrap())))
+            .send_all(&sends, |tag, result, at| {
+                results.push((tag, result.unwrap()));
+                issued[tag] = Some(at);
+            })
             .unwrap();
+        let after = Instant::now();
         results.sort();
         assert_eq!(results, vec![(0, 100), (1, 101), (2, 102)]);
+        // Each send is timed inside the submission, in submission order.
+        let issued = issued.map(Option::unwrap);
+        assert!(before <= issued[0] && issued[0] < issued[1] && issued[1] < issued[2] && issued[2] <= after);
         for ((client, mut server), expected) in pairs.into_iter().zip(&messages) {
             client.shutdown(Shutdown::Write).unwrap();
             let mut received = Vec::new();
