@@ -28,11 +28,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$(nproc)" -ge 2 ]; then
-    pin() { taskset -c "$1" "${@:2}"; }
-else
-    pin() { "${@:2}"; }
-fi
+# CPU COMMAND...: becomes the command, pinned to CPU where there are two
+# cores. Run it in a subshell, `(pinned ...) &`, and $! is the command's PID.
+pinned() {
+    if [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi
+}
 
 variants=("batched" "one-send-each")
 flags_batched=()
@@ -41,7 +41,7 @@ flags_one_send_each=(--no-io-uring)
 run_once() { # variant server_cpu bench_cpu
     local variant=$1
     : >"$work/server.err"
-    pin "$2" "$bin" serve --addr 127.0.0.1:0 &>"$work/server.err" &
+    (pinned "$2" "$bin" serve --addr 127.0.0.1:0) &>"$work/server.err" &
     server_pid=$!
     local addr=
     for _ in $(seq 100); do
@@ -51,8 +51,8 @@ run_once() { # variant server_cpu bench_cpu
     done
     [ -n "$addr" ] || { echo "server did not start: $(cat "$work/server.err")" >&2; exit 1; }
     local -n flags="flags_${variant//-/_}"
-    pin "$3" "$bin" bench --addr "$addr" --connections "$connections" --size "$size" \
-        --warmup 1 --duration "$seconds" --server-pid "$server_pid" --json "${flags[@]}" \
+    (pinned "$3" "$bin" bench --addr "$addr" --connections "$connections" --size "$size" \
+        --warmup 1 --duration "$seconds" --server-pid "$server_pid" --json "${flags[@]}") \
         >"$work/report.json"
     kill "$server_pid"
     wait "$server_pid" 2>/dev/null || true
