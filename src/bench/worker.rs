@@ -293,21 +293,27 @@ impl Worker<'_> {
         if self.batch.is_some() {
             return self.send_queued_in_batch();
         }
-        let size = self.plan.config.size as u64;
         let mut queued = std::mem::take(&mut self.to_send);
         for &key in &queued {
             // A connection dropped since it was queued leaves a vacant key.
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.send_queued = false;
-                if conn.sent + size == conn.target {
-                    // The message's first bytes: its round trip starts here.
-                    conn.started = Instant::now();
-                }
-                self.pump(key);
+                self.send_now(key);
             }
         }
         queued.clear();
         self.to_send = queued;
+    }
+
+    /// Writes a connection's message inline, timing its round trip from
+    /// here if none of it has been sent yet.
+    fn send_now(&mut self, key: usize) {
+        let size = self.plan.config.size as u64;
+        let conn = &mut self.conns[key];
+        if conn.sent + size == conn.target {
+            conn.started = Instant::now();
+        }
+        self.pump(key);
     }
 
     /// Poll timeout while running: the end of the window, the start of the
@@ -507,7 +513,8 @@ impl Worker<'_> {
             });
         }
         let mut failed = Vec::new();
-        // Messages longer than one slice of the pattern: the rest is written inline.
+        // Written inline after the batch: the rest of a message longer than
+        // one slice of the pattern, or a send the kernel interrupted.
         let mut unfinished = Vec::new();
         let size = self.plan.config.size as u64;
         let submitted = batch.send_all(&sends, |key, result, issued| {
@@ -527,11 +534,7 @@ impl Worker<'_> {
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
-                // Not sent: queue it again for the next turn.
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                    conn.send_queued = true;
-                    self.to_send.push(key);
-                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => unfinished.push(key),
                 Err(err) => failed.push((key, err)),
             }
         });
@@ -550,7 +553,7 @@ impl Worker<'_> {
         }
         for key in unfinished {
             if self.conns.contains(key) {
-                self.pump(key);
+                self.send_now(key);
             }
         }
     }
