@@ -171,7 +171,10 @@ impl Service for BroadcastService {
     }
 
     fn is_quiet(connection: &Subscriber) -> bool {
-        connection.queue.is_empty() && !connection.read_ready
+        // A client that half-closed sends nothing more: with its queue empty
+        // it is owed nothing, even if it died since (no reset comes back
+        // until something is written to it).
+        connection.queue.is_empty() && (!connection.read_ready || connection.read_closed)
     }
 
     fn drive(&mut self, key: usize, connections: &mut Slab<Subscriber>, moved: &mut Transferred) -> Progress {

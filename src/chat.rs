@@ -4,16 +4,21 @@
 //! as soon as it is complete; this thread prints whatever arrives as it
 //! arrives (the echo, or other clients' lines from a broadcast server). EOF
 //! on the input half-closes the connection; chat ends at the server's EOF.
+//! Both ends of the session are said on stderr, and a server that closes
+//! before our EOF is an error: the user was cut off, not done.
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use crate::client;
 use crate::error::describe;
 
-/// Runs a chat session until the server closes the connection.
+/// Runs a chat session until the server closes the connection; an error
+/// when it closes (or fails) before our input ended.
 pub fn run(
     addr: SocketAddr,
     connect_timeout: Duration,
@@ -24,13 +29,24 @@ pub fn run(
     let writer = stream
         .try_clone()
         .map_err(|err| format!("cannot set up the connection to {addr}: {}", describe(&err)))?;
+    eprintln!("connected to {addr}; each line is sent as it is typed, Ctrl-D ends");
+    let input_ended = Arc::new(AtomicBool::new(false));
+    let ended = Arc::clone(&input_ended);
     // Not scoped: a user may still be typing when the server closes, and
     // chat must end then without waiting for another line.
-    thread::spawn(move || send_lines(input, writer));
-    receive(&stream, &mut output).map_err(|err| format!("connection to {addr} lost: {}", describe(&err)))
+    thread::spawn(move || send_lines(input, writer, &ended));
+    receive(&stream, &mut output).map_err(|err| format!("connection to {addr} lost: {}", describe(&err)))?;
+    if input_ended.load(Ordering::Acquire) {
+        eprintln!("{addr} closed the connection");
+        Ok(())
+    } else {
+        Err(format!("{addr} closed the connection before the input ended"))
+    }
 }
 
-fn send_lines(mut input: impl BufRead, mut socket: TcpStream) {
+/// Sends each line; at the input's EOF (or an input error) sets `ended`,
+/// before the half-close that lets the server finish, and half-closes.
+fn send_lines(mut input: impl BufRead, mut socket: TcpStream, ended: &AtomicBool) {
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -48,6 +64,7 @@ fn send_lines(mut input: impl BufRead, mut socket: TcpStream) {
             }
         }
     }
+    ended.store(true, Ordering::Release);
     let _ = socket.shutdown(Shutdown::Write);
 }
 

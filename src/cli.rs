@@ -1,6 +1,7 @@
 //! Command-line interface: the flags of each subcommand and their help.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -23,30 +24,41 @@ pub struct Cli {
 pub enum Command {
     /// Run the echo server: every byte a client sends comes back to it, in order
     #[command(
-        after_help = "Examples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast"
+        after_help = "Stopping: the first SIGINT, SIGTERM or SIGHUP (a closed terminal) stops accepting; each\nconnection is closed once its client has sent nothing for --drain-quiet and nothing is owed\nto it, busy ones are served to their EOF for up to --shutdown-timeout; a second signal\nstops at once. Exit status 0 after a stop, 1 when the server cannot start, 2 for usage errors.\n\nExamples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast",
+        mut_arg("addr", |a| a.help("Address to listen on, HOST:PORT [default: 127.0.0.1:10000]; port 0 lets the system pick a free one, named in the first line of output")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT (0: any free port)")),
     )]
     Serve(ServeArgs),
     /// Send a message (or standard input) to an echo server and print the reply
     #[command(
-        after_help = "Exit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
+        mut_arg("addr", |a| a.help("Echo server to send to, HOST:PORT [default: 127.0.0.1:10000]")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
+        after_help = "Prints the reply as it arrives, byte for byte (a message given as an argument gets a\nnewline after its reply on a terminal). Says nothing more when the reply matches.\nA server that echoes everything but keeps the connection open (serve --broadcast does)\nis left after 1 s of silence with a note; the exit status still tells whether it matched.\n\nExit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
     )]
     Send(SendArgs),
     /// Load-test an echo server: many connections, every byte verified, latency percentiles
-    #[command(after_help = BENCH_HELP)]
+    #[command(
+        after_help = BENCH_HELP,
+        mut_arg("addr", |a| a.help("Echo server to load, HOST:PORT [default: 127.0.0.1:10000]")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
+    )]
     Bench(BenchArgs),
     /// Interactive client: send each line of standard input, print everything that arrives
     #[command(
-        after_help = "Lines are sent as they are typed; a receiving thread prints whatever arrives\n(the echo, or with `serve --broadcast` every client's lines) as it arrives.\nEOF on standard input (Ctrl-D) half-closes; chat exits once the server closes.\n\nExamples:\n  mio-echo chat --port 10000\n  printf 'one\\ntwo\\n' | mio-echo chat"
+        after_help = "Lines are sent as they are typed; a receiving thread prints whatever arrives\n(the echo, or with `serve --broadcast` every client's lines) as it arrives.\nEOF on standard input (Ctrl-D) half-closes; chat exits once the server closes.\nExit status 0 when the server closes after our EOF, 1 when it drops the connection first.\n\nExamples:\n  mio-echo chat --port 10000\n  printf 'one\\ntwo\\n' | mio-echo chat",
+        mut_arg("addr", |a| a.help("Server to chat with, HOST:PORT [default: 127.0.0.1:10000]")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
     )]
     Chat(ChatArgs),
 }
 
-/// Where to listen or connect.
+/// Where to listen or connect. Each subcommand words the help of `--addr`
+/// and `--port` for itself (see the `mut_arg` attributes above).
 #[derive(Debug, Args)]
 pub struct Endpoint {
-    /// Address, HOST:PORT [default: 127.0.0.1:10000; port 0 lets the system pick one for serve]
-    #[arg(long, value_parser = parse_addr)]
-    pub addr: Option<SocketAddr>,
+    /// Address, HOST:PORT [default: 127.0.0.1:10000]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub addr: Option<HostPort>,
 
     /// Shorthand for --addr 127.0.0.1:PORT
     #[arg(long, conflicts_with = "addr")]
@@ -56,10 +68,83 @@ pub struct Endpoint {
 impl Endpoint {
     pub const DEFAULT_PORT: u16 = 10000;
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], self.port.unwrap_or(Self::DEFAULT_PORT))))
+    /// The address to listen on; port 0 lets the system pick one.
+    pub fn listen_addr(&self) -> Result<SocketAddr, Failure> {
+        match &self.addr {
+            Some(addr) => addr.resolve(),
+            None => Ok(self.loopback()),
+        }
     }
+
+    /// The address of the server to connect to; port 0 is a usage error.
+    pub fn server_addr(&self) -> Result<SocketAddr, Failure> {
+        let addr = self.listen_addr()?;
+        if addr.port() == 0 {
+            return Err(Failure::Usage(format!(
+                "port 0 names no server: give the port the server listens on (--addr {}:PORT)",
+                addr.ip()
+            )));
+        }
+        Ok(addr)
+    }
+
+    fn loopback(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port.unwrap_or(Self::DEFAULT_PORT)))
+    }
+}
+
+/// A HOST:PORT as typed. The name is resolved when the command runs, so a
+/// name that does not resolve is a failure (exit 1), not a usage error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+impl HostPort {
+    /// The address, IPv4 preferred when a name has both kinds.
+    pub fn resolve(&self) -> Result<SocketAddr, Failure> {
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, self.port));
+        }
+        let cannot = |why: String| Failure::Runtime(format!("cannot resolve host '{}': {why}", self.host));
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|err| cannot(resolver_reason(&err)))?
+            .collect();
+        addrs
+            .iter()
+            .find(|addr| addr.is_ipv4())
+            .or(addrs.first())
+            .copied()
+            .ok_or_else(|| cannot("it has no address".to_string()))
+    }
+}
+
+/// What went wrong, and so the exit status: 2 for a usage error, 1 otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Runtime(message)
+    }
+}
+
+/// The resolver's words without the Rust wrapping: "failed to lookup
+/// address information: Name or service not known" becomes "name or
+/// service not known".
+fn resolver_reason(err: &io::Error) -> String {
+    let text = crate::error::describe(err);
+    let reason = text.rsplit(": ").next().unwrap_or(&text);
+    let mut chars = reason.chars();
+    chars
+        .next()
+        .map(|first| first.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Args)]
@@ -116,10 +201,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub idle_timeout: Option<Duration>,
 
-    /// On SIGINT/SIGTERM, serve connections with bytes in flight for up to SECS more
+    /// On SIGINT/SIGTERM/SIGHUP, serve busy connections for up to SECS more
     /// (a second signal stops at once)
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
+
+    /// While stopping, close a connection once its client has sent nothing for SECS
+    /// and nothing is owed to it
+    #[arg(long, value_name = "SECS", default_value = "0.25", value_parser = parse_timeout)]
+    pub drain_quiet: Duration,
 
     /// Log active connections, totals and rates every SECS seconds
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
@@ -136,27 +226,28 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn config(&self) -> server::Config {
-        server::Config {
-            addr: self.endpoint.addr(),
+    pub fn config(&self) -> Result<server::Config, Failure> {
+        Ok(server::Config {
+            addr: self.endpoint.listen_addr()?,
             broadcast: self.broadcast,
             backlog: self.backlog,
             max_pending: self.max_pending,
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
             shutdown_timeout: self.shutdown_timeout,
+            drain_quiet: self.drain_quiet,
             stats_interval: self.stats_interval,
             busy_poll: self.busy_poll,
             threads: self.threads,
             ..server::Config::default()
-        }
+        })
     }
 }
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// The message to send; standard input until EOF when absent
-    pub message: Option<String>,
+    /// The message to send (any bytes); standard input until EOF when absent
+    pub message: Option<std::ffi::OsString>,
 
     #[command(flatten)]
     pub endpoint: Endpoint,
@@ -230,12 +321,17 @@ pub struct BenchArgs {
     /// messages in one io_uring submission (used anyway where io_uring is refused)
     #[arg(long)]
     pub no_io_uring: bool,
+
+    /// After the window, how long connections may take to get back the rest of
+    /// their echo and the server's EOF; those still waiting count as timeouts
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
+    pub drain_timeout: Duration,
 }
 
 impl BenchArgs {
-    pub fn config(&self) -> bench::Config {
-        bench::Config {
-            addr: self.endpoint.addr(),
+    pub fn config(&self) -> Result<bench::Config, Failure> {
+        Ok(bench::Config {
+            addr: self.endpoint.server_addr()?,
             connections: self.connections,
             size: self.size,
             duration: self.duration,
@@ -248,23 +344,37 @@ impl BenchArgs {
             server_pid: self.server_pid,
             progress: !self.json,
             io_uring: !self.no_io_uring,
-        }
+            drain_timeout: self.drain_timeout,
+        })
     }
 }
 
-/// Accepts `127.0.0.1:10000`, `[::1]:10000` and `localhost:10000`
-/// (a name resolves to its first address, IPv4 preferred).
-pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    let addrs: Vec<SocketAddr> = text
-        .to_socket_addrs()
-        .map_err(|_| format!("'{text}' is not a HOST:PORT address"))?
-        .collect();
-    addrs
-        .iter()
-        .find(|addr| addr.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| format!("'{text}' resolves to no address"))
+/// Accepts `127.0.0.1:10000`, `[::1]:10000` and `localhost:10000`; checks
+/// the syntax and the port's range, and leaves the name to [`HostPort::resolve`].
+pub fn parse_host_port(text: &str) -> Result<HostPort, String> {
+    let not_an_address = || format!("'{text}' is not a HOST:PORT address");
+    let (host, port) = text.rsplit_once(':').ok_or_else(not_an_address)?;
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.strip_suffix(']').ok_or_else(not_an_address)?,
+        None if host.contains(':') => {
+            return Err(format!(
+                "'{text}': write an IPv6 address in brackets, as [{host}]:{port}"
+            ));
+        }
+        None => host,
+    };
+    if host.is_empty() || host.chars().any(char::is_whitespace) {
+        return Err(not_an_address());
+    }
+    let port = match port.parse::<u64>() {
+        Ok(port) if port <= u64::from(u16::MAX) => port as u16,
+        Ok(port) => return Err(format!("port {port} is out of range (0 to 65535)")),
+        Err(_) => return Err(format!("'{port}' is not a port number (in '{text}')")),
+    };
+    Ok(HostPort {
+        host: host.to_string(),
+        port,
+    })
 }
 
 fn parse_positive(text: &str) -> Result<usize, String> {
@@ -306,13 +416,42 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn resolve(text: &str) -> Result<SocketAddr, Failure> {
+        parse_host_port(text).unwrap().resolve()
+    }
+
     #[test]
     fn addresses_parse_or_explain() {
         assert_eq!(
-            parse_addr("127.0.0.1:9").unwrap(),
+            resolve("127.0.0.1:9").unwrap(),
             SocketAddr::from(([127, 0, 0, 1], 9))
         );
-        assert!(parse_addr("localhost:9").unwrap().ip().is_loopback());
-        assert!(parse_addr("nonsense").unwrap_err().contains("HOST:PORT"));
+        assert_eq!(resolve("[::1]:9").unwrap(), "[::1]:9".parse().unwrap());
+        assert!(resolve("localhost:9").unwrap().ip().is_loopback());
+        assert!(parse_host_port("nonsense").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_host_port(":9").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_host_port("::1:9").unwrap_err().contains("brackets"));
+        assert_eq!(
+            parse_host_port("127.0.0.1:99999").unwrap_err(),
+            "port 99999 is out of range (0 to 65535)"
+        );
+        assert!(
+            parse_host_port("127.0.0.1:http")
+                .unwrap_err()
+                .contains("not a port number")
+        );
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_a_runtime_failure() {
+        match resolve("nosuchhost.invalid:10000") {
+            Err(Failure::Runtime(message)) => {
+                assert!(
+                    message.starts_with("cannot resolve host 'nosuchhost.invalid': "),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -9,6 +9,7 @@
 use std::hash::{DefaultHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -52,11 +53,21 @@ impl StreamDigest {
     }
 }
 
+/// How long to wait for the server's EOF once everything sent has come
+/// back: an echo server closes at once after our half-close, and one that
+/// does not (a broadcast server keeps half-closed clients as listeners)
+/// would otherwise make `send` wait its whole `--timeout` and then report a
+/// silence that was never a fault.
+pub const EOF_WAIT: Duration = Duration::from_secs(1);
+
 /// The result of one exchange with a server that completed without error.
 #[derive(Debug)]
 pub struct Exchange {
     pub sent: StreamDigest,
     pub received: StreamDigest,
+    /// The server closed its side (false: it went quiet for [`EOF_WAIT`]
+    /// after sending back at least all we sent, and we left).
+    pub server_closed: bool,
 }
 
 impl Exchange {
@@ -119,9 +130,14 @@ where
     stream.set_write_timeout(Some(timeout)).map_err(setup_failed)?;
     let writer = stream.try_clone().map_err(setup_failed)?;
 
+    let progress = SendProgress::default();
     thread::scope(|scope| {
-        let sending = scope.spawn(move || send_all(input, writer));
-        let received = receive_all(&stream, options.read_size, &mut on_reply);
+        let sending = scope.spawn(|| send_all(input, writer, &progress));
+        let waits = Waits {
+            reply: timeout,
+            eof: EOF_WAIT.min(timeout),
+        };
+        let received = receive_all(&stream, options.read_size, &mut on_reply, &progress, waits);
         if received.is_err() {
             // Wake the sender if it is blocked on a socket nobody reads any more.
             let _ = stream.shutdown(Shutdown::Both);
@@ -138,6 +154,7 @@ where
             }
             ReceiveError::Output(err) => format!("cannot write the reply: {}", describe(&err)),
         })?;
+        let (received, server_closed) = received;
         let sent = match sent {
             Ok(sent) => sent,
             Err(SendError::Input(err)) => {
@@ -152,8 +169,32 @@ where
                 ));
             }
         };
-        Ok(Exchange { sent, received })
+        Ok(Exchange {
+            sent,
+            received,
+            server_closed,
+        })
     })
+}
+
+/// How far the sending thread got, for the receiving one to know what the
+/// server owes it.
+#[derive(Default)]
+struct SendProgress {
+    /// Bytes handed to the socket so far.
+    sent: AtomicU64,
+    /// All input sent and the connection half-closed.
+    done: AtomicBool,
+}
+
+/// How long the receiver waits on a silent socket.
+#[derive(Clone, Copy)]
+struct Waits {
+    /// While the server owes us bytes: then silence is a fault.
+    reply: Duration,
+    /// While it owes nothing: silence is fine while we are still sending,
+    /// and, once we are done, the end of the exchange if no EOF comes.
+    eof: Duration,
 }
 
 enum SendError {
@@ -166,7 +207,11 @@ enum ReceiveError {
     Output(io::Error),
 }
 
-fn send_all(mut input: impl Read, mut socket: TcpStream) -> Result<StreamDigest, SendError> {
+fn send_all(
+    mut input: impl Read,
+    mut socket: TcpStream,
+    progress: &SendProgress,
+) -> Result<StreamDigest, SendError> {
     let mut digest = StreamDigest::default();
     let mut buf = vec![0; 64 * 1024];
     loop {
@@ -180,29 +225,53 @@ fn send_all(mut input: impl Read, mut socket: TcpStream) -> Result<StreamDigest,
             return Err(SendError::Socket { sent: digest, err });
         }
         digest.update(&buf[..n]);
+        progress.sent.store(digest.len(), Ordering::Release);
     }
     // Half-close: the server sees EOF, finishes echoing, then closes its side.
     match socket.shutdown(Shutdown::Write) {
-        Ok(()) => Ok(digest),
+        Ok(()) => {
+            progress.done.store(true, Ordering::Release);
+            Ok(digest)
+        }
         Err(err) => Err(SendError::Socket { sent: digest, err }),
     }
 }
 
+/// Reads the reply until the server's EOF (`true`), or until it has sent
+/// back at least everything and then stays silent for `waits.eof` (`false`).
 fn receive_all(
     mut socket: &TcpStream,
     read_size: usize,
     on_reply: &mut impl FnMut(&[u8]) -> io::Result<()>,
-) -> Result<StreamDigest, ReceiveError> {
+    progress: &SendProgress,
+    waits: Waits,
+) -> Result<(StreamDigest, bool), ReceiveError> {
     let mut digest = StreamDigest::default();
     let mut buf = vec![0; read_size.max(1)];
+    let owed = |digest: &StreamDigest| progress.sent.load(Ordering::Acquire) > digest.len();
+    let mut wait = waits.reply;
     loop {
+        let want = if owed(&digest) { waits.reply } else { waits.eof };
+        if want != wait {
+            socket
+                .set_read_timeout(Some(want))
+                .map_err(ReceiveError::Socket)?;
+            wait = want;
+        }
         match socket.read(&mut buf) {
-            Ok(0) => return Ok(digest),
+            Ok(0) => return Ok((digest, true)),
             Ok(n) => {
                 on_reply(&buf[..n]).map_err(ReceiveError::Output)?;
                 digest.update(&buf[..n]);
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            // Silent while owing nothing: we are still sending (more input
+            // to come), or done and the server will not close.
+            Err(err) if is_timeout(&err) && !owed(&digest) => {
+                if progress.done.load(Ordering::Acquire) {
+                    return Ok((digest, false));
+                }
+            }
             Err(err) => return Err(ReceiveError::Socket(err)),
         }
     }

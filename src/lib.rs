@@ -2,18 +2,16 @@
 //!
 //! The crate is laid out by role, so the file list is the architecture:
 //!
-//! - [`server`]: the reactor. One thread, one `mio::Poll`; the listener and
-//!   the signal pipe have reserved tokens, every connection lives in a
-//!   `slab::Slab` whose key is its token.
+//! - [`server`]: the reactors. One thread, one `mio::Poll` each; the
+//!   listener and the signal pipe have reserved tokens, every connection
+//!   lives in a `slab::Slab` whose key is its token. Binding, stop signals,
+//!   the graceful drain, idle timeouts and the stats line live beside it.
 //! - [`service`]: what the reactor asks of a service; [`echo`] and
 //!   [`broadcast`] are the two.
 //! - [`connection`]: one echo client's state machine (read, echo, queue what the
 //!   socket refuses, pause reading under backpressure, close after EOF),
 //!   generic over the stream so tests can drive it with fakes.
 //! - [`pending`]: the unsent bytes of one slow connection.
-//! - [`listener`]: binding with a real backlog and `SO_REUSEADDR`.
-//! - [`shutdown`]: SIGINT/SIGTERM as a reactor event; [`idle`]: idle
-//!   timeouts; [`stats`]: the periodic figures line.
 //! - [`client`]: the blocking `send` client; [`chat`]: the interactive one.
 //! - [`bench`]: the load generator, one `mio::Poll` per thread (pingpong
 //!   sends each turn's messages in one io_uring submission).
@@ -30,10 +28,6 @@ pub mod connection;
 pub mod echo;
 pub mod error;
 pub mod fd_limit;
-pub mod idle;
-pub mod listener;
 pub mod pending;
 pub mod server;
 pub mod service;
-pub mod shutdown;
-pub mod stats;

@@ -1,13 +1,23 @@
 use std::io::{self, IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mio_echo::cli::{BenchArgs, ChatArgs, Cli, Command, SendArgs, ServeArgs};
+use clap::error::ErrorKind;
+use mio_echo::cli::{BenchArgs, ChatArgs, Cli, Command, Failure, SendArgs, ServeArgs};
 use mio_echo::client::{self, SendOptions};
 use mio_echo::{bench, chat, server::Server};
 
+/// Exit status of a usage error, as clap's own.
+const USAGE: u8 = 2;
+/// Exit status of a bench run stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+const INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
@@ -15,25 +25,49 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(&args),
         Command::Chat(args) => run_chat(&args),
     };
-    result.unwrap_or_else(|message| {
-        eprintln!("error: {message}");
-        ExitCode::FAILURE
-    })
+    match result {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message} (see --help)");
+            ExitCode::from(USAGE)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-fn serve(args: &ServeArgs) -> Result<ExitCode, String> {
-    let server = Server::bind(&args.config())?;
+/// Help and version go out whole; a usage error is one line, like every
+/// other error, with a pointer to the help instead of clap's usage block.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+    }
+    let text = err.render().to_string();
+    let first = text.lines().next().unwrap_or("error: invalid arguments");
+    eprintln!("{first} (see --help)");
+    ExitCode::from(USAGE)
+}
+
+fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
+    let server = Server::bind(&args.config()?)?;
     let addr = server.local_addr().map_err(|err| err.to_string())?;
     // Tests and scripts bind port 0 and read the real port from this line.
     println!("listening on {addr}");
     io::stdout().flush().map_err(|err| err.to_string())?;
-    log::info!("serving on {addr}");
     server.run().map_err(|err| format!("server failed: {err}"))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn send(args: &SendArgs) -> Result<ExitCode, String> {
-    let addr = args.endpoint.addr();
+fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
+    let addr = args.endpoint.server_addr()?;
     let options = SendOptions {
         read_size: args.chunk.unwrap_or(64 * 1024),
         verbose: args.verbose,
@@ -55,18 +89,37 @@ fn send(args: &SendArgs) -> Result<ExitCode, String> {
     };
     let exchange = match &args.message {
         Some(message) => client::exchange(&options, message.as_bytes(), on_reply)?,
-        None => client::exchange(&options, io::stdin(), on_reply)?,
+        None => {
+            if io::stdin().is_terminal() {
+                eprintln!(
+                    "reading the message from standard input until EOF (Ctrl-D); or give it as an argument"
+                );
+            }
+            client::exchange(&options, io::stdin(), on_reply)?
+        }
     };
     let write_failed = |err: io::Error| format!("cannot write the reply: {err}");
     if args.message.is_some() && !chunked && stdout.is_terminal() {
         stdout.write_all(b"\n").map_err(write_failed)?;
     }
     stdout.flush().map_err(write_failed)?;
+    let kept_open = if exchange.server_closed {
+        ""
+    } else {
+        ", and it kept the connection open"
+    };
     if exchange.echoed() {
+        if !exchange.server_closed {
+            eprintln!(
+                "note: the whole echo came back, but {addr} kept the connection open (a broadcast server, \
+                 or a proxy that does not pass on the half-close); left it after {:.1} s of silence",
+                client::EOF_WAIT.min(args.timeout).as_secs_f64()
+            );
+        }
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
-            "error: the reply differs from what was sent ({} bytes sent, {} received): {addr} is not an echo server",
+            "error: the reply differs from what was sent ({} bytes sent, {} received{kept_open}): {addr} is not an echo server",
             exchange.sent.len(),
             exchange.received.len(),
         );
@@ -74,14 +127,14 @@ fn send(args: &SendArgs) -> Result<ExitCode, String> {
     }
 }
 
-fn run_chat(args: &ChatArgs) -> Result<ExitCode, String> {
+fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
     let input = io::BufReader::new(io::stdin());
-    chat::run(args.endpoint.addr(), args.timeout, input, io::stdout())?;
+    chat::run(args.endpoint.server_addr()?, args.timeout, input, io::stdout())?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_bench(args: &BenchArgs) -> Result<ExitCode, String> {
-    let report = bench::run(&args.config())?;
+fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
+    let report = bench::run(&args.config()?)?;
     if args.json {
         println!(
             "{}",
@@ -90,7 +143,9 @@ fn run_bench(args: &BenchArgs) -> Result<ExitCode, String> {
     } else {
         print!("{}", report.human());
     }
-    Ok(if report.errors.total() == 0 {
+    Ok(if report.interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else if report.errors.total() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -65,7 +65,8 @@ pub trait Service {
 
     fn on_readiness(connection: &mut Self::Connection, readiness: Readiness);
 
-    /// True when closing the connection now loses nothing its client sent.
+    /// True when closing the connection now loses nothing its client sent:
+    /// nothing is owed to it and its socket was read dry (or to its EOF).
     fn is_quiet(connection: &Self::Connection) -> bool;
 
     /// Moves bytes for connection `key` (which may touch the others).

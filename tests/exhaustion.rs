@@ -64,7 +64,7 @@ fn default_cap_follows_the_fd_limit_so_accept_never_fails() {
     let server = ServerProcess::start_with_fd_limit(24, &[]);
     let log = server.wait_for_log("accepting up to");
     assert!(
-        log.contains("accepting up to 8 connections at once on 1 reactor(s) (open-file limit 24)"),
+        log.contains("accepting up to 8 connections at once on 1 reactor (open-file limit 24)"),
         "{log}"
     );
     let mut clients: Vec<_> = (0..30).map(|_| connect(server.addr)).collect();

@@ -177,7 +177,7 @@ fn shutdown_timeout_cuts_off_a_client_that_never_finishes() {
     assert!(
         server
             .stderr_at_exit()
-            .contains("shutdown timeout: closing 1 connections")
+            .contains("shutdown timeout: closing 1 connection still busy")
     );
 }
 

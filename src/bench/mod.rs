@@ -11,13 +11,15 @@ pub mod report;
 mod send_batch;
 mod worker;
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Barrier;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Barrier, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
 
 use crate::fd_limit;
 pub use report::Report;
@@ -69,6 +71,8 @@ pub struct Config {
     /// Pingpong: send each turn's messages in one io_uring submission
     /// where the kernel allows it.
     pub io_uring: bool,
+    /// After the window, how long connections may take to finish their echo.
+    pub drain_timeout: Duration,
 }
 
 /// Rates seen while running, for the progress line.
@@ -77,6 +81,42 @@ pub struct LiveCounters {
     pub messages: AtomicU64,
     pub bytes: AtomicU64,
     pub cycles: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// Warnings of a run: each printed on stderr as it happens (above the
+/// progress line, if there is one) and kept for the report.
+#[derive(Default)]
+pub struct Warnings {
+    said: Mutex<(HashSet<&'static str>, Vec<String>)>,
+    /// The progress line, once shown, so a warning does not tear it.
+    bar: OnceLock<ProgressBar>,
+}
+
+impl Warnings {
+    /// Says `message`, unless a warning of the same `kind` was said already.
+    pub fn once(&self, kind: &'static str, message: String) {
+        let mut said = self.said.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !said.0.insert(kind) {
+            return;
+        }
+        match self.bar.get() {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
+            None => eprintln!("warning: {message}"),
+        }
+        said.1.push(message);
+    }
+
+    pub fn show_above(&self, bar: &ProgressBar) {
+        let _ = self.bar.set(bar.clone());
+    }
+
+    fn into_messages(self) -> Vec<String> {
+        self.said
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .1
+    }
 }
 
 /// Descriptors the process needs besides its connections.
@@ -87,6 +127,17 @@ const SPARE_FDS: u64 = 32;
 pub fn run(config: &Config) -> Result<Report, String> {
     check_fd_limit(config.connections)?;
     let source_ips = choose_source_ips(config)?;
+    let warnings = Warnings::default();
+    check_source_ips(&source_ips, &warnings);
+    if let Some(pid) = config
+        .server_pid
+        .filter(|pid| process_cpu_seconds(&pid.to_string()).is_none())
+    {
+        warnings.once(
+            "server-pid",
+            format!("no process {pid} can be read here: the server's CPU time is not reported"),
+        );
+    }
     let pattern = pattern::Pattern::default();
     let live = LiveCounters::default();
     let threads = config.threads.clamp(1, config.connections.max(1));
@@ -104,6 +155,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
         source_ips: &source_ips,
         live: &live,
         connected: &connected,
+        warnings: &warnings,
     };
     let mut tallies = thread::scope(|scope| {
         let others: Vec<_> = (1..threads)
@@ -112,7 +164,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
                 scope.spawn(move || worker::run(plan, None))
             })
             .collect();
-        let probe = probe::Probe::new(&live, config.server_pid, config.progress);
+        let probe = probe::Probe::new(&live, &warnings, config.server_pid, config.progress);
         let mut tallies = vec![worker::run(plan(0), Some(probe))];
         tallies.extend(others.into_iter().map(|h| {
             h.join()
@@ -131,8 +183,18 @@ pub fn run(config: &Config) -> Result<Report, String> {
     let (mut connected_count, mut messages, mut bytes, mut cycles) = (0, 0, 0, 0);
     let mut io_uring_sends = true;
     let mut connect_time = Duration::ZERO;
+    let (mut measured, mut interrupted) = (Duration::ZERO, false);
+    let mut stopped_early = Some(None);
     for tally in tallies {
         let tally = tally?;
+        // Rates are over the time traffic ran: the longest worker's window.
+        measured = measured.max(tally.measured);
+        interrupted |= tally.interrupted;
+        // Early only when every worker stopped early: say the first reason.
+        stopped_early = match (stopped_early, tally.stopped_early) {
+            (Some(first), Some(why)) => Some(first.or(Some(why))),
+            _ => None,
+        };
         errors.add(&tally.errors);
         let _ = histogram.add(&tally.latency_nanos);
         connected_count += tally.connected;
@@ -142,15 +204,12 @@ pub fn run(config: &Config) -> Result<Report, String> {
         connect_time = connect_time.max(tally.connect_time);
         io_uring_sends &= tally.batched_sends;
     }
-    let secs = config.duration.as_secs_f64();
-    let per_message = |cpu: f64| {
-        let units = if config.mode == Mode::Churn {
-            cycles
-        } else {
-            messages
-        };
-        (units > 0).then(|| cpu * 1e6 / units as f64)
-    };
+    let secs = measured.as_secs_f64();
+    let per_second = |count: u64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
+    let per_unit = |cpu: f64, units: u64| (units > 0).then(|| cpu * 1e6 / units as f64);
+    let churn = config.mode == Mode::Churn;
+    let per_message = |cpu: f64| if churn { None } else { per_unit(cpu, messages) };
+    let per_cycle = |cpu: f64| if churn { per_unit(cpu, cycles) } else { None };
     Ok(Report {
         mode: config.mode.name().to_string(),
         addr: config.addr.to_string(),
@@ -158,7 +217,10 @@ pub fn run(config: &Config) -> Result<Report, String> {
         size: config.size,
         threads,
         warmup_s: config.warmup.as_secs_f64(),
-        duration_s: secs,
+        duration_s: config.duration.as_secs_f64(),
+        measured_s: secs,
+        stopped_early: stopped_early.flatten().map(str::to_string),
+        interrupted,
         connected: if config.mode == Mode::Churn {
             0
         } else {
@@ -166,21 +228,46 @@ pub fn run(config: &Config) -> Result<Report, String> {
         },
         connect_time_s: connect_time.as_secs_f64(),
         messages,
-        messages_per_s: messages as f64 / secs,
+        messages_per_s: per_second(messages),
         bytes,
-        bytes_per_s: bytes as f64 / secs,
+        bytes_per_s: per_second(bytes),
         cycles,
-        connections_per_s: cycles as f64 / secs,
+        connections_per_s: per_second(cycles),
         latency: Latency::from_nanos(&histogram),
         errors,
         cpu: Cpu {
             client_seconds: window.client,
             client_us_per_message: per_message(window.client),
+            client_us_per_cycle: per_cycle(window.client),
             server_seconds: window.server,
             server_us_per_message: window.server.and_then(per_message),
+            server_us_per_cycle: window.server.and_then(per_cycle),
         },
         io_uring_sends,
+        warnings: warnings.into_messages(),
     })
+}
+
+/// Warns about a source address this machine cannot send from (connects
+/// from it would all fail with no other explanation).
+fn check_source_ips(ips: &[IpAddr], warnings: &Warnings) {
+    for ip in ips {
+        let probe = socket2::Socket::new(
+            socket2::Domain::for_address(SocketAddr::new(*ip, 0)),
+            socket2::Type::STREAM,
+            None,
+        )
+        .and_then(|socket| socket.bind(&SocketAddr::new(*ip, 0).into()));
+        if let Err(err) = probe {
+            warnings.once(
+                "source-ip",
+                format!(
+                    "source address {ip} cannot be used here: {}; connections from it will fail",
+                    crate::error::describe(&err)
+                ),
+            );
+        }
+    }
 }
 
 /// CPU seconds (user + system) used so far by a process (`self` or a PID)
@@ -303,6 +390,7 @@ mod tests {
             server_pid: None,
             progress: false,
             io_uring: true,
+            drain_timeout: Duration::from_secs(5),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{LiveCounters, process_cpu_seconds};
+use super::{LiveCounters, Warnings, process_cpu_seconds};
 
 /// How often the progress line is redrawn.
 pub const REDRAW: Duration = Duration::from_millis(250);
@@ -36,10 +36,16 @@ pub struct Probe<'a> {
 
 impl<'a> Probe<'a> {
     /// `progress`: show a progress line (only ever on a terminal).
-    pub fn new(live: &'a LiveCounters, server_pid: Option<u32>, progress: bool) -> Probe<'a> {
+    pub fn new(
+        live: &'a LiveCounters,
+        warnings: &Warnings,
+        server_pid: Option<u32>,
+        progress: bool,
+    ) -> Probe<'a> {
         let bar = (progress && std::io::stdout().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
             bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+            warnings.show_above(&bar);
             bar
         });
         Probe {
@@ -97,8 +103,9 @@ impl<'a> Probe<'a> {
         );
         let secs = (now - self.last.0).as_secs_f64().max(1e-9);
         let rate = |then: u64, now: u64| now.saturating_sub(then) as f64 / secs;
+        let errors = self.live.errors.load(Ordering::Relaxed);
         bar.set_message(format!(
-            "{:.0} msg/s, {:.2} MB/s, {:.0} conn/s",
+            "{:.0} msg/s, {:.2} MB/s, {:.0} conn/s, {errors} errors",
             rate(self.last.1.0, counts.0),
             rate(self.last.1.1, counts.1) / 1e6,
             rate(self.last.1.2, counts.2)

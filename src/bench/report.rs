@@ -71,9 +71,13 @@ impl Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct Cpu {
     pub client_seconds: f64,
+    /// Per round trip (pingpong, hold); `null` in stream and churn.
     pub client_us_per_message: Option<f64>,
+    /// Per connect-send-echo-close cycle (churn only).
+    pub client_us_per_cycle: Option<f64>,
     pub server_seconds: Option<f64>,
     pub server_us_per_message: Option<f64>,
+    pub server_us_per_cycle: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,7 +88,16 @@ pub struct Report {
     pub size: usize,
     pub threads: usize,
     pub warmup_s: f64,
+    /// The window asked for.
     pub duration_s: f64,
+    /// The window that ran: shorter when the run stopped early. Every rate
+    /// is over this time.
+    pub measured_s: f64,
+    /// Why the window ended early (every connection lost, none could be
+    /// made, interrupted); `null` when it ran to its end.
+    pub stopped_early: Option<String>,
+    /// Ctrl-C ended the run (exit status 130).
+    pub interrupted: bool,
     /// Connections established in the connect phase (all modes but churn).
     pub connected: u64,
     /// Time to establish all of them.
@@ -104,17 +117,31 @@ pub struct Report {
     /// Pingpong messages went out in io_uring batches, one system call per
     /// turn (false: one `send(2)` per message).
     pub io_uring_sends: bool,
+    /// What the run warned about on stderr, in order.
+    pub warnings: Vec<String>,
 }
 
 impl Report {
-    /// The summary printed when `--json` is absent.
+    /// The summary printed when `--json` is absent: per mode, only the
+    /// figures that mean something in it.
     pub fn human(&self) -> String {
         let mut out = String::new();
+        let shape = match self.mode.as_str() {
+            "stream" => format!("{} connections", self.connections),
+            _ => format!("{} connections x {} B", self.connections, self.size),
+        };
         let _ = writeln!(
             out,
-            "{} against {}: {} connections x {} B, {} thread(s), {:.1} s measured after {:.1} s warm-up",
-            self.mode, self.addr, self.connections, self.size, self.threads, self.duration_s, self.warmup_s
+            "{} against {}: {shape}, {} thread(s), {:.1} s measured after {:.1} s warm-up",
+            self.mode, self.addr, self.threads, self.measured_s, self.warmup_s
         );
+        if let Some(why) = &self.stopped_early {
+            let _ = writeln!(
+                out,
+                "stopped     after {:.1} s of {:.1} s: {why}; rates are over the {:.1} s measured",
+                self.measured_s, self.duration_s, self.measured_s
+            );
+        }
         if self.mode != "churn" {
             let _ = writeln!(
                 out,
@@ -122,18 +149,20 @@ impl Report {
                 self.connected, self.connect_time_s
             );
         }
-        let _ = writeln!(
-            out,
-            "throughput  {:.0} msg/s, {:.2} MB/s echoed, {:.0} connections/s",
-            self.messages_per_s,
-            self.bytes_per_s / 1e6,
-            self.connections_per_s
-        );
-        let _ = writeln!(
-            out,
-            "totals      {} messages, {} bytes, {} cycles",
-            self.messages, self.bytes, self.cycles
-        );
+        let mb = self.bytes_per_s / 1e6;
+        let (throughput, totals) = match self.mode.as_str() {
+            "stream" => (format!("{mb:.2} MB/s echoed"), format!("{} bytes", self.bytes)),
+            "churn" => (
+                format!("{:.0} connections/s, {mb:.2} MB/s echoed", self.connections_per_s),
+                format!("{} cycles, {} bytes", self.cycles, self.bytes),
+            ),
+            _ => (
+                format!("{:.0} msg/s, {mb:.2} MB/s echoed", self.messages_per_s),
+                format!("{} messages, {} bytes", self.messages, self.bytes),
+            ),
+        };
+        let _ = writeln!(out, "throughput  {throughput}");
+        let _ = writeln!(out, "totals      {totals}");
         if let Some(l) = &self.latency {
             let _ = writeln!(
                 out,
@@ -152,19 +181,28 @@ impl Report {
             e.connect_failures,
             e.timeouts
         );
-        let per_message = |v: Option<f64>| v.map_or("-".to_string(), |us| format!("{us:.2} us/msg"));
+        let (client, server, unit) = if self.mode == "churn" {
+            (
+                self.cpu.client_us_per_cycle,
+                self.cpu.server_us_per_cycle,
+                "cycle",
+            )
+        } else {
+            (
+                self.cpu.client_us_per_message,
+                self.cpu.server_us_per_message,
+                "msg",
+            )
+        };
+        let each = |v: Option<f64>| v.map(|us| format!(" ({us:.2} us/{unit})")).unwrap_or_default();
         let _ = write!(
             out,
-            "cpu         client {:.2} s ({})",
+            "cpu         client {:.2} s{}",
             self.cpu.client_seconds,
-            per_message(self.cpu.client_us_per_message)
+            each(client)
         );
-        if let Some(server) = self.cpu.server_seconds {
-            let _ = write!(
-                out,
-                ", server {server:.2} s ({})",
-                per_message(self.cpu.server_us_per_message)
-            );
+        if let Some(seconds) = self.cpu.server_seconds {
+            let _ = write!(out, ", server {seconds:.2} s{}", each(server));
         }
         if self.io_uring_sends {
             out.push_str("; sends batched through io_uring");

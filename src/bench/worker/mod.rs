@@ -9,9 +9,18 @@
 //! the turn's end, see [`Worker::to_send`]).
 //! *Draining*: every connection half-closes and must get back all it sent,
 //! then EOF: a server that drops the last byte or closes early is caught here.
+//!
+//! The window ends early when nothing is left to measure (every connection
+//! gone and none can be made) or on Ctrl-C; rates are then taken over the
+//! time it really lasted. A second Ctrl-C cuts the drain short.
+//!
+//! [`connect`] opens connections; [`batch`] writes pingpong's batched sends.
+
+mod batch;
+mod connect;
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown};
 use std::sync::Barrier;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,21 +28,22 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::SIGINT;
+use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
-use socket2::{Domain, Protocol, Socket, Type};
 
-use super::pattern::{self, Pattern};
+use super::pattern::Pattern;
 use super::probe::{CpuWindow, Probe};
 use super::report::Errors;
-use super::send_batch::{self, SendBatch};
-use super::{Config, LiveCounters, Mode};
+use super::send_batch::SendBatch;
+use super::{Config, LiveCounters, Mode, Warnings};
 
 /// Connects in flight per thread: below the server's default backlog.
-const MAX_CONNECTING: usize = 256;
+pub(super) const MAX_CONNECTING: usize = 256;
 /// A connect not done by then counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the drain may take before unfinished connections count as timeouts.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Ctrl-C's token, above every slab key.
+const SIGNALS: Token = Token(usize::MAX);
 
 /// What one thread measured.
 pub struct Tally {
@@ -48,6 +58,12 @@ pub struct Tally {
     pub cpu_window: Option<CpuWindow>,
     /// Its pingpong messages went out in io_uring batches.
     pub batched_sends: bool,
+    /// How much of the measured window this worker ran.
+    pub measured: Duration,
+    /// Why its window ended before the planned end, if it did.
+    pub stopped_early: Option<&'static str>,
+    /// Ctrl-C ended it.
+    pub interrupted: bool,
 }
 
 /// Everything a worker shares with the others.
@@ -60,6 +76,7 @@ pub struct Plan<'a> {
     pub live: &'a LiveCounters,
     /// All workers and the coordinating thread meet here once connected.
     pub connected: &'a Barrier,
+    pub warnings: &'a Warnings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +150,17 @@ struct Worker<'a> {
     /// Writes `to_send` in one system call; `None`: one `send(2)` each
     /// (not pingpong, `--no-io-uring`, or io_uring refused here).
     batch: Option<SendBatch>,
+    /// Ctrl-C, as an event of this worker's poll (every worker has its own).
+    signals: Option<Signals>,
+    /// Set once the window ended before `measure_until`: when, and why.
+    stopped: Option<(Instant, &'static str)>,
+    /// A second Ctrl-C during the drain: stop waiting for echoes.
+    abandon_drain: bool,
+    /// Connects failed since the last one that succeeded (churn gives up
+    /// when every slot has failed in a row).
+    failed_in_a_row: usize,
+    /// Errors already added to the live counters.
+    published_errors: u64,
 }
 
 /// Runs one worker to the end of the drain.
@@ -172,12 +200,31 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
             errors: Errors::default(),
             cpu_window: None,
             batched_sends: false,
+            measured: Duration::ZERO,
+            stopped_early: None,
+            interrupted: false,
         },
         unpublished: (0, 0, 0),
         to_send: Vec::new(),
         gathering: false,
         batch: None,
+        signals: None,
+        stopped: None,
+        abandon_drain: false,
+        failed_in_a_row: 0,
+        published_errors: 0,
     };
+    match Signals::new([SIGINT]) {
+        Ok(mut signals) => match worker
+            .poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+        {
+            Ok(()) => worker.signals = Some(signals),
+            Err(err) => log::debug!("Ctrl-C not caught: {err}"),
+        },
+        Err(err) => log::debug!("Ctrl-C not caught: {err}"),
+    }
     if config.mode == Mode::Pingpong && config.io_uring {
         match SendBatch::new() {
             Ok(batch) => worker.batch = Some(batch),
@@ -200,7 +247,7 @@ impl Worker<'_> {
         let mut events = Events::with_capacity(1024);
         let started = Instant::now();
         if self.config().mode != Mode::Churn {
-            while !self.queue.is_empty() || self.connecting > 0 {
+            while (!self.queue.is_empty() || self.connecting > 0) && self.stopped.is_none() {
                 self.start_connects();
                 let timeout = self.connect_wait();
                 self.turn(&mut events, Some(timeout))?;
@@ -217,23 +264,31 @@ impl Worker<'_> {
         self.measure_until = self.measure_from + self.config().duration;
         if self.config().mode == Mode::Churn {
             self.queue = self.plan.ids.iter().rev().copied().collect();
+        } else if self.conns.is_empty() && self.stopped.is_none() {
+            self.stop("no connection could be made");
         }
         let open: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in open {
             self.begin_message(key);
             self.pump(key);
         }
-        while Instant::now() < self.measure_until {
+        while self.stopped.is_none() && Instant::now() < self.measure_until {
             self.start_connects();
             let timeout = self.running_wait();
             self.turn(&mut events, Some(timeout))?;
             if let Some(probe) = self.probe.as_mut().filter(|_| self.now >= self.measure_from) {
                 probe.window_started();
             }
+            self.stop_if_nothing_left();
         }
         if let Some(probe) = &mut self.probe {
             self.tally.cpu_window = Some(probe.window_ended());
         }
+        let window_end = self
+            .stopped
+            .map_or(self.measure_until, |(at, _)| at.min(self.measure_until));
+        self.tally.measured = window_end.saturating_duration_since(self.measure_from);
+        self.tally.stopped_early = self.stopped.map(|(_, why)| why);
 
         self.phase = Phase::Draining;
         self.queue.clear();
@@ -241,8 +296,8 @@ impl Worker<'_> {
         for key in keys {
             self.stop_sending(key);
         }
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while !self.conns.is_empty() {
+        let deadline = Instant::now() + self.config().drain_timeout;
+        while !self.conns.is_empty() && !self.abandon_drain {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 self.tally.errors.timeouts += self.conns.len() as u64;
@@ -252,6 +307,39 @@ impl Worker<'_> {
         }
         self.publish();
         Ok(())
+    }
+
+    /// Ends the measured window now.
+    fn stop(&mut self, why: &'static str) {
+        if self.stopped.is_none() {
+            self.stopped = Some((Instant::now(), why));
+        }
+    }
+
+    /// Ends the window when there is nothing left to measure: every
+    /// connection gone (none is reopened outside churn), or in churn every
+    /// slot's connect failed in a row with none open.
+    fn stop_if_nothing_left(&mut self) {
+        let slots = self.plan.ids.len();
+        match self.config().mode {
+            Mode::Churn if self.failed_in_a_row >= slots && self.conns.len() <= self.connecting => {
+                self.stop("no connection could be made")
+            }
+            Mode::Churn => {}
+            _ if self.conns.is_empty() && self.queue.is_empty() => self.stop("every connection was lost"),
+            _ => {}
+        }
+    }
+
+    /// Ctrl-C: the first ends the window (the drain still checks what is in
+    /// flight), the second ends the drain too.
+    fn interrupted(&mut self) {
+        if self.phase == Phase::Draining {
+            self.abandon_drain = true;
+        } else {
+            self.tally.interrupted = true;
+            self.stop("interrupted");
+        }
     }
 
     /// One poll and the handling of its events.
@@ -267,6 +355,12 @@ impl Worker<'_> {
         }
         self.gathering = self.phase == Phase::Running && self.config().mode == Mode::Pingpong;
         for event in events.iter() {
+            if event.token() == SIGNALS {
+                if self.signals.as_mut().is_some_and(|s| s.pending().count() > 0) {
+                    self.interrupted();
+                }
+                continue;
+            }
             let key = event.token().0;
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
@@ -338,138 +432,6 @@ impl Worker<'_> {
         }
     }
 
-    fn connect_wait(&self) -> Duration {
-        let pacing = self.next_connect.saturating_duration_since(Instant::now());
-        if self.connecting > 0 {
-            // Also wake to expire connects that hang (a full backlog drops SYNs).
-            pacing
-                .max(Duration::from_millis(1))
-                .min(Duration::from_millis(100))
-        } else {
-            pacing
-        }
-    }
-
-    fn start_connects(&mut self) {
-        while self.connecting < MAX_CONNECTING {
-            let now = Instant::now();
-            if let Some(interval) = self.connect_interval {
-                if now < self.next_connect {
-                    return;
-                }
-                self.next_connect = self.next_connect.max(now - interval) + interval;
-            }
-            let Some(id) = self.queue.pop() else { return };
-            self.open(id);
-        }
-    }
-
-    fn open(&mut self, id: u64) {
-        let stream = match self.new_socket(id) {
-            Ok(stream) => stream,
-            Err(err) => {
-                log::debug!("connect {id} failed: {err}");
-                self.tally.errors.connect_failures += 1;
-                return;
-            }
-        };
-        let entry = self.conns.vacant_entry();
-        let mut conn = Conn {
-            stream,
-            id,
-            state: State::Connecting,
-            sent: 0,
-            verified: 0,
-            target: 0,
-            awaiting: false,
-            started: Instant::now(),
-            read_ready: false,
-            write_ready: false,
-            hang_up: false,
-            send_queued: false,
-        };
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(err) = self
-            .poll
-            .registry()
-            .register(&mut conn.stream, Token(entry.key()), interest)
-        {
-            log::debug!("register {id} failed: {err}");
-            self.tally.errors.connect_failures += 1;
-            return;
-        }
-        entry.insert(conn);
-        self.connecting += 1;
-    }
-
-    fn new_socket(&self, id: u64) -> io::Result<TcpStream> {
-        let addr = self.config().addr;
-        let ips = self.plan.source_ips;
-        if ips.is_empty() {
-            return TcpStream::connect(addr);
-        }
-        let source = ips[(id % ips.len() as u64) as usize];
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nonblocking(true)?;
-        // Let connect pick the port per (source, destination), not bind per source.
-        set_bind_address_no_port(&socket)?;
-        socket.bind(&SocketAddr::new(source, 0).into())?;
-        match socket.connect(&addr.into()) {
-            Ok(()) => {}
-            Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(err) => return Err(err),
-        }
-        Ok(TcpStream::from_std(socket.into()))
-    }
-
-    /// True once connected; on failure the connection is dropped and counted.
-    fn finish_connect(&mut self, key: usize) -> bool {
-        let conn = &mut self.conns[key];
-        if !(conn.write_ready || conn.hang_up) {
-            return false;
-        }
-        let failure = match conn.stream.take_error() {
-            Ok(Some(err)) | Err(err) => Some(err),
-            Ok(None) => match conn.stream.peer_addr() {
-                Ok(_) => None,
-                // A spurious wake-up: still connecting.
-                Err(err) if err.kind() == io::ErrorKind::NotConnected => return false,
-                Err(err) => Some(err),
-            },
-        };
-        self.connecting -= 1;
-        if let Some(err) = failure {
-            log::debug!("connect {} failed: {err}", conn.id);
-            self.tally.errors.connect_failures += 1;
-            let id = conn.id;
-            self.remove(key);
-            self.refill(id);
-            return false;
-        }
-        let _ = conn.stream.set_nodelay(true);
-        conn.state = State::Open;
-        self.tally.connected += 1;
-        if self.phase == Phase::Running {
-            self.begin_message(key);
-        }
-        true
-    }
-
-    fn expire_connects(&mut self) {
-        let now = Instant::now();
-        let stale: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.state == State::Connecting && now - c.started > CONNECT_TIMEOUT)
-            .map(|(key, _)| key)
-            .collect();
-        for key in stale {
-            self.tally.errors.connect_failures += 1;
-            self.connecting -= 1;
-            self.remove(key);
-        }
-    }
-
     /// Starts the next message of a connection (churn: its only one).
     fn begin_message(&mut self, key: usize) {
         let size = self.config().size as u64;
@@ -486,74 +448,6 @@ impl Worker<'_> {
             Mode::Churn => {
                 conn.target = size;
                 conn.awaiting = true;
-            }
-        }
-    }
-
-    /// [`Worker::send_queued`] through io_uring: the same writes, one
-    /// system call for all of them.
-    fn send_queued_in_batch(&mut self) {
-        use std::os::fd::AsRawFd;
-        let Some(mut batch) = self.batch.take() else {
-            return;
-        };
-        let pattern = self.plan.pattern;
-        let mut sends = Vec::with_capacity(self.to_send.len());
-        for key in self.to_send.drain(..) {
-            // A connection dropped since it was queued leaves a vacant key.
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            conn.send_queued = false;
-            let want = (conn.target - conn.sent).min(usize::MAX as u64) as usize;
-            sends.push(send_batch::Send {
-                fd: conn.stream.as_raw_fd(),
-                bytes: pattern.slice(conn.id, conn.sent, want),
-                tag: key,
-            });
-        }
-        let mut failed = Vec::new();
-        // Written inline after the batch: the rest of a message longer than
-        // one slice of the pattern, or a send the kernel interrupted.
-        let mut unfinished = Vec::new();
-        let size = self.plan.config.size as u64;
-        let submitted = batch.send_all(&sends, |key, result, issued| {
-            let conn = &mut self.conns[key];
-            match result {
-                Ok(n) => {
-                    if conn.sent + size == conn.target {
-                        // The message's first bytes: its round trip starts here.
-                        conn.started = issued;
-                    }
-                    let asked = (conn.target - conn.sent).min(pattern::MAX_SLICE as u64);
-                    conn.sent += n as u64;
-                    if (n as u64) < asked {
-                        conn.write_ready = false;
-                    } else if conn.sent < conn.target {
-                        unfinished.push(key);
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => unfinished.push(key),
-                Err(err) => failed.push((key, err)),
-            }
-        });
-        if let Err(err) = submitted {
-            // The ring itself failed: go on with one send per message, and
-            // write now whatever this batch left unsent.
-            log::warn!("io_uring failed ({err}); sending one message at a time from now on");
-            self.tally.batched_sends = false;
-            unfinished = sends.iter().map(|send| send.tag).collect();
-        } else {
-            self.batch = Some(batch);
-        }
-        drop(sends);
-        for (key, err) in failed {
-            self.fail(key, &err);
-        }
-        for key in unfinished {
-            if self.conns.contains(key) {
-                self.send_now(key);
             }
         }
     }
@@ -750,6 +644,12 @@ impl Worker<'_> {
     fn publish(&mut self) {
         let (messages, bytes, cycles) = std::mem::take(&mut self.unpublished);
         let live = self.plan.live;
+        let errors = self.tally.errors.total();
+        if errors > self.published_errors {
+            live.errors
+                .fetch_add(errors - self.published_errors, Ordering::Relaxed);
+            self.published_errors = errors;
+        }
         if messages > 0 {
             live.messages.fetch_add(messages, Ordering::Relaxed);
         }
@@ -759,29 +659,6 @@ impl Worker<'_> {
         if cycles > 0 {
             live.cycles.fetch_add(cycles, Ordering::Relaxed);
         }
-    }
-}
-
-/// `IP_BIND_ADDRESS_NO_PORT`: without it, bind(port 0) reserves a port per
-/// source address for any destination, and one address runs out at the size
-/// of the ephemeral range. socket2 does not expose it.
-fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 

@@ -5,12 +5,11 @@
 //! A connection that used up its read budget is queued in `yielded` and
 //! driven again at the end of the turn; while that queue is not empty the
 //! next poll does not sleep. Otherwise the poll sleeps until the earliest of
-//! the timers: accept back-off, idle timeouts, the stats line, the drain
-//! deadline.
+//! the timers: accept back-off, idle timeouts, the stats line, the drain.
 //!
-//! Stopping is graceful: the first SIGINT/SIGTERM stops accepting and closes
-//! every quiet connection at once; the others are served until they finish
-//! or `--shutdown-timeout` passes. A second signal stops now.
+//! Stopping is graceful: the first SIGINT/SIGTERM/SIGHUP stops accepting;
+//! connections are then closed as they fall quiet ([`super::drain`]) and the
+//! rest are cut off after `--shutdown-timeout`. A second signal stops now.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,14 +20,13 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::broadcast::BroadcastService;
-use crate::echo::EchoService;
+use super::Config;
+use super::drain::Drain;
+use super::idle::IdleTimer;
+use super::shutdown::ShutdownSignals;
+use super::stats::{StatsBoard, StatsReporter, Summary, plural};
 use crate::error::describe;
-use crate::idle::IdleTimer;
 use crate::service::{Progress, Readiness, Service, Transferred};
-use crate::shutdown::ShutdownSignals;
-use crate::stats::StatsReporter;
-use crate::{fd_limit, listener};
 
 /// Reserved tokens, at the top of the range so they never meet a slab key.
 const LISTENER: Token = Token(usize::MAX);
@@ -43,72 +41,15 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// again: a busy server never sleeps, an idle one gives its core back.
 const BUSY_POLL_SPIN: Duration = Duration::from_millis(50);
 
-/// Descriptors kept free beside the connections: the standard streams, the
-/// poll and signal descriptors, the listener, and room for a log file.
-const SPARE_FDS: u64 = 16;
-
-/// Settings of `mio-echo serve`.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub addr: SocketAddr,
-    /// Length of the kernel's queue of connections not yet accepted.
-    pub backlog: i32,
-    /// Per-connection limit on unsent echo bytes before reading pauses.
-    pub max_pending: usize,
-    /// Size of the one read buffer all connections share.
-    pub read_buffer: usize,
-    /// Send every client's bytes to every client instead of echoing.
-    pub broadcast: bool,
-    /// Connections served at once; `None`: the open-file limit less a few.
-    pub max_connections: Option<usize>,
-    /// Close a connection silent for this long.
-    pub idle_timeout: Option<Duration>,
-    /// After the first stop signal, how long busy connections are served.
-    pub shutdown_timeout: Duration,
-    /// Log a line of figures this often.
-    pub stats_interval: Option<Duration>,
-    /// Poll without sleeping while traffic flows (costs a core).
-    pub busy_poll: bool,
-    /// Reactors, each a thread with its own listener on the same address.
-    pub threads: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            addr: SocketAddr::from(([127, 0, 0, 1], 10000)),
-            backlog: 1024,
-            max_pending: 64 * 1024,
-            read_buffer: 64 * 1024,
-            broadcast: false,
-            max_connections: None,
-            idle_timeout: None,
-            shutdown_timeout: Duration::from_secs(5),
-            stats_interval: None,
-            busy_poll: false,
-            threads: 1,
-        }
-    }
-}
-
-/// What the server did, logged when it stops.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Summary {
-    pub connections: u64,
-    pub bytes_read: u64,
-    pub bytes_written: u64,
-}
-
 /// One reactor's own pieces: its poll, its listener, its signal pipe.
-struct Bound {
+pub struct Bound {
     poll: Poll,
     listener: TcpListener,
     signals: ShutdownSignals,
 }
 
 impl Bound {
-    fn new(addr: SocketAddr, config: &Config) -> io::Result<Bound> {
-        let mut listener = listener::bind(addr, config.backlog, config.threads > 1)?;
+    pub fn new(mut listener: TcpListener) -> io::Result<Bound> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -120,117 +61,26 @@ impl Bound {
             signals,
         })
     }
-}
-
-/// The bound listeners, ready to run.
-pub struct Server {
-    config: Config,
-    /// One per reactor; with `--threads N` they share the address through
-    /// `SO_REUSEPORT` and the kernel spreads new connections over them.
-    reactors: Vec<Bound>,
-    /// Connection cap of each reactor.
-    max_connections: usize,
-}
-
-impl Server {
-    /// Binds the listeners and sets up the reactors; the caller can then
-    /// print [`Server::local_addr`] before calling [`Server::run`].
-    pub fn bind(config: &Config) -> Result<Server, String> {
-        let fail = |err: io::Error| format!("cannot listen on {}: {}", config.addr, describe(&err));
-        let fd_limit = fd_limit::raise_to_hard_limit().unwrap_or_else(|err| {
-            warn!("cannot raise the open-file limit: {}", describe(&err));
-            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
-        });
-        let threads = config.threads.max(1);
-        let max_connections = config
-            .max_connections
-            .unwrap_or_else(|| fd_limit.saturating_sub(SPARE_FDS * threads as u64).max(1) as usize);
-        let first = Bound::new(config.addr, config).map_err(fail)?;
-        // With port 0 the first bind picks the port; the others join it.
-        let addr = first.listener.local_addr().map_err(fail)?;
-        let mut reactors = vec![first];
-        for _ in 1..threads {
-            reactors.push(Bound::new(addr, config).map_err(fail)?);
-        }
-        info!(
-            "accepting up to {max_connections} connections at once on {threads} reactor(s) (open-file limit {fd_limit})"
-        );
-        Ok(Server {
-            config: config.clone(),
-            reactors,
-            max_connections: max_connections.div_ceil(threads),
-        })
-    }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.reactors[0].listener.local_addr()
-    }
-
-    /// Serves until stopped by SIGINT or SIGTERM (see the module docs).
-    pub fn run(self) -> io::Result<Summary> {
-        let Server {
-            config,
-            mut reactors,
-            max_connections,
-        } = self;
-        if reactors.len() == 1 {
-            let bound = reactors.pop().expect("one reactor");
-            return run_reactor(bound, &config, max_connections, None);
-        }
-        let summaries: Vec<io::Result<Summary>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = reactors
-                .into_iter()
-                .enumerate()
-                .map(|(id, bound)| {
-                    let config = &config;
-                    std::thread::Builder::new()
-                        .name(format!("reactor-{id}"))
-                        .spawn_scoped(scope, move || {
-                            run_reactor(bound, config, max_connections, Some(id))
-                        })
-                })
-                .collect::<io::Result<_>>()?;
-            Ok::<_, io::Error>(
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(io::Error::other("a reactor panicked")))
-                    })
-                    .collect(),
-            )
-        })?;
-        let mut total = Summary::default();
-        for summary in summaries {
-            let summary = summary?;
-            total.connections += summary.connections;
-            total.bytes_read += summary.bytes_read;
-            total.bytes_written += summary.bytes_written;
-        }
-        info!(
-            "all reactors stopped: served {} connections, echoed {} bytes",
-            total.connections, total.bytes_written
-        );
-        Ok(total)
+        self.listener.local_addr()
     }
 }
 
-fn run_reactor(
-    bound: Bound,
-    config: &Config,
-    max_connections: usize,
-    id: Option<usize>,
-) -> io::Result<Summary> {
-    if config.broadcast {
-        let service = BroadcastService::new(config.read_buffer, config.max_pending);
-        Reactor::new(bound, config, max_connections, id, service).run()
-    } else {
-        let service = EchoService::new(config.read_buffer, config.max_pending);
-        Reactor::new(bound, config, max_connections, id, service).run()
-    }
+/// What a reactor is built from besides its service.
+pub struct Setup<'a> {
+    pub bound: Bound,
+    pub config: &'a Config,
+    pub max_connections: usize,
+    /// The reactor's number, with `--threads`, for its log lines.
+    pub tag: Option<usize>,
+    /// Where to publish figures for the stats line, and under which slot.
+    pub board: Option<(StatsBoard, usize)>,
+    /// The stats line itself, on one reactor only.
+    pub reporter: Option<StatsReporter>,
 }
 
-struct Reactor<S: Service> {
+pub struct Reactor<S: Service> {
     /// "reactor N: " with `--threads`, so log lines say which one.
     tag: String,
     poll: Poll,
@@ -246,17 +96,19 @@ struct Reactor<S: Service> {
     /// Set while accepting is paused after running out of descriptors.
     accept_paused_until: Option<Instant>,
     idle: Option<IdleTimer>,
+    board: Option<(StatsBoard, usize)>,
     stats: Option<StatsReporter>,
     shutdown_timeout: Duration,
-    /// Set by the first stop signal: when the busy connections are cut off.
-    drain_deadline: Option<Instant>,
+    drain_quiet: Duration,
+    /// Set by the first stop signal.
+    drain: Option<Drain>,
     /// Connections that hit their budget with bytes possibly left unread.
     yielded: Vec<usize>,
     /// The previous turn's `yielded`, kept to reuse its allocation.
     yielded_now: Vec<usize>,
     /// Connections a service dropped while driving another one.
     casualties: Vec<(usize, String)>,
-    /// Connections whose idle timeout passed.
+    /// Connections whose idle timeout passed, or that fell quiet while stopping.
     expired: Vec<usize>,
     /// The time after the last poll: timers need no more precision.
     now: Instant,
@@ -268,10 +120,18 @@ struct Reactor<S: Service> {
 }
 
 impl<S: Service> Reactor<S> {
-    fn new(bound: Bound, config: &Config, max_connections: usize, id: Option<usize>, service: S) -> Self {
+    pub fn new(setup: Setup<'_>, service: S) -> Self {
         let now = Instant::now();
+        let Setup {
+            bound,
+            config,
+            max_connections,
+            tag,
+            board,
+            reporter,
+        } = setup;
         Reactor {
-            tag: id.map_or_else(String::new, |id| format!("reactor {id}: ")),
+            tag: tag.map_or_else(String::new, |id| format!("reactor {id}: ")),
             poll: bound.poll,
             listener: Some(bound.listener),
             signals: bound.signals,
@@ -281,11 +141,11 @@ impl<S: Service> Reactor<S> {
             at_capacity: false,
             accept_paused_until: None,
             idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
-            stats: config
-                .stats_interval
-                .map(|interval| StatsReporter::new(interval, now)),
+            board,
+            stats: reporter,
             shutdown_timeout: config.shutdown_timeout,
-            drain_deadline: None,
+            drain_quiet: config.drain_quiet,
+            drain: None,
             yielded: Vec::new(),
             yielded_now: Vec::new(),
             casualties: Vec::new(),
@@ -297,10 +157,10 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    fn run(mut self) -> io::Result<Summary> {
+    pub fn run(mut self) -> io::Result<Summary> {
         let mut events = Events::with_capacity(1024);
         loop {
-            if self.drain_deadline.is_some() && self.connections.is_empty() {
+            if self.drain.is_some() && self.connections.is_empty() {
                 break;
             }
             let timeout = self.poll_timeout();
@@ -321,11 +181,11 @@ impl<S: Service> Reactor<S> {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     SIGNALS if self.signals.received() => {
-                        if self.drain_deadline.is_some() {
+                        if self.drain.is_some() {
                             info!(
-                                "{}second stop signal: closing {} connections now",
+                                "{}second stop signal: closing {} now",
                                 self.tag,
-                                self.connections.len()
+                                plural(self.connections.len() as u64, "connection")
                             );
                             stop_now = true;
                         } else {
@@ -352,19 +212,22 @@ impl<S: Service> Reactor<S> {
             if stop_now {
                 break;
             }
-            if self.drain_deadline.is_some_and(|deadline| self.now >= deadline) {
+            if self.drain.as_ref().is_some_and(|drain| drain.timed_out(self.now)) {
                 info!(
-                    "{}shutdown timeout: closing {} connections still busy",
+                    "{}shutdown timeout: closing {} still busy",
                     self.tag,
-                    self.connections.len()
+                    plural(self.connections.len() as u64, "connection")
                 );
                 break;
             }
         }
         info!(
-            "{}stopped: served {} connections, echoed {} bytes",
-            self.tag, self.summary.connections, self.summary.bytes_written
+            "{}stopped: served {}, echoed {}",
+            self.tag,
+            plural(self.summary.connections, "connection"),
+            plural(self.summary.bytes_written, "byte")
         );
+        self.publish();
         // Dropping the reactor closes whatever connections remain.
         Ok(self.summary)
     }
@@ -383,8 +246,28 @@ impl<S: Service> Reactor<S> {
             }
             self.expired = expired;
         }
+        if let Some(drain) = &mut self.drain {
+            let open = self
+                .connections
+                .iter()
+                .map(|(key, conn)| (key, S::is_quiet(conn)));
+            drain.sweep(self.now, open, &mut self.expired);
+            let mut quiet = std::mem::take(&mut self.expired);
+            for key in quiet.drain(..) {
+                self.close(key, "quiet at shutdown");
+            }
+            self.expired = quiet;
+        }
+        self.publish();
         if let Some(stats) = &mut self.stats {
-            stats.tick(self.now, self.connections.len(), self.summary);
+            stats.tick(self.now);
+        }
+    }
+
+    /// Hands this reactor's figures to the stats line, if there is one.
+    fn publish(&self) {
+        if let Some((board, slot)) = &self.board {
+            board.publish(*slot, self.connections.len(), self.summary);
         }
     }
 
@@ -403,36 +286,32 @@ impl<S: Service> Reactor<S> {
             self.accept_paused_until,
             self.idle.as_ref().and_then(IdleTimer::next_deadline),
             self.stats.as_ref().map(StatsReporter::next_deadline),
-            self.drain_deadline,
+            self.drain.as_ref().map(Drain::next_deadline),
         ];
         let earliest = deadlines.into_iter().flatten().min()?;
         Some(earliest.saturating_duration_since(Instant::now()))
     }
 
-    /// First stop signal: refuse new clients, close the quiet connections,
-    /// keep serving the busy ones until they finish or the timeout passes.
+    /// First stop signal: refuse new clients; from now on connections are
+    /// closed once quiet (see [`super::drain`]).
     fn begin_drain(&mut self) {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        self.drain_deadline = Some(self.now + self.shutdown_timeout);
+        let key_bound = self.connections.iter().map(|(key, _)| key + 1).max().unwrap_or(0);
+        self.drain = Some(Drain::begin(
+            self.now,
+            self.shutdown_timeout,
+            self.drain_quiet,
+            key_bound,
+        ));
         info!(
-            "{}stopping: no new connections; {} open, busy ones served for up to {:?}",
+            "{}stopping: no new connections; {} open, each closed once its client is quiet for {:?}, busy ones served for up to {:?}",
             self.tag,
-            self.connections.len(),
+            plural(self.connections.len() as u64, "connection"),
+            self.drain_quiet,
             self.shutdown_timeout
         );
-        // Classified once, now: a connection with nothing in flight (after
-        // reading what is already there) is closed; a busy one is served to
-        // its EOF or the deadline, even through moments when it is drained,
-        // since its client may still be sending.
-        let keys: Vec<usize> = self.connections.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            self.drive(key);
-            if self.connections.get(key).is_some_and(S::is_quiet) {
-                self.close(key, "nothing in flight at shutdown");
-            }
-        }
     }
 
     fn accept_all(&mut self) {
@@ -459,9 +338,9 @@ impl<S: Service> Reactor<S> {
                 Err(err) if is_out_of_resources(&err) => {
                     if self.accept_paused_until.is_none() {
                         warn!(
-                            "cannot accept: {} ({} connections open); retrying every {:?}",
+                            "cannot accept: {} ({} open); retrying every {:?}",
                             describe(&err),
-                            self.connections.len(),
+                            plural(self.connections.len() as u64, "connection"),
                             ACCEPT_BACKOFF
                         );
                     }
@@ -508,6 +387,9 @@ impl<S: Service> Reactor<S> {
             log::trace!("connection {key}: read {}, wrote {}", moved.read, moved.written);
             if let Some(idle) = &mut self.idle {
                 idle.touched(key, self.now);
+            }
+            if let Some(drain) = self.drain.as_mut().filter(|_| moved.read > 0) {
+                drain.heard(key, self.now);
             }
         }
         match progress {

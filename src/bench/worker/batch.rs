@@ -1,0 +1,78 @@
+//! Pingpong's batched sends: a turn's next messages written in one io_uring
+//! submission (see [`crate::bench::send_batch`]).
+
+use std::io;
+
+use super::Worker;
+use crate::bench::pattern;
+use crate::bench::send_batch;
+
+impl Worker<'_> {
+    /// [`Worker::send_queued`] through io_uring: the same writes, one
+    /// system call for all of them.
+    pub(super) fn send_queued_in_batch(&mut self) {
+        use std::os::fd::AsRawFd;
+        let Some(mut batch) = self.batch.take() else {
+            return;
+        };
+        let pattern = self.plan.pattern;
+        let mut sends = Vec::with_capacity(self.to_send.len());
+        for key in self.to_send.drain(..) {
+            // A connection dropped since it was queued leaves a vacant key.
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.send_queued = false;
+            let want = (conn.target - conn.sent).min(usize::MAX as u64) as usize;
+            sends.push(send_batch::Send {
+                fd: conn.stream.as_raw_fd(),
+                bytes: pattern.slice(conn.id, conn.sent, want),
+                tag: key,
+            });
+        }
+        let mut failed = Vec::new();
+        // Written inline after the batch: the rest of a message longer than
+        // one slice of the pattern, or a send the kernel interrupted.
+        let mut unfinished = Vec::new();
+        let size = self.plan.config.size as u64;
+        let submitted = batch.send_all(&sends, |key, result, issued| {
+            let conn = &mut self.conns[key];
+            match result {
+                Ok(n) => {
+                    if conn.sent + size == conn.target {
+                        // The message's first bytes: its round trip starts here.
+                        conn.started = issued;
+                    }
+                    let asked = (conn.target - conn.sent).min(pattern::MAX_SLICE as u64);
+                    conn.sent += n as u64;
+                    if (n as u64) < asked {
+                        conn.write_ready = false;
+                    } else if conn.sent < conn.target {
+                        unfinished.push(key);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => unfinished.push(key),
+                Err(err) => failed.push((key, err)),
+            }
+        });
+        if let Err(err) = submitted {
+            // The ring itself failed: go on with one send per message, and
+            // write now whatever this batch left unsent.
+            log::warn!("io_uring failed ({err}); sending one message at a time from now on");
+            self.tally.batched_sends = false;
+            unfinished = sends.iter().map(|send| send.tag).collect();
+        } else {
+            self.batch = Some(batch);
+        }
+        drop(sends);
+        for (key, err) in failed {
+            self.fail(key, &err);
+        }
+        for key in unfinished {
+            if self.conns.contains(key) {
+                self.send_now(key);
+            }
+        }
+    }
+}

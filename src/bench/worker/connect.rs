@@ -1,0 +1,180 @@
+//! Opening a worker's connections: paced, bounded in flight, spread over
+//! source addresses, each failure counted (and the first one explained).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{CONNECT_TIMEOUT, Conn, MAX_CONNECTING, Phase, State, Worker};
+
+impl Worker<'_> {
+    pub(super) fn connect_wait(&self) -> Duration {
+        let pacing = self.next_connect.saturating_duration_since(Instant::now());
+        if self.connecting > 0 {
+            // Also wake to expire connects that hang (a full backlog drops SYNs).
+            pacing
+                .max(Duration::from_millis(1))
+                .min(Duration::from_millis(100))
+        } else {
+            pacing
+        }
+    }
+
+    pub(super) fn start_connects(&mut self) {
+        while self.connecting < MAX_CONNECTING {
+            let now = Instant::now();
+            if let Some(interval) = self.connect_interval {
+                if now < self.next_connect {
+                    return;
+                }
+                self.next_connect = self.next_connect.max(now - interval) + interval;
+            }
+            let Some(id) = self.queue.pop() else { return };
+            self.open(id);
+        }
+    }
+
+    pub(super) fn open(&mut self, id: u64) {
+        let stream = match self.new_socket(id) {
+            Ok(stream) => stream,
+            Err(err) => return self.connect_failed(id, &err),
+        };
+        let entry = self.conns.vacant_entry();
+        let mut conn = Conn {
+            stream,
+            id,
+            state: State::Connecting,
+            sent: 0,
+            verified: 0,
+            target: 0,
+            awaiting: false,
+            started: Instant::now(),
+            read_ready: false,
+            write_ready: false,
+            hang_up: false,
+            send_queued: false,
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut conn.stream, Token(entry.key()), interest)
+        {
+            return self.connect_failed(id, &err);
+        }
+        entry.insert(conn);
+        self.connecting += 1;
+    }
+
+    pub(super) fn new_socket(&self, id: u64) -> io::Result<TcpStream> {
+        let addr = self.config().addr;
+        let ips = self.plan.source_ips;
+        if ips.is_empty() {
+            return TcpStream::connect(addr);
+        }
+        let source = ips[(id % ips.len() as u64) as usize];
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        // Let connect pick the port per (source, destination), not bind per source.
+        set_bind_address_no_port(&socket)?;
+        socket.bind(&SocketAddr::new(source, 0).into())?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(err) => return Err(err),
+        }
+        Ok(TcpStream::from_std(socket.into()))
+    }
+
+    /// True once connected; on failure the connection is dropped and counted.
+    pub(super) fn finish_connect(&mut self, key: usize) -> bool {
+        let conn = &mut self.conns[key];
+        if !(conn.write_ready || conn.hang_up) {
+            return false;
+        }
+        let failure = match conn.stream.take_error() {
+            Ok(Some(err)) | Err(err) => Some(err),
+            Ok(None) => match conn.stream.peer_addr() {
+                Ok(_) => None,
+                // A spurious wake-up: still connecting.
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => return false,
+                Err(err) => Some(err),
+            },
+        };
+        self.connecting -= 1;
+        if let Some(err) = failure {
+            let id = conn.id;
+            self.remove(key);
+            self.connect_failed(id, &err);
+            self.refill(id);
+            return false;
+        }
+        let _ = conn.stream.set_nodelay(true);
+        conn.state = State::Open;
+        self.tally.connected += 1;
+        self.failed_in_a_row = 0;
+        if self.phase == Phase::Running {
+            self.begin_message(key);
+        }
+        true
+    }
+
+    pub(super) fn expire_connects(&mut self) {
+        let now = Instant::now();
+        let stale: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state == State::Connecting && now - c.started > CONNECT_TIMEOUT)
+            .map(|(key, _)| key)
+            .collect();
+        for key in stale {
+            let id = self.conns[key].id;
+            self.connecting -= 1;
+            self.remove(key);
+            self.connect_failed(id, &io::Error::from(io::ErrorKind::TimedOut));
+        }
+    }
+
+    /// Counts a failed connect; the first of the run is also explained on
+    /// stderr (and in the report), the rest are only counted.
+    fn connect_failed(&mut self, id: u64, err: &io::Error) {
+        log::debug!("connect {id} failed: {err}");
+        self.tally.errors.connect_failures += 1;
+        self.failed_in_a_row += 1;
+        self.plan.warnings.once(
+            "connect",
+            format!(
+                "connecting to {} failed: {} (further failures are counted, not shown)",
+                self.config().addr,
+                crate::error::describe(err)
+            ),
+        );
+    }
+}
+
+/// `IP_BIND_ADDRESS_NO_PORT`: without it, bind(port 0) reserves a port per
+/// source address for any destination, and one address runs out at the size
+/// of the ephemeral range. socket2 does not expose it.
+pub(super) fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

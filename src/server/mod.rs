@@ -1,0 +1,209 @@
+//! The server: one reactor per thread, each with its own `mio::Poll` and its
+//! own listener on the shared address.
+//!
+//! - [`reactor`]: the event loop (accepting, limits, timers, stopping).
+//! - [`drain`]: which connections a graceful stop keeps serving.
+//! - [`listener`]: binding, exclusive even with `SO_REUSEPORT`.
+//! - [`shutdown`]: stop signals as a poll event; [`idle`]: idle timeouts;
+//!   [`stats`]: the summary and the periodic figures line.
+
+mod drain;
+mod idle;
+mod listener;
+mod reactor;
+mod shutdown;
+mod stats;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use log::{info, warn};
+
+use crate::error::describe;
+use crate::fd_limit;
+pub use drain::DEFAULT_QUIET_AFTER;
+use reactor::Bound;
+use stats::{StatsBoard, StatsReporter};
+pub use stats::{Summary, plural};
+
+/// Descriptors kept free beside the connections: the standard streams, the
+/// poll and signal descriptors, the listener, and room for a log file.
+const SPARE_FDS: u64 = 16;
+
+/// Settings of `mio-echo serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// Length of the kernel's queue of connections not yet accepted.
+    pub backlog: i32,
+    /// Per-connection limit on unsent echo bytes before reading pauses.
+    pub max_pending: usize,
+    /// Size of the one read buffer all connections share.
+    pub read_buffer: usize,
+    /// Send every client's bytes to every client instead of echoing.
+    pub broadcast: bool,
+    /// Connections served at once; `None`: the open-file limit less a few.
+    pub max_connections: Option<usize>,
+    /// Close a connection silent for this long.
+    pub idle_timeout: Option<Duration>,
+    /// After the first stop signal, how long busy connections are served.
+    pub shutdown_timeout: Duration,
+    /// While stopping, a client silent this long and owed nothing is closed.
+    pub drain_quiet: Duration,
+    /// Log a line of figures this often.
+    pub stats_interval: Option<Duration>,
+    /// Poll without sleeping while traffic flows (costs a core).
+    pub busy_poll: bool,
+    /// Reactors, each a thread with its own listener on the same address.
+    pub threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 10000)),
+            backlog: 1024,
+            max_pending: 64 * 1024,
+            read_buffer: 64 * 1024,
+            broadcast: false,
+            max_connections: None,
+            idle_timeout: None,
+            shutdown_timeout: Duration::from_secs(5),
+            drain_quiet: DEFAULT_QUIET_AFTER,
+            stats_interval: None,
+            busy_poll: false,
+            threads: 1,
+        }
+    }
+}
+
+/// The bound listeners, ready to run.
+pub struct Server {
+    config: Config,
+    /// One per reactor; with `--threads N` they share the address through
+    /// `SO_REUSEPORT` and the kernel spreads new connections over them.
+    reactors: Vec<Bound>,
+    /// Connection cap of each reactor.
+    max_connections: usize,
+}
+
+impl Server {
+    /// Binds the listeners and sets up the reactors; the caller can then
+    /// print [`Server::local_addr`] before calling [`Server::run`].
+    pub fn bind(config: &Config) -> Result<Server, String> {
+        let fail = |err: io::Error| format!("cannot listen on {}: {}", config.addr, describe(&err));
+        let fd_limit = fd_limit::raise_to_hard_limit().unwrap_or_else(|err| {
+            warn!("cannot raise the open-file limit: {}", describe(&err));
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        });
+        let threads = config.threads.max(1);
+        let max_connections = config
+            .max_connections
+            .unwrap_or_else(|| fd_limit.saturating_sub(SPARE_FDS * threads as u64).max(1) as usize);
+        let listeners = listener::bind_group(config.addr, config.backlog, threads).map_err(fail)?;
+        let reactors = listeners
+            .into_iter()
+            .map(Bound::new)
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(fail)?;
+        info!(
+            "accepting up to {} at once on {} (open-file limit {fd_limit})",
+            plural(max_connections as u64, "connection"),
+            plural(threads as u64, "reactor"),
+        );
+        Ok(Server {
+            config: config.clone(),
+            reactors,
+            max_connections: max_connections.div_ceil(threads),
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.reactors[0].local_addr()
+    }
+
+    /// Serves until stopped by SIGINT, SIGTERM or SIGHUP (see [`reactor`]).
+    pub fn run(self) -> io::Result<Summary> {
+        let Server {
+            config,
+            reactors,
+            max_connections,
+        } = self;
+        let board = config.stats_interval.map(|_| StatsBoard::new(reactors.len()));
+        let single = reactors.len() == 1;
+        let summaries: Vec<io::Result<Summary>> = std::thread::scope(|scope| {
+            let mut handles = Vec::with_capacity(reactors.len());
+            let mut reactors = reactors.into_iter().enumerate();
+            // The first reactor runs on this thread: a single-reactor server
+            // stays a single-threaded process.
+            let (_, first) = reactors.next().expect("at least one reactor");
+            for (id, bound) in reactors {
+                let (config, board) = (&config, board.clone());
+                handles.push(
+                    std::thread::Builder::new()
+                        .name(format!("reactor-{id}"))
+                        .spawn_scoped(scope, move || {
+                            run_reactor(bound, config, max_connections, id, board, None)
+                        })?,
+                );
+            }
+            let reporter = board
+                .clone()
+                .zip(config.stats_interval)
+                .map(|(board, interval)| StatsReporter::new(board, interval, std::time::Instant::now()));
+            let mut summaries = vec![run_reactor(
+                first,
+                &config,
+                max_connections,
+                0,
+                board.clone(),
+                reporter,
+            )];
+            summaries.extend(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a reactor panicked")))
+            }));
+            Ok::<_, io::Error>(summaries)
+        })?;
+        let mut total = Summary::default();
+        for summary in summaries {
+            total.add(&summary?);
+        }
+        if !single {
+            info!(
+                "all reactors stopped: served {}, echoed {}",
+                plural(total.connections, "connection"),
+                plural(total.bytes_written, "byte")
+            );
+        }
+        Ok(total)
+    }
+}
+
+fn run_reactor(
+    bound: Bound,
+    config: &Config,
+    max_connections: usize,
+    id: usize,
+    board: Option<StatsBoard>,
+    reporter: Option<StatsReporter>,
+) -> io::Result<Summary> {
+    use crate::broadcast::BroadcastService;
+    use crate::echo::EchoService;
+    let setup = reactor::Setup {
+        bound,
+        config,
+        max_connections,
+        tag: (config.threads > 1).then_some(id),
+        board: board.map(|board| (board, id)),
+        reporter,
+    };
+    if config.broadcast {
+        let service = BroadcastService::new(config.read_buffer, config.max_pending);
+        reactor::Reactor::new(setup, service).run()
+    } else {
+        let service = EchoService::new(config.read_buffer, config.max_pending);
+        reactor::Reactor::new(setup, service).run()
+    }
+}
