@@ -125,3 +125,216 @@ fn send_to_a_silent_server_gives_up_after_its_timeout() {
         format!("error: no reply from {addr} for 0.5 s\n")
     );
 }
+
+#[test]
+fn usage_errors_are_one_line_that_points_to_the_help() {
+    for args in [
+        &["serve", "--addr", "nonsense"][..],
+        &["serve", "--bogus"],
+        &["send", "--timeout", "-1", "x"],
+        &["bench", "--size", "0"],
+        &["frobnicate"],
+    ] {
+        let output = run_bin(args, b"");
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.trim_end().ends_with("(see --help)"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_host_that_does_not_resolve_exits_one_and_says_so() {
+    let output = run_bin(&["send", "--addr", "nosuchhost.invalid:10000", "x"], b"");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot resolve host 'nosuchhost.invalid': ")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_port_out_of_range_is_named_as_such() {
+    let output = run_bin(&["send", "--addr", "127.0.0.1:99999", "x"], b"");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("port 99999 is out of range (0 to 65535)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn port_zero_is_a_usage_error_for_clients() {
+    for command in ["send", "bench", "chat"] {
+        for args in [&[command, "--port", "0"][..], &[command, "--addr", "127.0.0.1:0"]] {
+            let output = run_bin(args, b"x");
+            let stderr = stderr_of(&output);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn each_subcommand_words_its_own_address_help() {
+    let help =
+        |command: &str| String::from_utf8_lossy(&run_bin(&[command, "--help"], b"").stdout).into_owned();
+    assert!(help("serve").contains("port 0 lets the system pick a free one"));
+    for (command, words) in [
+        ("send", "Echo server to send to"),
+        ("bench", "Echo server to load"),
+        ("chat", "Server to chat with"),
+    ] {
+        let text = help(command);
+        assert!(text.contains(words), "{command}: {text}");
+        assert!(!text.contains("port 0"), "{command}: {text}");
+    }
+    assert!(help("bench").contains("--drain-timeout"));
+    assert!(help("serve").contains("--drain-quiet"));
+}
+
+#[test]
+fn send_accepts_any_bytes_as_its_message() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = ServerProcess::start(&[]);
+    let message = std::ffi::OsStr::from_bytes(b"\xff\xfe not UTF-8 \x80");
+    let output = std::process::Command::new(util::BIN)
+        .args(["send", "--addr", &server.addr.to_string()])
+        .arg(message)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(output.stdout, message.as_bytes());
+}
+
+/// A broadcast server keeps a half-closed client open, so no EOF comes:
+/// send used to wait its whole --timeout and then report "no reply".
+#[test]
+fn send_to_a_broadcast_server_gets_its_echo_and_a_true_note() {
+    let server = ServerProcess::start(&["--broadcast"]);
+    let addr = server.addr.to_string();
+    let started = std::time::Instant::now();
+    let output = run_bin(&["send", "--addr", &addr, "--timeout", "10", "hi"], b"");
+    let took = started.elapsed();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(output.stdout, b"hi");
+    assert!(
+        stderr.contains("the whole echo came back") && stderr.contains("kept the connection open"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no reply"), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+}
+
+/// Opens a pseudo-terminal: (the side a program reads as its terminal, the
+/// side the test types into).
+fn pseudo_terminal() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty writes two new descriptors into the given integers;
+    // the null pointers ask for no name, settings or window size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are fresh and owned by nothing else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(terminal),
+            std::fs::File::from_raw_fd(controller),
+        )
+    }
+}
+
+#[test]
+fn send_says_it_reads_standard_input_when_that_is_a_terminal() {
+    let server = ServerProcess::start(&[]);
+    let (terminal, mut keyboard) = pseudo_terminal();
+    let mut child = std::process::Command::new(util::BIN)
+        .args(["send", "--addr", &server.addr.to_string()])
+        .stdin(terminal)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A line, then Ctrl-D at the start of a line: EOF in canonical mode.
+    keyboard.write_all(b"typed\n\x04").unwrap();
+    let status = util::wait_child(&mut child);
+    let mut stdout = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(stdout, b"typed\n");
+    assert!(
+        stderr.contains("reading the message from standard input until EOF (Ctrl-D)"),
+        "{stderr}"
+    );
+    // Piped input gets no hint: it is not waiting for a person.
+    let output = run_bin(&["send", "--addr", &server.addr.to_string()], b"piped");
+    assert_eq!(stderr_of(&output), "");
+}
+
+#[test]
+fn chat_says_when_it_connects_and_fails_when_the_server_drops_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut child = std::process::Command::new(util::BIN)
+        .args(["chat", "--addr", &addr])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server accepts and hangs up while the user could still type.
+    let (conn, _) = listener.accept().unwrap();
+    drop(conn);
+    let _still_typing = child.stdin.take();
+    let status = util::wait_child(&mut child);
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with(&format!("connected to {addr}")), "{stderr}");
+    assert_eq!(
+        lines[1],
+        format!("error: {addr} closed the connection before the input ended")
+    );
+}
+
+#[test]
+fn serve_says_where_it_listens_once_and_counts_in_words() {
+    let mut server = ServerProcess::start(&[]);
+    let message = pattern(2, 100);
+    assert_eq!(util::echo(server.addr, &message), message);
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit(util::TIMEOUT).expect("server exits").success());
+    let log = server.stderr_at_exit();
+    assert!(
+        !log.contains("serving on"),
+        "the address is said once, on stdout: {log}"
+    );
+    assert_eq!(
+        log.lines().filter(|l| l.contains("accepting up to")).count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("stopped: served 1 connection, echoed 100 bytes"),
+        "{log}"
+    );
+}

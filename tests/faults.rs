@@ -4,12 +4,12 @@
 
 mod util;
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{ServerProcess, TIMEOUT, connect, echo, pattern};
+use util::{ServerProcess, TIMEOUT, connect, echo, pattern, write_without_reading};
 
 /// Time for one small echo round trip on a fresh connection.
 fn fresh_round_trip(server: &ServerProcess) -> Duration {
@@ -62,23 +62,6 @@ fn drain_with_only_quiet_clients_exits_within_a_second() {
         let mut rest = Vec::new();
         assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "an orderly EOF");
     }
-}
-
-/// Writes `data` without reading until the server stops taking it.
-fn write_without_reading(client: &mut TcpStream, data: &[u8]) -> usize {
-    client
-        .set_write_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut written = 0;
-    while written < data.len() {
-        match client.write(&data[written..]) {
-            Ok(n) => written += n,
-            Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
-            Err(err) => panic!("{err}"),
-        }
-    }
-    client.set_write_timeout(Some(TIMEOUT)).unwrap();
-    written
 }
 
 #[test]

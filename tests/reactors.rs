@@ -56,3 +56,60 @@ fn busy_poll_echoes_and_gives_its_core_back_when_idle() {
     server.signal(libc::SIGTERM);
     assert!(server.wait_exit(TIMEOUT).expect("server exits").success());
 }
+
+/// Regression guard: SO_REUSEPORT lets any process of the same user join a
+/// port whose sockets all set it, so a second `serve --threads 2` started
+/// silently and took half the clients.
+#[test]
+fn a_second_server_on_a_port_in_use_fails_whatever_its_threads() {
+    for first_threads in ["1", "2"] {
+        let server = ServerProcess::start(&["--threads", first_threads]);
+        let addr = server.addr.to_string();
+        for threads in ["1", "2", "4"] {
+            let output = util::run_bin(&["serve", "--addr", &addr, "--threads", threads], b"");
+            assert_eq!(output.status.code(), Some(1), "{first_threads} then {threads}");
+            assert_eq!(
+                String::from_utf8_lossy(&output.stderr),
+                format!("error: cannot listen on {addr}: address already in use\n"),
+                "{first_threads} then {threads}"
+            );
+        }
+        let message = pattern(5, 1000);
+        assert_eq!(echo(server.addr, &message), message);
+    }
+}
+
+/// With several reactors, the stats line is one line for all of them (not
+/// one untagged line per reactor), and its figures are the sums.
+#[test]
+fn stats_with_threads_is_one_total_line_per_interval() {
+    let started = std::time::Instant::now();
+    let server = ServerProcess::start(&["--threads", "2", "--stats-interval", "0.2"]);
+    for i in 0..8 {
+        let message = pattern(i, 1000);
+        assert_eq!(echo(server.addr, &message), message);
+    }
+    let log = server.wait_for_log("0 active, 8 accepted");
+    let stats: Vec<&str> = log.lines().filter(|line| line.contains("stats")).collect();
+    assert!(!stats.is_empty(), "{log}");
+    for line in &stats {
+        assert!(line.contains("stats (all 2 reactors): "), "{line}");
+    }
+    let total = stats
+        .iter()
+        .find(|line| line.contains("0 active, 8 accepted"))
+        .unwrap();
+    assert!(
+        total.contains("8000 bytes in") && total.contains("8000 bytes out"),
+        "{total}"
+    );
+    // One line per interval, not one per reactor: the fifth line cannot
+    // come before four whole intervals have passed since the start.
+    let log = server.wait_for_log_count("stats (all 2 reactors)", 5);
+    let elapsed = started.elapsed();
+    assert!(log.matches("stats").count() >= 5, "{log}");
+    assert!(
+        elapsed >= std::time::Duration::from_millis(800),
+        "5 stats lines within {elapsed:?} at a 0.2 s interval"
+    );
+}

@@ -16,11 +16,11 @@
 
 use std::time::{Duration, Instant};
 
-/// The default `--drain-quiet`: far longer than the gap between two reads of
-/// a client that is sending (microseconds on loopback, a few milliseconds
-/// when the client is descheduled on a loaded machine: the longest seen in
-/// `tests/faults.rs`' streaming regression test on a busy 2-core VM was
-/// under 40 ms), short enough that a server with only idle clients stops
+/// The default `--drain-quiet`: ten times the longest gap measured between
+/// two reads from a client that is sending (`head -c 3000M /dev/zero |
+/// mio-echo send`, with a 2-thread bench loading another server so both
+/// cores of the 2-core VM were busy: the longest gap per run was 12-23 ms
+/// over 6 runs), short enough that a server with only idle clients stops
 /// well within a second.
 pub const DEFAULT_QUIET_AFTER: Duration = Duration::from_millis(250);
 

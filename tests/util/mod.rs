@@ -280,6 +280,39 @@ pub fn wait_child(child: &mut Child) -> ExitStatus {
     }
 }
 
+/// Writes `data` without reading until the server stops taking it (its
+/// backpressure), and returns how much it took.
+pub fn write_without_reading(client: &mut TcpStream, data: &[u8]) -> usize {
+    client
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut written = 0;
+    while written < data.len() {
+        match client.write(&data[written..]) {
+            Ok(n) => written += n,
+            Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    client.set_write_timeout(Some(TIMEOUT)).unwrap();
+    written
+}
+
+/// Sends `data` on an open connection while reading its echo concurrently,
+/// then half-closes and reads to EOF; returns everything read.
+pub fn echo_on(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
+    let mut writer = stream.try_clone().unwrap();
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            writer.write_all(data).expect("write");
+            writer.shutdown(Shutdown::Write).expect("half-close");
+        });
+        let mut reply = Vec::with_capacity(data.len());
+        stream.read_to_end(&mut reply).expect("read reply");
+        reply
+    })
+}
+
 /// Reads exactly `len` bytes or fails with the error that stopped it.
 pub fn read_exact_vec(stream: &mut TcpStream, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0; len];

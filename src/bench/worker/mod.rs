@@ -272,14 +272,17 @@ impl Worker<'_> {
             self.begin_message(key);
             self.pump(key);
         }
-        while self.stopped.is_none() && Instant::now() < self.measure_until {
+        while Instant::now() < self.measure_until {
             self.start_connects();
+            self.stop_if_nothing_left();
+            if self.stopped.is_some() {
+                break;
+            }
             let timeout = self.running_wait();
             self.turn(&mut events, Some(timeout))?;
             if let Some(probe) = self.probe.as_mut().filter(|_| self.now >= self.measure_from) {
                 probe.window_started();
             }
-            self.stop_if_nothing_left();
         }
         if let Some(probe) = &mut self.probe {
             self.tally.cpu_window = Some(probe.window_ended());
