@@ -7,26 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
 
-use serde_json::Value;
-use util::{BIN, ServerProcess, run_bin};
-
-fn bench_json(addr: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
-    let mut args = vec!["bench", "--addr", addr, "--json"];
-    args.extend_from_slice(extra);
-    let output = run_bin(&args, b"");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|err| panic!("--json output does not parse ({err}): {stdout:?} / {stderr}"));
-    (output.status.code(), report, stderr)
-}
-
-fn number(report: &Value, path: &str) -> f64 {
-    path.split('.')
-        .fold(report, |v, key| &v[key])
-        .as_f64()
-        .unwrap_or_else(|| panic!("field {path} missing in {report}"))
-}
+use util::{BIN, ServerProcess, bench_json, number, run_bin};
 
 const DOCUMENTED_FIELDS: &[&str] = &[
     "mode",
@@ -36,6 +17,9 @@ const DOCUMENTED_FIELDS: &[&str] = &[
     "threads",
     "warmup_s",
     "duration_s",
+    "measured_s",
+    "stopped_early",
+    "interrupted",
     "connected",
     "connect_time_s",
     "messages",
@@ -48,6 +32,7 @@ const DOCUMENTED_FIELDS: &[&str] = &[
     "errors",
     "cpu",
     "io_uring_sends",
+    "warnings",
 ];
 
 /// Whether this kernel (and sandbox) lets a process create an io_uring.

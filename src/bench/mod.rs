@@ -164,7 +164,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
                 scope.spawn(move || worker::run(plan, None))
             })
             .collect();
-        let probe = probe::Probe::new(&live, &warnings, config.server_pid, config.progress);
+        let probe = probe::Probe::new(&live, config.mode, &warnings, config.server_pid, config.progress);
         let mut tallies = vec![worker::run(plan(0), Some(probe))];
         tallies.extend(others.into_iter().map(|h| {
             h.join()

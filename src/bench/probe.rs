@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{LiveCounters, Warnings, process_cpu_seconds};
+use super::{LiveCounters, Mode, Warnings, process_cpu_seconds};
 
 /// How often the progress line is redrawn.
 pub const REDRAW: Duration = Duration::from_millis(250);
@@ -26,6 +26,8 @@ pub struct CpuWindow {
 
 pub struct Probe<'a> {
     live: &'a LiveCounters,
+    /// What the progress line shows: the rates that mean something in it.
+    mode: Mode,
     server_pid: Option<u32>,
     bar: Option<ProgressBar>,
     /// Counters at the last redraw, for the rates shown.
@@ -38,6 +40,7 @@ impl<'a> Probe<'a> {
     /// `progress`: show a progress line (only ever on a terminal).
     pub fn new(
         live: &'a LiveCounters,
+        mode: Mode,
         warnings: &Warnings,
         server_pid: Option<u32>,
         progress: bool,
@@ -50,6 +53,7 @@ impl<'a> Probe<'a> {
         });
         Probe {
             live,
+            mode,
             server_pid,
             bar,
             last: (Instant::now(), (0, 0, 0)),
@@ -104,12 +108,15 @@ impl<'a> Probe<'a> {
         let secs = (now - self.last.0).as_secs_f64().max(1e-9);
         let rate = |then: u64, now: u64| now.saturating_sub(then) as f64 / secs;
         let errors = self.live.errors.load(Ordering::Relaxed);
-        bar.set_message(format!(
-            "{:.0} msg/s, {:.2} MB/s, {:.0} conn/s, {errors} errors",
-            rate(self.last.1.0, counts.0),
-            rate(self.last.1.1, counts.1) / 1e6,
-            rate(self.last.1.2, counts.2)
-        ));
+        let mb = rate(self.last.1.1, counts.1) / 1e6;
+        let rates = match self.mode {
+            Mode::Stream => format!("{mb:.2} MB/s"),
+            Mode::Churn => format!("{:.0} connections/s, {mb:.2} MB/s", rate(self.last.1.2, counts.2)),
+            Mode::Pingpong | Mode::Hold => {
+                format!("{:.0} msg/s, {mb:.2} MB/s", rate(self.last.1.0, counts.0))
+            }
+        };
+        bar.set_message(format!("{rates}, {errors} errors"));
         bar.tick();
         self.last = (now, counts);
     }

@@ -319,3 +319,24 @@ pub fn read_exact_vec(stream: &mut TcpStream, len: usize) -> io::Result<Vec<u8>>
     stream.read_exact(&mut buf)?;
     Ok(buf)
 }
+
+/// Runs `mio-echo bench --addr ADDR --json EXTRA...`: its exit status, the
+/// parsed report and its stderr.
+pub fn bench_json(addr: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let mut args = vec!["bench", "--addr", addr, "--json"];
+    args.extend_from_slice(extra);
+    let output = run_bin(&args, b"");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("--json output does not parse ({err}): {stdout:?} / {stderr}"));
+    (output.status.code(), report, stderr)
+}
+
+/// A number in a bench report, by dotted path (`errors.resets`).
+pub fn number(report: &serde_json::Value, path: &str) -> f64 {
+    path.split('.')
+        .fold(report, |v, key| &v[key])
+        .as_f64()
+        .unwrap_or_else(|| panic!("field {path} missing in {report}"))
+}
