@@ -206,7 +206,7 @@ def extract(report, kind):
         figures["cpu"] = server_s / gigabytes if server_s is not None and gigabytes > 0 else None
     elif kind == "conn":
         figures["rate"] = report["connections_per_s"]
-        figures["cpu"] = report["cpu"].get("server_us_per_message")
+        figures["cpu"] = report["cpu"].get("server_us_per_cycle")
     else:
         figures["rate"] = report["connect_time_s"]
     return figures
