@@ -201,17 +201,7 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 /// Sends `data` while reading concurrently, half-closes, and returns
 /// everything received until the server's EOF.
 pub fn echo(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
-    let stream = connect(addr);
-    let mut writer = stream.try_clone().unwrap();
-    thread::scope(|scope| {
-        scope.spawn(move || {
-            writer.write_all(data).expect("write");
-            writer.shutdown(Shutdown::Write).expect("half-close");
-        });
-        let mut reply = Vec::with_capacity(data.len());
-        (&stream).read_to_end(&mut reply).expect("read reply");
-        reply
-    })
+    echo_on(&mut connect(addr), data)
 }
 
 /// A byte pattern that differs per `seed` and per position, so a reply
