@@ -326,7 +326,41 @@ pub struct BenchArgs {
     /// their echo and the server's EOF; those still waiting count as timeouts
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
     pub drain_timeout: Duration,
+
+    /// Open loop (pingpong): send R messages per second over all connections, each
+    /// at its scheduled time whether or not earlier echoes are back; A:B ramps
+    /// linearly from A to B over the duration
+    #[arg(long, value_name = "R|A:B", value_parser = parse_rate_spec, conflicts_with = "rate_steps")]
+    pub rate: Option<RateSpec>,
+
+    /// Open loop in steps: R1 msg/s for --step-duration, then R2, ...; each step
+    /// reported apart (the run lasts the steps, not --duration)
+    #[arg(long, value_name = "R1,R2,...", value_delimiter = ',', value_parser = parse_open_rate)]
+    pub rate_steps: Vec<f64>,
+
+    /// Length of each of --rate-steps, in seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub step_duration: Duration,
+
+    /// How the open loop spaces its sends
+    #[arg(long, value_enum, default_value_t = bench::Arrival::Constant)]
+    pub arrival: bench::Arrival,
+
+    /// Open loop: messages one connection may have queued or unanswered at once;
+    /// past it, due messages wait (their latency still counts from their time)
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
+    pub max_inflight: usize,
 }
+
+/// `--rate`: one rate, or a ramp from one to another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateSpec {
+    Constant(f64),
+    Ramp(f64, f64),
+}
+
+/// More than this many messages per second is beyond any one load generator.
+const MAX_RATE: f64 = 1e8;
 
 impl BenchArgs {
     pub fn config(&self) -> Result<bench::Config, Failure> {
@@ -334,7 +368,6 @@ impl BenchArgs {
             addr: self.endpoint.server_addr()?,
             connections: self.connections,
             size: self.size,
-            duration: self.duration,
             warmup: self.warmup,
             mode: self.mode,
             threads: self.threads,
@@ -345,7 +378,46 @@ impl BenchArgs {
             progress: !self.json,
             io_uring: !self.no_io_uring,
             drain_timeout: self.drain_timeout,
+            open_loop: self.open_loop()?,
+            duration: self.window_length(),
         })
+    }
+
+    fn window_length(&self) -> Duration {
+        if self.rate_steps.is_empty() {
+            self.duration
+        } else {
+            self.step_duration * self.rate_steps.len() as u32
+        }
+    }
+
+    /// The open loop's settings, or `None` for a closed loop.
+    fn open_loop(&self) -> Result<Option<bench::OpenLoop>, Failure> {
+        let window = self.window_length();
+        let parts: Vec<(Duration, f64, f64)> = match (self.rate, self.rate_steps.as_slice()) {
+            (None, []) => return Ok(None),
+            (Some(RateSpec::Constant(rate)), _) => vec![(window, rate, rate)],
+            (Some(RateSpec::Ramp(from, to)), _) => vec![(window, from, to)],
+            (None, steps) => steps
+                .iter()
+                .map(|&rate| (self.step_duration, rate, rate))
+                .collect(),
+        };
+        if self.mode != bench::Mode::Pingpong {
+            return Err(Failure::Usage(format!(
+                "--rate and --rate-steps apply to pingpong only, not {} (stream keeps a window in flight, \
+                 churn and hold have no message schedule)",
+                self.mode.name()
+            )));
+        }
+        let first = parts[0].1;
+        let mut profile = vec![(self.warmup, first, first)];
+        profile.extend(parts);
+        Ok(Some(bench::OpenLoop {
+            profile: bench::RateProfile::new(&profile),
+            arrival: self.arrival,
+            max_inflight: self.max_inflight,
+        }))
     }
 }
 
@@ -375,6 +447,39 @@ pub fn parse_host_port(text: &str) -> Result<HostPort, String> {
         host: host.to_string(),
         port,
     })
+}
+
+/// A rate of the open loop: positive, finite, at most [`MAX_RATE`].
+fn parse_open_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a rate (messages per second)"))?;
+    if !rate.is_finite() || rate <= 0.0 {
+        return Err(format!("'{text}': a rate must be above 0 messages per second"));
+    }
+    if rate > MAX_RATE {
+        return Err(format!(
+            "'{text}': more than {MAX_RATE:e} messages per second is beyond any one load generator; \
+             spread the load over hosts (see `mio-echo bench merge`)"
+        ));
+    }
+    Ok(rate)
+}
+
+/// `R` or `A:B` (a ramp; A may be 0, B must be above 0).
+fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
+    match text.split_once(':') {
+        None => parse_open_rate(text).map(RateSpec::Constant),
+        Some((from, to)) => {
+            let to = parse_open_rate(to)?;
+            let from = match from.trim().parse::<f64>() {
+                Ok(rate) if rate == 0.0 => 0.0,
+                _ => parse_open_rate(from)?,
+            };
+            Ok(RateSpec::Ramp(from, to))
+        }
+    }
 }
 
 fn parse_positive(text: &str) -> Result<usize, String> {

@@ -33,6 +33,7 @@ const DOCUMENTED_FIELDS: &[&str] = &[
     "cpu",
     "io_uring_sends",
     "warnings",
+    "histograms",
 ];
 
 /// Whether this kernel (and sandbox) lets a process create an io_uring.

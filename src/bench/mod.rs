@@ -5,10 +5,14 @@
 //! own; the first also samples CPU time around the measured window and keeps
 //! the progress line ([`probe`]). Their tallies merge into a [`Report`].
 
+mod collect;
+mod histograms;
 mod pattern;
 mod probe;
 pub mod report;
+pub mod schedule;
 mod send_batch;
+mod timer;
 mod worker;
 
 use std::collections::HashSet;
@@ -18,12 +22,11 @@ use std::sync::{Barrier, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 
 use crate::fd_limit;
 pub use report::Report;
-use report::{Cpu, Errors, Latency};
+pub use schedule::{Arrival, RateProfile};
 
 /// What each connection does; see `mio-echo bench --help` and docs/bench.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,6 +76,19 @@ pub struct Config {
     pub io_uring: bool,
     /// After the window, how long connections may take to finish their echo.
     pub drain_timeout: Duration,
+    /// `--rate`: pingpong as an open loop; `None`: a closed loop.
+    pub open_loop: Option<OpenLoop>,
+}
+
+/// The open loop's settings (`--rate`, `--arrival`, `--max-inflight`).
+#[derive(Debug, Clone)]
+pub struct OpenLoop {
+    /// Messages per second of all connections together, from the start of
+    /// the warm-up (which runs at the window's first rate).
+    pub profile: RateProfile,
+    pub arrival: Arrival,
+    /// Messages one connection may have queued or unanswered at once.
+    pub max_inflight: usize,
 }
 
 /// Rates seen while running, for the progress line.
@@ -178,74 +194,8 @@ pub fn run(config: &Config) -> Result<Report, String> {
     };
     log::debug!("bench finished in {:?}", started.elapsed());
 
-    let mut errors = Errors::default();
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
-    let (mut connected_count, mut messages, mut bytes, mut cycles) = (0, 0, 0, 0);
-    let mut io_uring_sends = true;
-    let mut connect_time = Duration::ZERO;
-    let (mut measured, mut interrupted) = (Duration::ZERO, false);
-    let mut stopped_early = Some(None);
-    for tally in tallies {
-        let tally = tally?;
-        // Rates are over the time traffic ran: the longest worker's window.
-        measured = measured.max(tally.measured);
-        interrupted |= tally.interrupted;
-        // Early only when every worker stopped early: say the first reason.
-        stopped_early = match (stopped_early, tally.stopped_early) {
-            (Some(first), Some(why)) => Some(first.or(Some(why))),
-            _ => None,
-        };
-        errors.add(&tally.errors);
-        let _ = histogram.add(&tally.latency_nanos);
-        connected_count += tally.connected;
-        messages += tally.messages;
-        bytes += tally.bytes;
-        cycles += tally.cycles;
-        connect_time = connect_time.max(tally.connect_time);
-        io_uring_sends &= tally.batched_sends;
-    }
-    let secs = measured.as_secs_f64();
-    let per_second = |count: u64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
-    let per_unit = |cpu: f64, units: u64| (units > 0).then(|| cpu * 1e6 / units as f64);
-    let churn = config.mode == Mode::Churn;
-    let per_message = |cpu: f64| if churn { None } else { per_unit(cpu, messages) };
-    let per_cycle = |cpu: f64| if churn { per_unit(cpu, cycles) } else { None };
-    Ok(Report {
-        mode: config.mode.name().to_string(),
-        addr: config.addr.to_string(),
-        connections: config.connections,
-        size: config.size,
-        threads,
-        warmup_s: config.warmup.as_secs_f64(),
-        duration_s: config.duration.as_secs_f64(),
-        measured_s: secs,
-        stopped_early: stopped_early.flatten().map(str::to_string),
-        interrupted,
-        connected: if config.mode == Mode::Churn {
-            0
-        } else {
-            connected_count
-        },
-        connect_time_s: connect_time.as_secs_f64(),
-        messages,
-        messages_per_s: per_second(messages),
-        bytes,
-        bytes_per_s: per_second(bytes),
-        cycles,
-        connections_per_s: per_second(cycles),
-        latency: Latency::from_nanos(&histogram),
-        errors,
-        cpu: Cpu {
-            client_seconds: window.client,
-            client_us_per_message: per_message(window.client),
-            client_us_per_cycle: per_cycle(window.client),
-            server_seconds: window.server,
-            server_us_per_message: window.server.and_then(per_message),
-            server_us_per_cycle: window.server.and_then(per_cycle),
-        },
-        io_uring_sends,
-        warnings: warnings.into_messages(),
-    })
+    let tallies = tallies.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(collect::report(config, tallies, window, warnings))
 }
 
 /// Warns about a source address this machine cannot send from (connects
@@ -391,6 +341,7 @@ mod tests {
             progress: false,
             io_uring: true,
             drain_timeout: Duration::from_secs(5),
+            open_loop: None,
         }
     }
 

@@ -48,22 +48,40 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Percentiles of a histogram of nanoseconds; `None` when it is empty.
-    pub fn from_nanos(histogram: &Histogram<u64>) -> Option<Latency> {
+    /// Percentiles of a histogram of microseconds; `None` when it is empty.
+    pub fn from_micros(histogram: &Histogram<u64>) -> Option<Latency> {
         if histogram.is_empty() {
             return None;
         }
-        let us = |nanos: u64| nanos as f64 / 1_000.0;
+        let us = |quantile: f64| histogram.value_at_quantile(quantile) as f64;
         Some(Latency {
             samples: histogram.len(),
-            p50_us: us(histogram.value_at_quantile(0.50)),
-            p90_us: us(histogram.value_at_quantile(0.90)),
-            p99_us: us(histogram.value_at_quantile(0.99)),
-            p999_us: us(histogram.value_at_quantile(0.999)),
-            max_us: us(histogram.max()),
-            mean_us: histogram.mean() / 1_000.0,
+            p50_us: us(0.50),
+            p90_us: us(0.90),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+            max_us: histogram.max() as f64,
+            mean_us: histogram.mean(),
         })
     }
+}
+
+/// Target and achieved rate of an open loop, messages per second.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rate {
+    /// Messages due in the window over its length.
+    pub target: f64,
+    /// Messages whose echo completed in the window over its length.
+    pub achieved: f64,
+}
+
+/// Histograms in microseconds, each the base64 of HdrHistogram's V2
+/// deflate-compressed encoding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Histograms {
+    pub latency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_uncorrected: Option<String>,
 }
 
 /// CPU time over the measured window, the load generator's and, with
@@ -111,7 +129,23 @@ pub struct Report {
     /// Whole connect-send-echo-close cycles completed in the window (churn).
     pub cycles: u64,
     pub connections_per_s: f64,
+    /// Open loop: the rate asked for and the rate echoed back, messages/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// Round trips; in an open loop from each message's intended send
+    /// time (corrected for coordinated omission).
     pub latency: Option<Latency>,
+    /// Open loop: the same messages timed from their actual send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_uncorrected: Option<Latency>,
+    /// Open loop: actual send minus intended send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag: Option<Latency>,
+    /// Open loop: messages written more than 1 ms after their time, or never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late_sends: Option<u64>,
+    /// The whole run's histograms, for `bench merge` and HdrHistogram's tools.
+    pub histograms: Histograms,
     pub errors: Errors,
     pub cpu: Cpu,
     /// Pingpong messages went out in io_uring batches, one system call per
@@ -163,11 +197,40 @@ impl Report {
         };
         let _ = writeln!(out, "throughput  {throughput}");
         let _ = writeln!(out, "totals      {totals}");
-        if let Some(l) = &self.latency {
+        if let Some(rate) = &self.rate {
             let _ = writeln!(
                 out,
-                "latency     p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us ({} samples)",
+                "rate        target {:.0} msg/s, achieved {:.0} msg/s ({:.1}%)",
+                rate.target,
+                rate.achieved,
+                100.0 * rate.achieved / rate.target.max(f64::MIN_POSITIVE)
+            );
+        }
+        let open_loop = self.rate.is_some();
+        let percentiles = |label: &str, l: &Latency, note: &str| {
+            format!(
+                "{label:<11} p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, max {:.0} us ({} samples{note})\n",
                 l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.samples
+            )
+        };
+        if let Some(l) = &self.latency {
+            let note = if open_loop {
+                ", from each message's intended send"
+            } else {
+                ""
+            };
+            out.push_str(&percentiles("latency", l, note));
+        }
+        if let Some(l) = &self.latency_uncorrected {
+            out.push_str(&percentiles("uncorrected", l, ", from the actual send"));
+        }
+        if let Some(l) = &self.send_lag {
+            out.push_str(&percentiles("send lag", l, ", actual minus intended send"));
+        }
+        if let Some(late) = self.late_sends {
+            let _ = writeln!(
+                out,
+                "late sends  {late} (written more than 1 ms after their time, or never)"
             );
         }
         let e = &self.errors;

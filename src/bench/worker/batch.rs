@@ -34,6 +34,9 @@ impl Worker<'_> {
         // Written inline after the batch: the rest of a message longer than
         // one slice of the pattern, or a send the kernel interrupted.
         let mut unfinished = Vec::new();
+        // Open loop: connections that wrote, with when; their messages are
+        // marked sent once the batch is back.
+        let mut wrote = Vec::new();
         let size = self.plan.config.size as u64;
         let submitted = batch.send_all(&sends, |key, result, issued| {
             let conn = &mut self.conns[key];
@@ -45,6 +48,9 @@ impl Worker<'_> {
                     }
                     let asked = (conn.target - conn.sent).min(pattern::MAX_SLICE as u64);
                     conn.sent += n as u64;
+                    if n > 0 && conn.open.is_some() {
+                        wrote.push((key, issued));
+                    }
                     if (n as u64) < asked {
                         conn.write_ready = false;
                     } else if conn.sent < conn.target {
@@ -66,6 +72,12 @@ impl Worker<'_> {
             self.batch = Some(batch);
         }
         drop(sends);
+        for (key, issued) in wrote {
+            self.on_written_at(key, issued);
+            if let Err(err) = self.half_close_when_written(key) {
+                failed.push((key, err));
+            }
+        }
         for (key, err) in failed {
             self.fail(key, &err);
         }

@@ -57,6 +57,7 @@ impl Worker<'_> {
             write_ready: false,
             hang_up: false,
             send_queued: false,
+            open: None,
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = self

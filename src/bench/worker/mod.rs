@@ -18,6 +18,9 @@
 
 mod batch;
 mod connect;
+mod open_loop;
+
+pub use open_loop::LATE;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
@@ -32,6 +35,7 @@ use signal_hook::consts::SIGINT;
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
+use super::histograms;
 use super::pattern::Pattern;
 use super::probe::{CpuWindow, Probe};
 use super::report::Errors;
@@ -52,7 +56,21 @@ pub struct Tally {
     pub messages: u64,
     pub bytes: u64,
     pub cycles: u64,
-    pub latency_nanos: Histogram<u64>,
+    /// Round trips in microseconds; open loop: from each message's intended
+    /// send time (corrected for coordinated omission).
+    pub latency: Histogram<u64>,
+    /// Open loop: the same messages from their actual send.
+    pub latency_uncorrected: Option<Histogram<u64>>,
+    /// Open loop: actual send minus intended send.
+    pub send_lag: Option<Histogram<u64>>,
+    /// Open loop: messages first written more than [`LATE`] after their
+    /// time, or never written.
+    pub late_sends: u64,
+    /// Open loop: late sends whose delay was this load generator's own
+    /// (its loop late while the connection could take the message).
+    pub generator_late: u64,
+    /// Open loop: messages written (their first byte) in the window.
+    pub sends: u64,
     pub errors: Errors,
     /// CPU time over the window, from the worker that holds the probe.
     pub cpu_window: Option<CpuWindow>,
@@ -114,6 +132,8 @@ struct Conn {
     hang_up: bool,
     /// Its next message waits in [`Worker::to_send`] for the end of the turn.
     send_queued: bool,
+    /// Open loop (`--rate`): its schedule and messages in flight.
+    open: Option<Box<open_loop::OpenConn>>,
 }
 
 struct Worker<'a> {
@@ -150,6 +170,8 @@ struct Worker<'a> {
     /// Writes `to_send` in one system call; `None`: one `send(2)` each
     /// (not pingpong, `--no-io-uring`, or io_uring refused here).
     batch: Option<SendBatch>,
+    /// Open loop: the timer and every connection's next due time.
+    pacing: Option<open_loop::Pacing>,
     /// Ctrl-C, as an event of this worker's poll (every worker has its own).
     signals: Option<Signals>,
     /// Set once the window ended before `measure_until`: when, and why.
@@ -196,7 +218,12 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
             messages: 0,
             bytes: 0,
             cycles: 0,
-            latency_nanos: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds"),
+            latency: histograms::new_histogram(),
+            latency_uncorrected: None,
+            send_lag: None,
+            late_sends: 0,
+            generator_late: 0,
+            sends: 0,
             errors: Errors::default(),
             cpu_window: None,
             batched_sends: false,
@@ -208,6 +235,7 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
         to_send: Vec::new(),
         gathering: false,
         batch: None,
+        pacing: None,
         signals: None,
         stopped: None,
         abandon_drain: false,
@@ -268,9 +296,14 @@ impl Worker<'_> {
             self.stop("no connection could be made");
         }
         let open: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
-        for key in open {
-            self.begin_message(key);
-            self.pump(key);
+        if self.config().open_loop.is_some() {
+            self.start_open_loop(now)?;
+            self.release_due()?;
+        } else {
+            for key in open {
+                self.begin_message(key);
+                self.pump(key);
+            }
         }
         while Instant::now() < self.measure_until {
             self.start_connects();
@@ -303,7 +336,12 @@ impl Worker<'_> {
         while !self.conns.is_empty() && !self.abandon_drain {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                self.tally.errors.timeouts += self.conns.len() as u64;
+                if self.pacing.is_some() {
+                    // Open loop: every message of the window is accounted for.
+                    self.time_out_open_loop(Instant::now());
+                } else {
+                    self.tally.errors.timeouts += self.conns.len() as u64;
+                }
                 break;
             }
             self.turn(&mut events, Some(left))?;
@@ -356,8 +394,12 @@ impl Worker<'_> {
         if let Some(probe) = &mut self.probe {
             probe.tick(self.now);
         }
-        self.gathering = self.phase == Phase::Running && self.config().mode == Mode::Pingpong;
+        self.gathering = self.phase == Phase::Running && self.batch.is_some() && self.pacing.is_none();
         for event in events.iter() {
+            if event.token() == open_loop::PACING {
+                self.on_pacing_timer();
+                continue;
+            }
             if event.token() == SIGNALS {
                 if self.signals.as_mut().is_some_and(|s| s.pending().count() > 0) {
                     self.interrupted();
@@ -379,6 +421,7 @@ impl Worker<'_> {
         }
         self.gathering = false;
         self.send_queued();
+        self.release_due()?;
         self.publish();
         Ok(())
     }
@@ -515,6 +558,11 @@ impl Worker<'_> {
                 Err(err) => return Err(err),
             }
         }
+        if wrote && conn.open.is_some() {
+            self.on_written(key);
+            self.half_close_when_written(key)?;
+            return Ok(true);
+        }
         if mode == Mode::Churn && conn.sent == conn.target {
             // Like `mio-echo send`: half-close, then read the echo to EOF.
             conn.stream.shutdown(Shutdown::Write)?;
@@ -560,6 +608,9 @@ impl Worker<'_> {
 
     /// Counts a finished round trip and starts the next; true if it did.
     fn complete_message(&mut self, key: usize) -> bool {
+        if self.conns[key].open.is_some() {
+            return self.complete_open(key);
+        }
         let mode = self.config().mode;
         let conn = &mut self.conns[key];
         if !conn.awaiting || conn.verified != conn.target || mode == Mode::Churn {
@@ -571,7 +622,7 @@ impl Worker<'_> {
         // Hold mode's one exchange happens before the window; count it anyway.
         if mode == Mode::Hold || in_window(self.measure_from, self.measure_until, now) {
             self.tally.messages += 1;
-            let _ = self.tally.latency_nanos.record(nanos(now - conn.started));
+            histograms::record(&mut self.tally.latency, now - conn.started);
         }
         self.unpublished.0 += 1;
         if mode == Mode::Pingpong {
@@ -592,6 +643,7 @@ impl Worker<'_> {
                 self.remove(key);
             }
             State::HalfClosed => {}
+            State::Open if conn.open.is_some() => self.close_open_loop(key),
             State::Open => {
                 // Pingpong: a message still being written is cut where it is;
                 // whatever was sent must still come back.
@@ -617,7 +669,7 @@ impl Worker<'_> {
             self.unpublished.2 += 1;
             if in_window(self.measure_from, self.measure_until, now) {
                 self.tally.cycles += 1;
-                let _ = self.tally.latency_nanos.record(nanos(now - started));
+                histograms::record(&mut self.tally.latency, now - started);
             }
         }
         self.refill(id);
@@ -674,8 +726,4 @@ enum ReadOutcome {
 
 fn in_window(from: Instant, until: Instant, now: Instant) -> bool {
     now >= from && now < until
-}
-
-fn nanos(duration: Duration) -> u64 {
-    duration.as_nanos().clamp(1, u64::MAX as u128) as u64
 }

@@ -1,0 +1,136 @@
+//! Adding up the workers' tallies into one [`Report`].
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::histograms::{self, encode};
+use super::probe::CpuWindow;
+use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report};
+use super::worker::{LATE, Tally};
+use super::{Config, Mode, Warnings};
+
+/// Late sends of the load generator's own making, as a share of all sends,
+/// above which the report says the figures are limited by the generator.
+const GENERATOR_LATE_SHARE: f64 = 0.01;
+
+/// Sums and merges what each worker measured (histograms added, never
+/// percentiles averaged).
+pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings: Warnings) -> Report {
+    let mut errors = Errors::default();
+    let mut latency = histograms::new_histogram();
+    let open_loop = config.open_loop.is_some();
+    let mut uncorrected = open_loop.then(histograms::new_histogram);
+    let mut send_lag = open_loop.then(histograms::new_histogram);
+    let (mut connected, mut messages, mut bytes, mut cycles) = (0, 0, 0, 0);
+    let (mut late_sends, mut generator_late, mut sends) = (0, 0, 0);
+    let mut io_uring_sends = true;
+    let mut connect_time = Duration::ZERO;
+    let (mut measured, mut interrupted) = (Duration::ZERO, false);
+    let mut stopped_early = Some(None);
+    let threads = tallies.len();
+    for tally in tallies {
+        // Rates are over the time traffic ran: the longest worker's window.
+        measured = measured.max(tally.measured);
+        interrupted |= tally.interrupted;
+        // Early only when every worker stopped early: say the first reason.
+        stopped_early = match (stopped_early, tally.stopped_early) {
+            (Some(first), Some(why)) => Some(first.or(Some(why))),
+            _ => None,
+        };
+        errors.add(&tally.errors);
+        add(&mut latency, &tally.latency);
+        if let (Some(sum), Some(part)) = (&mut uncorrected, &tally.latency_uncorrected) {
+            add(sum, part);
+        }
+        if let (Some(sum), Some(part)) = (&mut send_lag, &tally.send_lag) {
+            add(sum, part);
+        }
+        late_sends += tally.late_sends;
+        generator_late += tally.generator_late;
+        sends += tally.sends;
+        connected += tally.connected;
+        messages += tally.messages;
+        bytes += tally.bytes;
+        cycles += tally.cycles;
+        connect_time = connect_time.max(tally.connect_time);
+        io_uring_sends &= tally.batched_sends;
+    }
+    let secs = measured.as_secs_f64();
+    let per_second = |count: u64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
+    let rate = config.open_loop.as_ref().map(|open| {
+        // The profile's time zero is the start of the warm-up.
+        let warmup = config.warmup.as_secs_f64();
+        let due = open.profile.due_by(warmup + secs) - open.profile.due_by(warmup);
+        Rate {
+            target: if secs > 0.0 {
+                due / secs
+            } else {
+                open.profile.rate_at(warmup)
+            },
+            achieved: per_second(messages),
+        }
+    });
+    if sends > 0 && generator_late as f64 > GENERATOR_LATE_SHARE * sends as f64 {
+        warnings.once(
+            "generator-late",
+            format!(
+                "the figures are limited by the load generator, not the server: {generator_late} of {sends} sends \
+                 ({:.1}%) went out more than {} ms after their time while their connections could take them; \
+                 use more --threads, or fewer connections per thread",
+                100.0 * generator_late as f64 / sends as f64,
+                LATE.as_millis()
+            ),
+        );
+    }
+    let per_unit = |cpu: f64, units: u64| (units > 0).then(|| cpu * 1e6 / units as f64);
+    let churn = config.mode == Mode::Churn;
+    let per_message = |cpu: f64| if churn { None } else { per_unit(cpu, messages) };
+    let per_cycle = |cpu: f64| if churn { per_unit(cpu, cycles) } else { None };
+    Report {
+        mode: config.mode.name().to_string(),
+        addr: config.addr.to_string(),
+        connections: config.connections,
+        size: config.size,
+        threads,
+        warmup_s: config.warmup.as_secs_f64(),
+        duration_s: config.duration.as_secs_f64(),
+        measured_s: secs,
+        stopped_early: stopped_early.flatten().map(str::to_string),
+        interrupted,
+        connected: if churn { 0 } else { connected },
+        connect_time_s: connect_time.as_secs_f64(),
+        messages,
+        messages_per_s: per_second(messages),
+        bytes,
+        bytes_per_s: per_second(bytes),
+        cycles,
+        connections_per_s: per_second(cycles),
+        rate,
+        latency: Latency::from_micros(&latency),
+        latency_uncorrected: uncorrected.as_ref().and_then(Latency::from_micros),
+        send_lag: send_lag.as_ref().and_then(Latency::from_micros),
+        late_sends: open_loop.then_some(late_sends),
+        histograms: Histograms {
+            latency: encode(&latency),
+            latency_uncorrected: uncorrected.as_ref().map(encode),
+        },
+        errors,
+        cpu: Cpu {
+            client_seconds: window.client,
+            client_us_per_message: per_message(window.client),
+            client_us_per_cycle: per_cycle(window.client),
+            server_seconds: window.server,
+            server_us_per_message: window.server.and_then(per_message),
+            server_us_per_cycle: window.server.and_then(per_cycle),
+        },
+        io_uring_sends,
+        warnings: warnings.into_messages(),
+    }
+}
+
+/// Adds `part` into `sum`; every histogram of bench has the same bounds, so
+/// this cannot fail short of a bug.
+fn add(sum: &mut Histogram<u64>, part: &Histogram<u64>) {
+    sum.add(part).expect("histograms of one shape add up");
+}
