@@ -1,0 +1,246 @@
+//! `mio-echo bench --rate`: the open loop, measured against servers whose
+//! behaviour the test controls.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::{ServerProcess, bench_json, number, run_bin};
+
+/// An echo server, a thread per connection, that stops reading for `stall`
+/// starting `after` its first connection arrives.
+fn stalling_server(after: Duration, stall: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let mut stall_window = None;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let (from, until) = *stall_window.get_or_insert_with(|| {
+                let from = Instant::now() + after;
+                (from, from + stall)
+            });
+            thread::spawn(move || echo_with_stall(stream, from, until));
+        }
+    });
+    addr
+}
+
+fn echo_with_stall(mut stream: TcpStream, from: Instant, until: Instant) {
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let now = Instant::now();
+        if now >= from && now < until {
+            // The behaviour under test: a server that stops reading.
+            thread::sleep(until - now);
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A server stall of S seconds in a D-second run at a constant rate: the
+/// messages due during the stall wait for its end, the one due at its start
+/// the whole S, so the fraction of messages slower than L is (S - L) / D and
+/// the corrected p99 is S - 0.01 D. A closed loop has one message per
+/// connection stuck in the stall, and its p99 stays far below S.
+#[test]
+fn a_stall_shows_in_full_in_the_open_loop_and_is_omitted_by_the_closed_loop() {
+    let (stall, duration) = (1.0, 4.0);
+    let expected_p99 = stall - 0.01 * duration;
+    let stall_at = Duration::from_millis(1500);
+    let stall_for = Duration::from_secs_f64(stall);
+
+    let addr = stalling_server(stall_at, stall_for);
+    let (code, open, stderr) = bench_json(&addr, &["-c", "10", "--rate", "2000", "-d", "4"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let p99 = number(&open, "latency.p99_us") / 1e6;
+    let max = number(&open, "latency.max_us") / 1e6;
+    let uncorrected_p99 = number(&open, "latency_uncorrected.p99_us") / 1e6;
+    assert!(
+        (expected_p99 - 0.1..expected_p99 + 0.15).contains(&p99),
+        "corrected p99 {p99:.3} s, expected about {expected_p99:.3} s: {open}"
+    );
+    assert!(
+        max >= 0.95 * stall,
+        "corrected max {max:.3} s < the stall: {open}"
+    );
+
+    // With one message in flight per connection, the stall holds the rest
+    // back unsent: timed from their actual send (uncorrected) they look
+    // fast, timed from their intended send they do not.
+    let addr = stalling_server(stall_at, stall_for);
+    let args = ["-c", "10", "--rate", "2000", "-d", "4", "--max-inflight", "1"];
+    let (code, held, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let held_p99 = number(&held, "latency.p99_us") / 1e6;
+    let held_uncorrected_p99 = number(&held, "latency_uncorrected.p99_us") / 1e6;
+    assert!(
+        (expected_p99 - 0.1..expected_p99 + 0.15).contains(&held_p99),
+        "corrected p99 {held_p99:.3} s with --max-inflight 1: {held}"
+    );
+    assert!(
+        held_uncorrected_p99 < stall / 10.0,
+        "uncorrected p99 {held_uncorrected_p99:.3} s: {held}"
+    );
+    assert!(number(&held, "late_sends") > 0.0, "{held}");
+
+    let addr = stalling_server(stall_at, stall_for);
+    let (code, closed, stderr) = bench_json(&addr, &["-c", "10", "-d", "4"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let closed_p99 = number(&closed, "latency.p99_us") / 1e6;
+    let closed_max = number(&closed, "latency.max_us") / 1e6;
+    assert!(
+        closed_max >= 0.9 * stall,
+        "the closed loop saw the stall too: {closed}"
+    );
+    assert!(
+        closed_p99 < stall / 10.0,
+        "closed-loop p99 {closed_p99:.3} s: {closed}"
+    );
+    eprintln!(
+        "stall {stall} s in {duration} s: open-loop p99 {p99:.3} s (uncorrected {uncorrected_p99:.3} s); \
+         --max-inflight 1: p99 {held_p99:.3} s (uncorrected {held_uncorrected_p99:.4} s); closed-loop p99 {closed_p99:.4} s"
+    );
+}
+
+#[test]
+fn the_open_loop_holds_its_rate_against_the_server() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    for arrival in ["constant", "poisson"] {
+        let (code, report, stderr) = bench_json(
+            &addr,
+            &["-c", "20", "--rate", "5000", "--arrival", arrival, "-d", "2"],
+        );
+        assert_eq!(code, Some(0), "{arrival}: {stderr}");
+        let (target, achieved) = (number(&report, "rate.target"), number(&report, "rate.achieved"));
+        assert_eq!(target, 5000.0);
+        // Constant: only the messages in flight at the window's end are
+        // missing. Poisson: the count itself varies, by about 1% here.
+        let tolerance = if arrival == "constant" { 0.01 } else { 0.04 };
+        assert!(
+            (achieved / target - 1.0).abs() < tolerance,
+            "{arrival}: achieved {achieved} of {target}: {report}"
+        );
+        assert_eq!(number(&report, "errors.timeouts"), 0.0);
+        for field in ["latency", "latency_uncorrected", "send_lag"] {
+            assert!(
+                number(&report, &format!("{field}.samples")) > 9000.0,
+                "{field}: {report}"
+            );
+        }
+        assert!(report["late_sends"].is_u64(), "{report}");
+        // The JSON histograms decode to the counts the percentiles came from.
+        for (field, samples) in [
+            ("latency", "latency.samples"),
+            ("latency_uncorrected", "latency_uncorrected.samples"),
+        ] {
+            let text = report["histograms"][field].as_str().unwrap();
+            let histogram = decode(text);
+            assert_eq!(histogram.len() as f64, number(&report, samples), "{field}");
+            assert_eq!(
+                histogram.value_at_quantile(0.99) as f64,
+                number(&report, &format!("{field}.p99_us"))
+            );
+        }
+    }
+}
+
+fn decode(text: &str) -> hdrhistogram::Histogram<u64> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).unwrap();
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .unwrap()
+}
+
+/// Nothing is dropped silently: against a server that never reads, every
+/// message due in the window is a timeout (sent into full buffers or never
+/// sent at all), with its latency recorded as at least the time it waited,
+/// and the run still ends on time.
+#[test]
+fn a_server_that_never_reads_gets_timeouts_not_silence() {
+    // Never accepts: the kernel completes the connects, takes some bytes
+    // into its buffers, then nothing more.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let args = [
+        "-c",
+        "2",
+        "--rate",
+        "2000",
+        "-d",
+        "1",
+        "--max-inflight",
+        "64",
+        "--drain-timeout",
+        "0.5",
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    let took = started.elapsed();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(5), "ran {took:?}");
+    let due = 2000.0;
+    let timeouts = number(&report, "errors.timeouts");
+    assert!(
+        (timeouts - due).abs() <= 2.0,
+        "{timeouts} timeouts for {due} messages due: {report}"
+    );
+    // At most 64 per connection were queued; the rest never went out.
+    assert!(number(&report, "late_sends") >= due - 2.0 * 64.0, "{report}");
+    assert_eq!(number(&report, "latency.samples"), timeouts, "{report}");
+    assert!(
+        number(&report, "latency.max_us") >= 1.0e6,
+        "the first waited the whole run: {report}"
+    );
+    assert_eq!(number(&report, "messages"), 0.0);
+    drop(listener);
+}
+
+#[test]
+fn bad_rates_are_usage_errors() {
+    for args in [
+        &["--rate", "0"][..],
+        &["--rate", "-5"],
+        &["--rate", "1e12"],
+        &["--rate", "abc"],
+        &["--rate", "10:0"],
+        &["--rate", "100", "--max-inflight", "0"],
+        &["--rate", "100", "--mode", "stream"],
+        &["--rate", "100", "--mode", "hold"],
+        &["--rate-steps", "100,0"],
+        &["--rate", "100", "--rate-steps", "100"],
+    ] {
+        let mut all = vec!["bench", "--port", "9"];
+        all.extend_from_slice(args);
+        let output = run_bin(&all, b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_ramp_reaches_its_average_rate() {
+    let server = ServerProcess::start(&[]);
+    let (code, report, stderr) = bench_json(
+        &server.addr.to_string(),
+        &["-c", "10", "--rate", "1000:5000", "-d", "2"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!((number(&report, "rate.target") - 3000.0).abs() < 1.0, "{report}");
+    let achieved = number(&report, "rate.achieved");
+    assert!((achieved / 3000.0 - 1.0).abs() < 0.02, "{report}");
+}
