@@ -42,7 +42,7 @@ pub enum Command {
         mut_arg("addr", |a| a.help("Echo server to load, HOST:PORT [default: 127.0.0.1:10000]")),
         mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
     )]
-    Bench(BenchArgs),
+    Bench(Box<BenchCommand>),
     /// Interactive client: send each line of standard input, print everything that arrives
     #[command(
         after_help = "Lines are sent as they are typed; a receiving thread prints whatever arrives\n(the echo, or with `serve --broadcast` every client's lines) as it arrives.\nEOF on standard input (Ctrl-D) half-closes; chat exits once the server closes.\nExit status 0 when the server closes after our EOF, 1 when it drops the connection first.\n\nExamples:\n  mio-echo chat --port 10000\n  printf 'one\\ntwo\\n' | mio-echo chat",
@@ -266,6 +266,38 @@ pub struct SendArgs {
     pub timeout: Duration,
 }
 
+/// `mio-echo bench`: a run, or `bench merge`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub merge: Option<BenchMerge>,
+
+    #[command(flatten)]
+    pub run: BenchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchMerge {
+    /// Merge the --json reports of runs made at the same time (on several hosts) into one:
+    /// totals and rates summed, percentiles from the merged histograms
+    #[command(
+        after_help = "Each input must be a `mio-echo bench --json` report of the same mode and message size.\nRuns that did not overlap in time still merge, with a warning (their rates do not add up\nto one combined rate); start hosts together with --start-at.\n\nExample:\n  mio-echo bench merge host-a.json host-b.json --json > all.json"
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The reports to merge
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+
+    /// Print the merged report as JSON, in the shape of a run's
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(flatten)]
@@ -346,6 +378,28 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = bench::Arrival::Constant)]
     pub arrival: bench::Arrival,
 
+    /// Figures per stretch of SECS: rate, p50, p99, max and errors, on the progress
+    /// line and as `intervals` in the JSON [default: 1 when a terminal shows progress]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub interval: Option<Duration>,
+
+    /// Write an HdrHistogram interval log (V2 compressed, one histogram per --interval;
+    /// the corrected latency untagged, the open loop's uncorrected one tagged
+    /// 'uncorrected'), readable by HistogramLogProcessor
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<std::path::PathBuf>,
+
+    /// Write the run's latency as HdrHistogram's percentile distribution text
+    /// (values in milliseconds), as plotters read it
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<std::path::PathBuf>,
+
+    /// Pass/fail gates checked after the run, e.g. 'p99<2ms,p99.9<10ms,errors=0,rate>=0.99'
+    /// (latency percentiles p50|p90|p99|p99.9|max|mean with us|ms|s; errors as a count or
+    /// a percentage of messages; rate = achieved/target). A failed gate exits with status 3
+    #[arg(long, value_name = "GATES")]
+    pub slo: Option<String>,
+
     /// Open loop: messages one connection may have queued or unanswered at once;
     /// past it, due messages wait (their latency still counts from their time)
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
@@ -380,7 +434,34 @@ impl BenchArgs {
             drain_timeout: self.drain_timeout,
             open_loop: self.open_loop()?,
             duration: self.window_length(),
+            slo: self.gates()?,
+            interval: self.interval_length(),
+            step: (!self.rate_steps.is_empty()).then_some(self.step_duration),
+            hdr_log: self.hdr_log.clone(),
+            hgrm: self.hgrm.clone(),
         })
+    }
+
+    /// `--interval`, or 1 s where an interval log is asked for or a terminal
+    /// shows the progress line.
+    fn interval_length(&self) -> Option<Duration> {
+        use std::io::IsTerminal;
+        let wanted = self.hdr_log.is_some() || (!self.json && std::io::stdout().is_terminal());
+        self.interval.or(wanted.then_some(Duration::from_secs(1)))
+    }
+
+    fn gates(&self) -> Result<Vec<bench::slo::Gate>, Failure> {
+        let Some(text) = &self.slo else {
+            return Ok(Vec::new());
+        };
+        let gates = bench::slo::parse(text).map_err(|err| Failure::Usage(format!("--slo: {err}")))?;
+        if self.rate.is_none() && self.rate_steps.is_empty() && gates.iter().any(bench::slo::Gate::needs_rate)
+        {
+            return Err(Failure::Usage(
+                "--slo: a rate gate compares the achieved rate with --rate's target; give --rate".into(),
+            ));
+        }
+        Ok(gates)
     }
 
     fn window_length(&self) -> Duration {
@@ -474,7 +555,7 @@ fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
         Some((from, to)) => {
             let to = parse_open_rate(to)?;
             let from = match from.trim().parse::<f64>() {
-                Ok(rate) if rate == 0.0 => 0.0,
+                Ok(0.0) => 0.0,
                 _ => parse_open_rate(from)?,
             };
             Ok(RateSpec::Ramp(from, to))

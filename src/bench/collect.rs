@@ -1,12 +1,12 @@
 //! Adding up the workers' tallies into one [`Report`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
 use super::histograms::{self, encode};
 use super::probe::CpuWindow;
-use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report};
+use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, Window};
 use super::worker::{LATE, Tally};
 use super::{Config, Mode, Warnings};
 
@@ -28,10 +28,15 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
     let mut connect_time = Duration::ZERO;
     let (mut measured, mut interrupted) = (Duration::ZERO, false);
     let mut stopped_early = Some(None);
+    let mut window_from: Option<Instant> = None;
     let threads = tallies.len();
     for tally in tallies {
         // Rates are over the time traffic ran: the longest worker's window.
         measured = measured.max(tally.measured);
+        window_from = match (window_from, tally.window_from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         interrupted |= tally.interrupted;
         // Early only when every worker stopped early: say the first reason.
         stopped_early = match (stopped_early, tally.stopped_early) {
@@ -126,6 +131,28 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         },
         io_uring_sends,
         warnings: warnings.into_messages(),
+        slo: None,
+        window: window_from.map(|from| {
+            let start = unix_seconds(from);
+            Window {
+                start_unix_s: start,
+                end_unix_s: start + secs,
+            }
+        }),
+        intervals: None,
+        steps: None,
+        merged_from: None,
+    }
+}
+
+/// Wall-clock seconds since the Unix epoch at `instant`.
+pub fn unix_seconds(instant: Instant) -> f64 {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let wall_now = wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    if instant <= now {
+        wall_now - (now - instant).as_secs_f64()
+    } else {
+        wall_now + (instant - now).as_secs_f64()
     }
 }
 

@@ -7,11 +7,15 @@
 
 mod collect;
 mod histograms;
+pub mod intervals;
+pub mod merge;
+mod output;
 mod pattern;
 mod probe;
 pub mod report;
 pub mod schedule;
 mod send_batch;
+pub mod slo;
 mod timer;
 mod worker;
 
@@ -78,6 +82,16 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `--rate`: pingpong as an open loop; `None`: a closed loop.
     pub open_loop: Option<OpenLoop>,
+    /// `--slo`: gates checked after the run.
+    pub slo: Vec<slo::Gate>,
+    /// `--interval`: figures per stretch of this length.
+    pub interval: Option<Duration>,
+    /// `--rate-steps`: the length of each step, reported apart.
+    pub step: Option<Duration>,
+    /// `--hdr-log`: where to write the interval log.
+    pub hdr_log: Option<std::path::PathBuf>,
+    /// `--hgrm`: where to write the percentile distribution.
+    pub hgrm: Option<std::path::PathBuf>,
 }
 
 /// The open loop's settings (`--rate`, `--arrival`, `--max-inflight`).
@@ -156,6 +170,11 @@ pub fn run(config: &Config) -> Result<Report, String> {
     }
     let pattern = pattern::Pattern::default();
     let live = LiveCounters::default();
+    let workers = config.threads.clamp(1, config.connections.max(1));
+    let intervals = config
+        .interval
+        .map(|length| intervals::Board::new(length, workers));
+    let steps = config.step.map(|length| intervals::Board::new(length, workers));
     let threads = config.threads.clamp(1, config.connections.max(1));
     let connected = Barrier::new(threads);
     let config = &Config {
@@ -172,6 +191,8 @@ pub fn run(config: &Config) -> Result<Report, String> {
         live: &live,
         connected: &connected,
         warnings: &warnings,
+        intervals: intervals.as_ref(),
+        steps: steps.as_ref(),
     };
     let mut tallies = thread::scope(|scope| {
         let others: Vec<_> = (1..threads)
@@ -180,7 +201,14 @@ pub fn run(config: &Config) -> Result<Report, String> {
                 scope.spawn(move || worker::run(plan, None))
             })
             .collect();
-        let probe = probe::Probe::new(&live, config.mode, &warnings, config.server_pid, config.progress);
+        let probe = probe::Probe::new(
+            &live,
+            config.mode,
+            intervals.as_ref(),
+            &warnings,
+            config.server_pid,
+            config.progress,
+        );
         let mut tallies = vec![worker::run(plan(0), Some(probe))];
         tallies.extend(others.into_iter().map(|h| {
             h.join()
@@ -195,7 +223,29 @@ pub fn run(config: &Config) -> Result<Report, String> {
     log::debug!("bench finished in {:?}", started.elapsed());
 
     let tallies = tallies.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(collect::report(config, tallies, window, warnings))
+    let mut report = collect::report(config, tallies, window, warnings);
+    report.intervals = intervals.as_ref().map(intervals::Board::summaries);
+    report.steps = steps.as_ref().map(|board| {
+        let warmup = config.warmup.as_secs_f64();
+        let step = board.length.as_secs_f64();
+        board
+            .summaries()
+            .into_iter()
+            .enumerate()
+            .map(|(i, figures)| report::Step {
+                target_per_s: config
+                    .open_loop
+                    .as_ref()
+                    .map_or(0.0, |open| open.profile.rate_at(warmup + (i as f64 + 0.5) * step)),
+                figures,
+            })
+            .collect()
+    });
+    if !config.slo.is_empty() {
+        report.slo = Some(config.slo.iter().map(|gate| gate.evaluate(&report)).collect());
+    }
+    output::write_files(config, &report, intervals.as_ref())?;
+    Ok(report)
 }
 
 /// Warns about a source address this machine cannot send from (connects
@@ -342,6 +392,11 @@ mod tests {
             io_uring: true,
             drain_timeout: Duration::from_secs(5),
             open_loop: None,
+            slo: Vec::new(),
+            interval: None,
+            step: None,
+            hdr_log: None,
+            hgrm: None,
         }
     }
 

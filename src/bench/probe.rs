@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::intervals::Board;
 use super::{LiveCounters, Mode, Warnings, process_cpu_seconds};
 
 /// How often the progress line is redrawn.
@@ -28,6 +29,8 @@ pub struct Probe<'a> {
     live: &'a LiveCounters,
     /// What the progress line shows: the rates that mean something in it.
     mode: Mode,
+    /// `--interval`: the latest complete stretch is shown too.
+    intervals: Option<&'a Board>,
     server_pid: Option<u32>,
     bar: Option<ProgressBar>,
     /// Counters at the last redraw, for the rates shown.
@@ -41,6 +44,7 @@ impl<'a> Probe<'a> {
     pub fn new(
         live: &'a LiveCounters,
         mode: Mode,
+        intervals: Option<&'a Board>,
         warnings: &Warnings,
         server_pid: Option<u32>,
         progress: bool,
@@ -54,6 +58,7 @@ impl<'a> Probe<'a> {
         Probe {
             live,
             mode,
+            intervals,
             server_pid,
             bar,
             last: (Instant::now(), (0, 0, 0)),
@@ -116,7 +121,22 @@ impl<'a> Probe<'a> {
                 format!("{:.0} msg/s, {mb:.2} MB/s", rate(self.last.1.0, counts.0))
             }
         };
-        bar.set_message(format!("{rates}, {errors} errors"));
+        let last = self
+            .intervals
+            .and_then(|board| Some((board.latest_complete()?, board.length)));
+        let last = last.map_or(String::new(), |((_, s), length)| {
+            let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+            format!(
+                " | {:.0}-{:.0} s: p50 {} us, p99 {} us, max {} us, {} errors",
+                s.t_s,
+                s.t_s + length.as_secs_f64(),
+                us(s.p50_us),
+                us(s.p99_us),
+                us(s.max_us),
+                s.errors
+            )
+        });
+        bar.set_message(format!("{rates}, {errors} errors{last}"));
         bar.tick();
         self.last = (now, counts);
     }

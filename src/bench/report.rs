@@ -4,10 +4,14 @@
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+pub use super::intervals::Summary as IntervalSummary;
+
+use super::slo::Verdict;
 
 /// Failures seen by the load generator; any of them makes the exit status 1.
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Errors {
     /// Echoed bytes that differ from what was sent, or more bytes than were sent.
     pub mismatches: u64,
@@ -36,7 +40,7 @@ impl Errors {
 }
 
 /// Round-trip percentiles in microseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     pub samples: u64,
     pub p50_us: f64,
@@ -67,7 +71,7 @@ impl Latency {
 }
 
 /// Target and achieved rate of an open loop, messages per second.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Rate {
     /// Messages due in the window over its length.
     pub target: f64,
@@ -77,7 +81,7 @@ pub struct Rate {
 
 /// Histograms in microseconds, each the base64 of HdrHistogram's V2
 /// deflate-compressed encoding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Histograms {
     pub latency: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +90,7 @@ pub struct Histograms {
 
 /// CPU time over the measured window, the load generator's and, with
 /// `--server-pid`, the server's.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cpu {
     pub client_seconds: f64,
     /// Per round trip (pingpong, hold); `null` in stream and churn.
@@ -98,7 +102,7 @@ pub struct Cpu {
     pub server_us_per_cycle: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub mode: String,
     pub addr: String,
@@ -153,9 +157,43 @@ pub struct Report {
     pub io_uring_sends: bool,
     /// What the run warned about on stderr, in order.
     pub warnings: Vec<String>,
+    /// `--slo`: each gate with its measured value and verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Vec<Verdict>>,
+    /// When the measured window ran, wall-clock (for `bench merge`).
+    pub window: Option<Window>,
+    /// `--interval`: figures per stretch of the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<Vec<IntervalSummary>>,
+    /// `--rate-steps`: figures per step, with its target rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Step>>,
+    /// `bench merge`: the files merged, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<Vec<String>>,
+}
+
+/// The measured window in Unix time, seconds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    pub start_unix_s: f64,
+    pub end_unix_s: f64,
+}
+
+/// One step of `--rate-steps`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Step {
+    pub target_per_s: f64,
+    #[serde(flatten)]
+    pub figures: IntervalSummary,
 }
 
 impl Report {
+    /// True when `--slo` was given and a gate failed.
+    pub fn failed_a_gate(&self) -> bool {
+        self.slo.iter().flatten().any(|verdict| !verdict.pass)
+    }
+
     /// The summary printed when `--json` is absent: per mode, only the
     /// figures that mean something in it.
     pub fn human(&self) -> String {
@@ -169,6 +207,9 @@ impl Report {
             "{} against {}: {shape}, {} thread(s), {:.1} s measured after {:.1} s warm-up",
             self.mode, self.addr, self.threads, self.measured_s, self.warmup_s
         );
+        if let Some(files) = &self.merged_from {
+            let _ = writeln!(out, "merged      {} reports: {}", files.len(), files.join(", "));
+        }
         if let Some(why) = &self.stopped_early {
             let _ = writeln!(
                 out,
@@ -271,6 +312,32 @@ impl Report {
             out.push_str("; sends batched through io_uring");
         }
         out.push('\n');
+        for (i, step) in self.steps.iter().flatten().enumerate() {
+            let f = &step.figures;
+            let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} us"));
+            let _ = writeln!(
+                out,
+                "step {:<6} target {:.0} msg/s: achieved {:.0} msg/s, p50 {}, p99 {}, max {}, {} errors",
+                i + 1,
+                step.target_per_s,
+                f.messages_per_s,
+                us(f.p50_us),
+                us(f.p99_us),
+                us(f.max_us),
+                f.errors
+            );
+        }
+        for verdict in self.slo.iter().flatten() {
+            let value = verdict
+                .value
+                .map_or("nothing measured".to_string(), |v| format!("{v:.3}"));
+            let verdict_word = if verdict.pass { "PASS" } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "slo         {verdict_word}  {} (measured {value})",
+                verdict.gate
+            );
+        }
         out
     }
 }

@@ -36,6 +36,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use super::histograms;
+use super::intervals::{Board, Recorder};
 use super::pattern::Pattern;
 use super::probe::{CpuWindow, Probe};
 use super::report::Errors;
@@ -78,6 +79,8 @@ pub struct Tally {
     pub batched_sends: bool,
     /// How much of the measured window this worker ran.
     pub measured: Duration,
+    /// When the window began.
+    pub window_from: Option<Instant>,
     /// Why its window ended before the planned end, if it did.
     pub stopped_early: Option<&'static str>,
     /// Ctrl-C ended it.
@@ -95,6 +98,10 @@ pub struct Plan<'a> {
     /// All workers and the coordinating thread meet here once connected.
     pub connected: &'a Barrier,
     pub warnings: &'a Warnings,
+    /// `--interval`: the time series all workers add to.
+    pub intervals: Option<&'a Board>,
+    /// `--rate-steps`: one stretch per step.
+    pub steps: Option<&'a Board>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +190,11 @@ struct Worker<'a> {
     failed_in_a_row: usize,
     /// Errors already added to the live counters.
     published_errors: u64,
+    /// This worker's current `--interval` and `--rate-steps` stretches.
+    recorders: Vec<Recorder<'a>>,
+    /// Open loop: the timings of a read's completed messages, kept to
+    /// reuse its allocation.
+    completed_scratch: Vec<(Duration, Option<Duration>)>,
 }
 
 /// Runs one worker to the end of the drain.
@@ -228,6 +240,7 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
             cpu_window: None,
             batched_sends: false,
             measured: Duration::ZERO,
+            window_from: None,
             stopped_early: None,
             interrupted: false,
         },
@@ -241,6 +254,8 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
         abandon_drain: false,
         failed_in_a_row: 0,
         published_errors: 0,
+        recorders: Vec::new(),
+        completed_scratch: Vec::new(),
     };
     match Signals::new([SIGINT]) {
         Ok(mut signals) => match worker
@@ -290,6 +305,14 @@ impl Worker<'_> {
         self.phase = Phase::Running;
         self.measure_from = now + self.config().warmup;
         self.measure_until = self.measure_from + self.config().duration;
+        self.tally.window_from = Some(self.measure_from);
+        let open_loop = self.config().open_loop.is_some();
+        let (from, length) = (self.measure_from, self.config().duration);
+        self.recorders = [self.plan.intervals, self.plan.steps]
+            .into_iter()
+            .flatten()
+            .map(|board| Recorder::new(board, from, length, open_loop))
+            .collect();
         if self.config().mode == Mode::Churn {
             self.queue = self.plan.ids.iter().rev().copied().collect();
         } else if self.conns.is_empty() && self.stopped.is_none() {
@@ -347,7 +370,34 @@ impl Worker<'_> {
             self.turn(&mut events, Some(left))?;
         }
         self.publish();
+        let (messages, errors) = self.stretch_counts();
+        for recorder in std::mem::take(&mut self.recorders) {
+            recorder.finish(messages, errors);
+        }
         Ok(())
+    }
+
+    /// The running totals a stretch is measured by: messages (churn: cycles)
+    /// and errors.
+    fn stretch_counts(&self) -> (u64, u64) {
+        let done = if self.config().mode == Mode::Churn {
+            self.tally.cycles
+        } else {
+            self.tally.messages
+        };
+        (done, self.tally.errors.total())
+    }
+
+    /// Records a round trip in the window: into the run's histograms and
+    /// the current stretches.
+    fn record_latency(&mut self, latency: Duration, uncorrected: Option<Duration>) {
+        histograms::record(&mut self.tally.latency, latency);
+        if let (Some(histogram), Some(value)) = (&mut self.tally.latency_uncorrected, uncorrected) {
+            histograms::record(histogram, value);
+        }
+        for recorder in &mut self.recorders {
+            recorder.record(latency, uncorrected);
+        }
     }
 
     /// Ends the measured window now.
@@ -391,6 +441,12 @@ impl Worker<'_> {
             Err(err) => return Err(err),
         }
         self.now = Instant::now();
+        if !self.recorders.is_empty() {
+            let (messages, errors) = self.stretch_counts();
+            for recorder in &mut self.recorders {
+                recorder.roll(self.now, messages, errors);
+            }
+        }
         if let Some(probe) = &mut self.probe {
             probe.tick(self.now);
         }
@@ -469,6 +525,9 @@ impl Worker<'_> {
             if let Some(redraw) = probe.next_redraw() {
                 until = until.min(redraw);
             }
+        }
+        for recorder in &self.recorders {
+            until = until.min(recorder.next_boundary());
         }
         let wait = until.saturating_duration_since(now);
         if self.queue.is_empty() {
@@ -622,7 +681,8 @@ impl Worker<'_> {
         // Hold mode's one exchange happens before the window; count it anyway.
         if mode == Mode::Hold || in_window(self.measure_from, self.measure_until, now) {
             self.tally.messages += 1;
-            histograms::record(&mut self.tally.latency, now - conn.started);
+            let latency = now - conn.started;
+            self.record_latency(latency, None);
         }
         self.unpublished.0 += 1;
         if mode == Mode::Pingpong {
@@ -669,7 +729,7 @@ impl Worker<'_> {
             self.unpublished.2 += 1;
             if in_window(self.measure_from, self.measure_until, now) {
                 self.tally.cycles += 1;
-                histograms::record(&mut self.tally.latency, now - started);
+                self.record_latency(now - started, None);
             }
         }
         self.refill(id);

@@ -281,28 +281,29 @@ impl Worker<'_> {
         let Some(open) = conn.open.as_mut() else {
             return false;
         };
-        let mut completed = false;
+        let mut completed = 0;
+        let mut timings = std::mem::take(&mut self.completed_scratch);
         while open.outstanding.front().is_some_and(|m| m.end <= conn.verified) {
             let message = open.outstanding.pop_front().expect("front exists");
             open.started = open.started.saturating_sub(1);
-            completed = true;
-            self.unpublished.0 += 1;
-            if in_window(from, until, now) {
-                self.tally.messages += 1;
-            }
+            completed += 1;
             if in_window(from, until, message.intended) {
-                histograms::record(&mut self.tally.latency, now - message.intended);
-                if let (Some(uncorrected), Some(sent)) =
-                    (&mut self.tally.latency_uncorrected, message.sent_at)
-                {
-                    histograms::record(uncorrected, now - sent);
-                }
+                timings.push((now - message.intended, message.sent_at.map(|sent| now - sent)));
             }
         }
-        if completed && open.held {
+        let held = open.held;
+        self.unpublished.0 += completed;
+        if in_window(from, until, now) {
+            self.tally.messages += completed;
+        }
+        for (latency, uncorrected) in timings.drain(..) {
+            self.record_latency(latency, uncorrected);
+        }
+        self.completed_scratch = timings;
+        if completed > 0 && held {
             self.queue_due(key, now);
         }
-        completed
+        completed > 0
     }
 
     /// Drain: queue what is still due from the window, and half-close once
@@ -353,7 +354,7 @@ impl Worker<'_> {
                     if message.sent_at.is_none() {
                         self.tally.late_sends += 1;
                     }
-                    histograms::record(&mut self.tally.latency, deadline - message.intended);
+                    self.record_latency(deadline - message.intended, None);
                 }
             }
             let mut due = open.next_due;
@@ -361,7 +362,7 @@ impl Worker<'_> {
                 if due >= from {
                     self.tally.errors.timeouts += 1;
                     self.tally.late_sends += 1;
-                    histograms::record(&mut self.tally.latency, deadline.saturating_duration_since(due));
+                    self.record_latency(deadline.saturating_duration_since(due), None);
                 }
                 open.schedule.advance();
                 due = self.intended_time(open.schedule.next_point());
