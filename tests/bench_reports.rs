@@ -1,0 +1,312 @@
+//! What `mio-echo bench` hands to people and other tools: pass/fail gates,
+//! time series, HdrHistogram files, and reports merged across hosts.
+
+mod util;
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use serde_json::Value;
+use util::{ServerProcess, bench_json, number, run_bin};
+
+fn decode(text: &str) -> Histogram<u64> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).unwrap();
+    Deserializer::new().deserialize(&mut bytes.as_slice()).unwrap()
+}
+
+fn encode(histogram: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(histogram, &mut bytes)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A scratch folder of this test's own, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("mio-echo-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn gates_pass_fail_and_refuse_bad_grammar() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let run = &["-c", "5", "--rate", "2000", "-d", "0.5"];
+    let with = |slo: &str| {
+        let mut args = run.to_vec();
+        args.extend(["--slo", slo]);
+        bench_json(&addr, &args)
+    };
+    let (code, report, stderr) = with("p99<10s,errors=0,rate>=0.5");
+    assert_eq!(code, Some(0), "{stderr}");
+    let verdicts = report["slo"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 3);
+    assert!(verdicts.iter().all(|v| v["pass"] == true), "{report}");
+    assert_eq!(verdicts[0]["gate"], "p99<10s");
+    assert_eq!(verdicts[0]["value"], report["latency"]["p99_us"]);
+
+    let (code, report, _) = with("p50<1us,errors=0");
+    assert_eq!(code, Some(3), "an impossible gate fails the run: {report}");
+    assert_eq!(report["slo"][0]["pass"], false);
+    assert_eq!(report["slo"][1]["pass"], true);
+
+    for bad in ["p99<2", "p42<1ms", "errors", "speed>1"] {
+        let output = run_bin(&["bench", "--addr", &addr, "--slo", bad], b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains("METRIC OP VALUE") && stderr.lines().count() == 1,
+            "{bad}: {stderr}"
+        );
+    }
+    let output = run_bin(&["bench", "--addr", &addr, "--slo", "rate>=0.9"], b"");
+    assert_eq!(output.status.code(), Some(2), "a rate gate needs --rate");
+    // The human summary names each gate with its verdict.
+    let output = run_bin(
+        &[
+            "bench", "--addr", &addr, "-c", "2", "-d", "0.3", "--slo", "p99<1us",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("FAIL  p99<1us (measured"));
+}
+
+#[test]
+fn intervals_steps_and_histogram_files_add_up_to_the_run() {
+    let server = ServerProcess::start(&[]);
+    let scratch = Scratch::new("reports");
+    let (log, hgrm) = (scratch.file("run.hlog"), scratch.file("run.hgrm"));
+    let args = [
+        "-c",
+        "10",
+        "--rate-steps",
+        "1000,3000",
+        "--step-duration",
+        "1",
+        "--interval",
+        "0.5",
+        "--hdr-log",
+        &log,
+        "--hgrm",
+        &hgrm,
+    ];
+    let (code, report, stderr) = bench_json(&server.addr.to_string(), &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(number(&report, "duration_s"), 2.0, "the steps set the window");
+
+    let intervals = report["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 4, "{report}");
+    let messages: f64 = intervals
+        .iter()
+        .map(|i| i["messages_per_s"].as_f64().unwrap() * 0.5)
+        .sum();
+    assert_eq!(messages, number(&report, "messages"));
+    assert_eq!(intervals[1]["t_s"], 0.5);
+
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    for (step, target) in steps.iter().zip([1000.0, 3000.0]) {
+        assert_eq!(step["target_per_s"].as_f64(), Some(target));
+        let achieved = step["messages_per_s"].as_f64().unwrap();
+        assert!((achieved / target - 1.0).abs() < 0.05, "{step}");
+    }
+
+    // The interval log: untagged corrected histograms, one per interval,
+    // summing to the run's; tagged uncorrected ones beside them.
+    let text = std::fs::read(&log).unwrap();
+    let mut corrected = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+    let (mut untagged, mut tagged) = (0, 0);
+    for entry in IntervalLogIterator::new(&text) {
+        match entry.unwrap() {
+            LogEntry::Interval(interval) => {
+                let histogram: Histogram<u64> = Deserializer::new()
+                    .deserialize(
+                        &mut base64::engine::general_purpose::STANDARD
+                            .decode(interval.encoded_histogram())
+                            .unwrap()
+                            .as_slice(),
+                    )
+                    .unwrap();
+                match interval.tag().map(|t| t.as_str()) {
+                    None => {
+                        untagged += 1;
+                        corrected.add(&histogram).unwrap();
+                    }
+                    Some("uncorrected") => tagged += 1,
+                    Some(other) => panic!("unexpected tag {other}"),
+                }
+            }
+            LogEntry::StartTime(_) | LogEntry::BaseTime(_) => {}
+        }
+    }
+    assert_eq!((untagged, tagged), (4, 4));
+    assert_eq!(
+        corrected,
+        decode(report["histograms"]["latency"].as_str().unwrap())
+    );
+    let hgrm = std::fs::read_to_string(&hgrm).unwrap();
+    assert!(
+        hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)\n\n"),
+        "{hgrm}"
+    );
+    assert!(
+        hgrm.contains(&format!("Total count    = {:>12}]", corrected.len())),
+        "{hgrm}"
+    );
+}
+
+/// A report with its latency histogram replaced by `histogram`.
+fn report_with(template: &Value, histogram: &Histogram<u64>) -> Value {
+    let mut report = template.clone();
+    report["histograms"]["latency"] = Value::String(encode(histogram));
+    report["messages"] = histogram.len().into();
+    report
+}
+
+#[test]
+fn merged_percentiles_come_from_merged_histograms_never_from_averages() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let scratch = Scratch::new("merge");
+    let (a, b) = (scratch.file("a.json"), scratch.file("b.json"));
+    // Two hosts at the same time: here two runs side by side.
+    let run = |path: String| {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let (code, report, stderr) = bench_json(&addr, &["-c", "5", "--rate", "2000", "-d", "1"]);
+            assert_eq!(code, Some(0), "{stderr}");
+            std::fs::write(&path, report.to_string()).unwrap();
+            report
+        })
+    };
+    let (first, second) = (run(a.clone()), run(b.clone()));
+    let (first, second) = (first.join().unwrap(), second.join().unwrap());
+    let output = run_bin(&["bench", "merge", &a, &b, "--json"], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let merged: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut both = decode(first["histograms"]["latency"].as_str().unwrap());
+    both.add(decode(second["histograms"]["latency"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(
+        decode(merged["histograms"]["latency"].as_str().unwrap()),
+        both,
+        "counts exactly"
+    );
+    assert_eq!(
+        number(&merged, "latency.p99_us"),
+        both.value_at_quantile(0.99) as f64
+    );
+    assert_eq!(
+        number(&merged, "messages"),
+        number(&first, "messages") + number(&second, "messages")
+    );
+    assert_eq!(number(&merged, "rate.target"), 4000.0);
+    assert_eq!(merged["merged_from"], serde_json::json!([a, b]));
+    // Each input's own warnings (a busy test machine may have some) come
+    // along, named by their file.
+    for warning in merged["warnings"].as_array().unwrap() {
+        let warning = warning.as_str().unwrap();
+        assert!(warning.starts_with(&a) || warning.starts_with(&b), "{warning}");
+    }
+
+    // One fast host and one with a slow tail of 1.5% of its messages: its
+    // p99 is in the tail, but over all messages the tail is 0.75%, so the
+    // true p99 is fast, and the mean of the two p99s is wrong by 250x.
+    let mut fast = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+    fast.record_n(100, 10_000).unwrap();
+    let mut slow = fast.clone();
+    slow.record_n(50_000, 150).unwrap();
+    let (fast_path, slow_path) = (scratch.file("fast.json"), scratch.file("slow.json"));
+    std::fs::write(&fast_path, report_with(&first, &fast).to_string()).unwrap();
+    std::fs::write(&slow_path, report_with(&second, &slow).to_string()).unwrap();
+    let output = run_bin(&["bench", "merge", &fast_path, &slow_path, "--json"], b"");
+    let merged: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut all = fast.clone();
+    all.add(&slow).unwrap();
+    let true_p99 = all.value_at_quantile(0.99) as f64;
+    let averaged = (fast.value_at_quantile(0.99) + slow.value_at_quantile(0.99)) as f64 / 2.0;
+    assert_eq!(number(&merged, "latency.p99_us"), true_p99);
+    assert_eq!(
+        slow.value_at_quantile(0.99),
+        50_015,
+        "the slow host's own p99 is in its tail"
+    );
+    assert!(
+        true_p99 < averaged / 100.0,
+        "p99 {true_p99} us, the average of p99s {averaged} us"
+    );
+}
+
+#[test]
+fn inputs_that_do_not_fit_are_refused_with_the_file_named() {
+    let server = ServerProcess::start(&[]);
+    let scratch = Scratch::new("refuse");
+    let (code, pingpong, _) = bench_json(&server.addr.to_string(), &["-c", "2", "-d", "0.2"]);
+    assert_eq!(code, Some(0));
+    let good = scratch.file("good.json");
+    std::fs::write(&good, pingpong.to_string()).unwrap();
+    let write = |name: &str, report: &Value| {
+        let path = scratch.file(name);
+        std::fs::write(&path, report.to_string()).unwrap();
+        path
+    };
+    let mut stream = pingpong.clone();
+    stream["mode"] = "stream".into();
+    let mut bigger = pingpong.clone();
+    bigger["size"] = 1024.into();
+    let mut coarse = pingpong.clone();
+    let histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 2).unwrap();
+    coarse["histograms"]["latency"] = encode(&histogram).into();
+    let mut later = pingpong.clone();
+    later["window"]["start_unix_s"] = (number(&pingpong, "window.start_unix_s") + 3600.0).into();
+    later["window"]["end_unix_s"] = (number(&pingpong, "window.end_unix_s") + 3600.0).into();
+    let not_json = scratch.file("notes.txt");
+    std::fs::write(&not_json, "hello").unwrap();
+    for (path, words) in [
+        (write("stream.json", &stream), "a stream run cannot merge"),
+        (write("bigger.json", &bigger), "messages of 1024 B cannot merge"),
+        (
+            write("coarse.json", &coarse),
+            "histograms of 2 significant digits",
+        ),
+        (not_json.clone(), "not a mio-echo bench --json report"),
+        (scratch.file("missing.json"), "cannot read it"),
+    ] {
+        let output = run_bin(&["bench", "merge", &good, &path], b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{path}: {stderr}");
+        assert!(stderr.starts_with(&format!("error: {path}: ")), "{stderr}");
+        assert!(stderr.contains(words) && stderr.lines().count() == 1, "{stderr}");
+    }
+    // Windows that do not overlap still merge, with a warning.
+    let later = write("later.json", &later);
+    let output = run_bin(&["bench", "merge", &good, &later, "--json"], b"");
+    assert!(output.status.success());
+    let merged: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let warning = merged["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("did not run at the same time"), "{warning}");
+}
