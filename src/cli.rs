@@ -394,11 +394,22 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub hgrm: Option<std::path::PathBuf>,
 
+    /// Start the traffic (warm-up, then the window) at this Unix time, in seconds, once
+    /// connected: load hosts started apart then run together (see `bench merge`)
+    #[arg(long, value_name = "UNIX_TIME", value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+
     /// Pass/fail gates checked after the run, e.g. 'p99<2ms,p99.9<10ms,errors=0,rate>=0.99'
     /// (latency percentiles p50|p90|p99|p99.9|max|mean with us|ms|s; errors as a count or
     /// a percentage of messages; rate = achieved/target). A failed gate exits with status 3
     #[arg(long, value_name = "GATES")]
     pub slo: Option<String>,
+
+    /// Find the highest open-loop rate that meets the --slo gates: double the rate (from
+    /// --rate, or 1000) until a probe fails, then halve the gap to within 5%; each probe a
+    /// whole run of --duration with its own --warmup
+    #[arg(long, requires = "slo", conflicts_with = "rate_steps")]
+    pub find_max_rate: bool,
 
     /// Open loop: messages one connection may have queued or unanswered at once;
     /// past it, due messages wait (their latency still counts from their time)
@@ -414,7 +425,7 @@ pub enum RateSpec {
 }
 
 /// More than this many messages per second is beyond any one load generator.
-const MAX_RATE: f64 = 1e8;
+pub const MAX_RATE: f64 = 1e8;
 
 impl BenchArgs {
     pub fn config(&self) -> Result<bench::Config, Failure> {
@@ -439,6 +450,7 @@ impl BenchArgs {
             step: (!self.rate_steps.is_empty()).then_some(self.step_duration),
             hdr_log: self.hdr_log.clone(),
             hgrm: self.hgrm.clone(),
+            start_at: self.start_at,
         })
     }
 
@@ -473,9 +485,24 @@ impl BenchArgs {
     }
 
     /// The open loop's settings, or `None` for a closed loop.
+    /// Where `--find-max-rate` starts.
+    pub fn search_start(&self) -> f64 {
+        match self.rate {
+            Some(RateSpec::Constant(rate)) => rate,
+            _ => bench::search::DEFAULT_START,
+        }
+    }
+
     fn open_loop(&self) -> Result<Option<bench::OpenLoop>, Failure> {
         let window = self.window_length();
+        if self.find_max_rate && matches!(self.rate, Some(RateSpec::Ramp(..))) {
+            return Err(Failure::Usage(
+                "--find-max-rate starts from one rate, not a ramp".into(),
+            ));
+        }
+        let start = self.search_start();
         let parts: Vec<(Duration, f64, f64)> = match (self.rate, self.rate_steps.as_slice()) {
+            (None, []) if self.find_max_rate => vec![(window, start, start)],
             (None, []) => return Ok(None),
             (Some(RateSpec::Constant(rate)), _) => vec![(window, rate, rate)],
             (Some(RateSpec::Ramp(from, to)), _) => vec![(window, from, to)],
@@ -528,6 +555,28 @@ pub fn parse_host_port(text: &str) -> Result<HostPort, String> {
         host: host.to_string(),
         port,
     })
+}
+
+/// A Unix time at most a day ahead (further is a typo: milliseconds, say);
+/// one in the past starts at once.
+fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| format!("'{text}' is not a Unix time in seconds (date +%s)"))?;
+    let at = UNIX_EPOCH + Duration::from_secs_f64(secs);
+    if at
+        .duration_since(SystemTime::now())
+        .is_ok_and(|ahead| ahead > Duration::from_secs(86_400))
+    {
+        return Err(format!(
+            "'{text}' is more than a day ahead; give seconds since 1970 (date +%s)"
+        ));
+    }
+    Ok(at)
 }
 
 /// A rate of the open loop: positive, finite, at most [`MAX_RATE`].

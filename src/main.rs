@@ -158,7 +158,12 @@ fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
 }
 
 fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
-    let report = bench::run(&args.config()?)?;
+    let config = args.config()?;
+    let report = if args.find_max_rate {
+        bench::search::find_max_rate(&config, args.search_start(), mio_echo::cli::MAX_RATE)?
+    } else {
+        bench::run(&config)?
+    };
     print_report(&report, args.json)
 }
 
@@ -173,7 +178,12 @@ fn print_report(report: &bench::Report, json: bool) -> Result<ExitCode, Failure>
     }
     Ok(if report.interrupted {
         ExitCode::from(INTERRUPTED)
-    } else if report.failed_a_gate() {
+    } else if report
+        .max_rate
+        .as_ref()
+        .is_some_and(|search| search.low.is_none())
+        || report.failed_a_gate()
+    {
         ExitCode::from(GATE_FAILED)
     } else if report.errors.total() == 0 {
         ExitCode::SUCCESS

@@ -310,3 +310,37 @@ fn inputs_that_do_not_fit_are_refused_with_the_file_named() {
     let warning = merged["warnings"][0].as_str().unwrap();
     assert!(warning.contains("did not run at the same time"), "{warning}");
 }
+
+/// Hosts started apart run their windows together with --start-at.
+#[test]
+fn start_at_lines_up_runs_started_apart() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let start = now + 1.5;
+    let start_arg = format!("{start:.3}");
+    let run = |delay_ms: u64| {
+        let (addr, start_arg) = (addr.clone(), start_arg.clone());
+        std::thread::spawn(move || {
+            // Launched at different moments, as on different hosts.
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            let (code, report, stderr) =
+                bench_json(&addr, &["-c", "2", "-d", "0.5", "--start-at", &start_arg]);
+            assert_eq!(code, Some(0), "{stderr}");
+            number(&report, "window.start_unix_s")
+        })
+    };
+    let (first, second) = (run(0), run(700));
+    let (first, second) = (first.join().unwrap(), second.join().unwrap());
+    for began in [first, second] {
+        assert!(
+            (began - start).abs() < 0.2,
+            "window began at {began:.3}, asked for {start:.3}"
+        );
+    }
+    let output = run_bin(&["bench", "--addr", &addr, "--start-at", "99999999999"], b"");
+    assert_eq!(output.status.code(), Some(2), "a time far ahead is a typo");
+}

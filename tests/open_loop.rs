@@ -244,3 +244,87 @@ fn a_ramp_reaches_its_average_rate() {
     let achieved = number(&report, "rate.achieved");
     assert!((achieved / 3000.0 - 1.0).abs() < 0.02, "{report}");
 }
+
+/// An echo server that echoes at most `per_second` messages of `size`
+/// bytes per second over all its connections (a token bucket of bytes).
+fn throttled_server(per_second: f64, size: usize) -> String {
+    use std::sync::{Arc, Mutex};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let bytes_per_second = per_second * size as f64;
+    // (tokens, when last refilled); a burst of at most 10 ms of traffic.
+    let bucket = Arc::new(Mutex::new((0.0f64, Instant::now())));
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let bucket = Arc::clone(&bucket);
+            thread::spawn(move || {
+                let mut buf = vec![0; size];
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            let wait = {
+                                let mut bucket = bucket.lock().unwrap();
+                                let now = Instant::now();
+                                let refill = (now - bucket.1).as_secs_f64() * bytes_per_second;
+                                bucket.0 = (bucket.0 + refill).min(bytes_per_second / 100.0) - n as f64;
+                                bucket.1 = now;
+                                (bucket.0 < 0.0)
+                                    .then(|| Duration::from_secs_f64(-bucket.0 / bytes_per_second))
+                            };
+                            if let Some(wait) = wait {
+                                // The behaviour under test: a server slower than its load.
+                                thread::sleep(wait);
+                            }
+                            if stream.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn max_rate_search_brackets_a_servers_capacity() {
+    let capacity = 3000.0;
+    let addr = throttled_server(capacity, 64);
+    let args = [
+        "-c",
+        "8",
+        "--size",
+        "64",
+        "-d",
+        "1",
+        "--warmup",
+        "0.3",
+        "--find-max-rate",
+        "--slo",
+        "p99<50ms",
+        "--rate",
+        "1000",
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let search = &report["max_rate"];
+    let (low, high) = (search["low"].as_f64().unwrap(), search["high"].as_f64().unwrap());
+    assert!(low < high && (high - low) / high <= 0.05 + 1e-9, "{search}");
+    assert!(
+        low <= capacity * 1.1 && high >= capacity * 0.9,
+        "[{low}, {high}] does not bracket {capacity} within 10%: {search}"
+    );
+    let probes = search["probes"].as_array().unwrap();
+    assert!(probes.len() >= 4, "{search}");
+    assert_eq!(probes[0]["rate"], 1000.0);
+    assert_eq!(probes[1]["rate"], 2000.0, "doubling first");
+    // The report's own figures are the highest passing probe's.
+    assert_eq!(number(&report, "rate.target"), low);
+    eprintln!(
+        "capacity {capacity}: search answered [{low:.0}, {high:.0}] in {} probes",
+        probes.len()
+    );
+}

@@ -141,6 +141,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         }),
         intervals: None,
         steps: None,
+        max_rate: None,
         merged_from: None,
     }
 }

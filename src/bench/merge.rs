@@ -175,6 +175,7 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         window,
         intervals: None,
         steps: None,
+        max_rate: None,
         merged_from: Some(inputs.iter().map(|(name, _)| name.clone()).collect()),
     })
 }

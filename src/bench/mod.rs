@@ -14,6 +14,7 @@ mod pattern;
 mod probe;
 pub mod report;
 pub mod schedule;
+pub mod search;
 mod send_batch;
 pub mod slo;
 mod timer;
@@ -92,6 +93,8 @@ pub struct Config {
     pub hdr_log: Option<std::path::PathBuf>,
     /// `--hgrm`: where to write the percentile distribution.
     pub hgrm: Option<std::path::PathBuf>,
+    /// `--start-at`: the wall-clock time the window (or warm-up) begins.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// The open loop's settings (`--rate`, `--arrival`, `--max-inflight`).
@@ -397,6 +400,7 @@ mod tests {
             step: None,
             hdr_log: None,
             hgrm: None,
+            start_at: None,
         }
     }
 

@@ -168,6 +168,9 @@ pub struct Report {
     /// `--rate-steps`: figures per step, with its target rate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<Step>>,
+    /// `--find-max-rate`: the answer and every probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<super::search::MaxRate>,
     /// `bench merge`: the files merged, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<String>>,
@@ -326,6 +329,33 @@ impl Report {
                 us(f.max_us),
                 f.errors
             );
+        }
+        if let Some(search) = &self.max_rate {
+            let _ = writeln!(
+                out,
+                "max rate    {:>12} {:>12} {:>10}  gates",
+                "probe msg/s", "achieved", "p99 us"
+            );
+            for probe in &search.probes {
+                let p99 = probe.p99_us.map_or("-".to_string(), |v| format!("{v:.0}"));
+                let verdict = if probe.pass { "PASS" } else { "FAIL" };
+                let _ = writeln!(
+                    out,
+                    "            {:>12.0} {:>12.0} {p99:>10}  {verdict}",
+                    probe.rate, probe.achieved
+                );
+            }
+            let _ = match (search.low, search.high) {
+                (Some(low), Some(high)) => writeln!(
+                    out,
+                    "max rate    between {low:.0} (passed) and {high:.0} msg/s (failed)"
+                ),
+                (Some(low), None) => {
+                    writeln!(out, "max rate    at least {low:.0} msg/s (every probe passed)")
+                }
+                (None, _) => writeln!(out, "max rate    none: every probe failed its gates"),
+            };
+            out.push_str("(the figures above are the highest passing probe's)\n");
         }
         for verdict in self.slo.iter().flatten() {
             let value = verdict

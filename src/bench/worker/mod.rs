@@ -26,7 +26,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
 use std::sync::Barrier;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
@@ -299,6 +299,9 @@ impl Worker<'_> {
         }
         self.tally.connect_time = started.elapsed();
         self.plan.connected.wait();
+        if let Some(start) = self.config().start_at {
+            self.wait_until(start, &mut events)?;
+        }
 
         let now = Instant::now();
         self.now = now;
@@ -398,6 +401,18 @@ impl Worker<'_> {
         for recorder in &mut self.recorders {
             recorder.record(latency, uncorrected);
         }
+    }
+
+    /// `--start-at`: keeps the connections served (and Ctrl-C heard) until
+    /// the wall clock reaches `start`, so hosts started apart run together.
+    fn wait_until(&mut self, start: SystemTime, events: &mut Events) -> io::Result<()> {
+        while self.stopped.is_none() {
+            let Ok(left) = start.duration_since(SystemTime::now()) else {
+                return Ok(());
+            };
+            self.turn(events, Some(left.min(Duration::from_millis(100))))?;
+        }
+        Ok(())
     }
 
     /// Ends the measured window now.

@@ -1,0 +1,112 @@
+//! `--find-max-rate`: the highest open-loop rate that meets the `--slo` gates.
+//!
+//! Each probe is a whole run at one rate (its own connections, warm-up and
+//! fresh histograms). The rate doubles until a probe fails its gates, then
+//! the interval between the last pass and the first fail is halved until it
+//! is within 5% of its top. A first probe that fails halves the rate
+//! instead, until one passes.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Config, OpenLoop, RateProfile, Report, run};
+
+/// The search stops once (first fail - last pass) / first fail is below this.
+const PRECISION: f64 = 0.05;
+/// Below this many messages per second nothing is worth probing.
+const LOWEST: f64 = 1.0;
+/// The start when `--rate` does not give one.
+pub const DEFAULT_START: f64 = 1000.0;
+
+/// The answer and how it was found.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MaxRate {
+    /// The highest rate that passed; `null` when none did.
+    pub low: Option<f64>,
+    /// The lowest rate that failed; `null` when every probe passed up to
+    /// the highest rate bench can drive.
+    pub high: Option<f64>,
+    pub probes: Vec<Probe>,
+}
+
+/// One probe of the search.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Probe {
+    pub rate: f64,
+    pub achieved: f64,
+    pub p99_us: Option<f64>,
+    pub pass: bool,
+}
+
+/// Runs the search; the report returned is the best passing probe's (the
+/// last probe's when none passed), with the search in `max_rate`.
+pub fn find_max_rate(config: &Config, start: f64, highest: f64) -> Result<Report, String> {
+    let mut probes = Vec::new();
+    // The last passing and the first failing probe, each with its report.
+    let mut low: Option<(f64, Report)> = None;
+    let mut high: Option<(f64, Report)> = None;
+    let mut rate = start;
+    loop {
+        let report = probe(config, rate)?;
+        let pass = !report.failed_a_gate() && !report.interrupted;
+        eprintln!(
+            "probe {rate:.0} msg/s: achieved {:.0} msg/s, p99 {}: {}",
+            report.rate.map_or(0.0, |r| r.achieved),
+            report
+                .latency
+                .as_ref()
+                .map_or("-".into(), |l| format!("{:.0} us", l.p99_us)),
+            if pass { "PASS" } else { "FAIL" }
+        );
+        probes.push(Probe {
+            rate,
+            achieved: report.rate.map_or(0.0, |r| r.achieved),
+            p99_us: report.latency.as_ref().map(|l| l.p99_us),
+            pass,
+        });
+        if report.interrupted {
+            high = Some((rate, report));
+            break;
+        }
+        if pass {
+            low = Some((rate, report));
+        } else {
+            high = Some((rate, report));
+        }
+        rate = match (&low, &high) {
+            (Some((l, _)), Some((h, _))) if (h - l) / h <= PRECISION => break,
+            (Some((l, _)), Some((h, _))) => (l + h) / 2.0,
+            (Some((l, _)), None) if l * 2.0 > highest => break,
+            (Some((l, _)), None) => l * 2.0,
+            (None, Some((h, _))) if h / 2.0 < LOWEST => break,
+            (None, Some((h, _))) => h / 2.0,
+            (None, None) => unreachable!("a probe either passed or failed"),
+        };
+    }
+    let answer = MaxRate {
+        low: low.as_ref().map(|(rate, _)| *rate),
+        high: high.as_ref().map(|(rate, _)| *rate),
+        probes,
+    };
+    let (_, mut report) = low.or(high).expect("at least one probe ran");
+    report.max_rate = Some(answer);
+    Ok(report)
+}
+
+fn probe(config: &Config, rate: f64) -> Result<Report, String> {
+    let open = config
+        .open_loop
+        .as_ref()
+        .ok_or("--find-max-rate needs the open loop")?;
+    let profile = RateProfile::new(&[(config.warmup, rate, rate), (config.duration, rate, rate)]);
+    let config = Config {
+        open_loop: Some(OpenLoop {
+            profile,
+            ..open.clone()
+        }),
+        // Each probe's figures stand alone; the files would hold the last only.
+        hdr_log: None,
+        hgrm: None,
+        ..config.clone()
+    };
+    run(&config)
+}
