@@ -152,6 +152,9 @@ impl Warnings {
     }
 }
 
+/// Loopback source addresses churn spreads its connections over.
+const CHURN_SOURCE_ADDRESSES: usize = 64;
+
 /// Descriptors the process needs besides its connections.
 const SPARE_FDS: u64 = 32;
 
@@ -354,11 +357,22 @@ fn choose_source_ips(config: &Config) -> Result<Vec<IpAddr>, String> {
         }
         return Ok(config.source_ips.clone());
     }
-    let ports = ephemeral_port_count();
-    if !config.addr.ip().is_loopback() || !config.addr.is_ipv4() || config.connections <= ports {
+    if !config.addr.ip().is_loopback() || !config.addr.is_ipv4() {
         return Ok(Vec::new());
     }
-    let needed = config.connections.div_ceil(ports.max(1)).min(250);
+    let ports = ephemeral_port_count();
+    let needed = if config.mode == Mode::Churn {
+        // Every churn cycle leaves a TIME_WAIT socket on our side, and the
+        // kernel's search for a free port per (source, destination) walks
+        // past them: with one source address it took a quarter of the load
+        // generator's CPU, so churn measured the client. Spread over 64
+        // addresses, the search stays short (docs/benchmarks.md).
+        CHURN_SOURCE_ADDRESSES
+    } else if config.connections > ports {
+        config.connections.div_ceil(ports.max(1)).min(250)
+    } else {
+        return Ok(Vec::new());
+    };
     Ok((1..=needed as u8)
         .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
         .collect())
