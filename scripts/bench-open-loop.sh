@@ -58,9 +58,9 @@ stop_server() {
 
 # bench CPU LABEL [BENCH FLAGS...]: one run against a fresh server, one line in runs.txt.
 bench() {
-    local cpu=$1 label=$2
-    local server_cpu=$(( cpu == 0 ? 1 : 0 ))
-    [ "$cpu" = any ] && server_cpu=any
+    local cpu=$1 label=$2 server_cpu=any
+    [ "$cpu" = 0 ] && server_cpu=1
+    [ "$cpu" = 1 ] && server_cpu=0
     start_server "$server_cpu" "${serve_flags[@]}"
     (pinned "$cpu" "$bin" bench --addr "$addr" --warmup 1 --duration "$seconds" \
         --server-pid "$server_pid" --json "${@:3}") >"$work/report.json"
@@ -79,13 +79,13 @@ PY
 }
 
 serve_flags=()
-echo "calibration: closed-loop pingpong rate per connection count (1 s each)"
+echo "calibration: closed-loop pingpong rate per connection count (1 s each, pinned as the runs are)"
 declare -A closed_for
 for target in 20000 100000; do
     best=1; best_gap=
     for c in 1 2 3 4 5 6 7 8 10 12; do
-        start_server any
-        rate=$("$bin" bench --addr "$addr" --connections "$c" --duration 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages_per_s"])')
+        start_server 0
+        rate=$(pinned 1 "$bin" bench --addr "$addr" --connections "$c" --duration 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages_per_s"])')
         stop_server
         gap=$(python3 -c "print(abs($rate - $target))")
         if [ -z "$best_gap" ] || python3 -c "import sys; sys.exit(0 if $gap < $best_gap else 1)"; then best=$c; best_gap=$gap; fi

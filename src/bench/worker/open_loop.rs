@@ -97,6 +97,11 @@ impl Worker<'_> {
 
     /// Starts every open connection's schedule at `origin` (the warm-up's start).
     pub(super) fn start_open_loop(&mut self, origin: Instant) -> io::Result<()> {
+        // The kernel may fire this thread's timers up to its timer slack
+        // late (50 us by default) to batch wake-ups; the pacing coalesces
+        // on purpose already, so no slack on top.
+        // SAFETY: prctl with PR_SET_TIMERSLACK takes a plain integer.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
         let timer = PacingTimer::new(self.poll.registry(), PACING)?;
         self.pacing = Some(Pacing {
             timer,
