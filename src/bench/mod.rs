@@ -12,16 +12,18 @@ pub mod merge;
 mod output;
 mod pattern;
 mod probe;
+mod process;
 pub mod report;
 pub mod schedule;
 pub mod search;
 mod send_batch;
 pub mod slo;
+mod sources;
 mod timer;
 mod worker;
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Barrier, Mutex, OnceLock};
 use std::thread;
@@ -30,8 +32,10 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 
 use crate::fd_limit;
+pub use process::process_cpu_seconds;
 pub use report::Report;
 pub use schedule::{Arrival, RateProfile};
+use sources::{check_source_ips, choose_source_ips};
 
 /// What each connection does; see `mio-echo bench --help` and docs/bench.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,9 +156,6 @@ impl Warnings {
     }
 }
 
-/// Loopback source addresses churn spreads its connections over.
-const CHURN_SOURCE_ADDRESSES: usize = 64;
-
 /// Descriptors the process needs besides its connections.
 const SPARE_FDS: u64 = 32;
 
@@ -254,80 +255,6 @@ pub fn run(config: &Config) -> Result<Report, String> {
     Ok(report)
 }
 
-/// Warns about a source address this machine cannot send from (connects
-/// from it would all fail with no other explanation).
-fn check_source_ips(ips: &[IpAddr], warnings: &Warnings) {
-    for ip in ips {
-        let probe = socket2::Socket::new(
-            socket2::Domain::for_address(SocketAddr::new(*ip, 0)),
-            socket2::Type::STREAM,
-            None,
-        )
-        .and_then(|socket| socket.bind(&SocketAddr::new(*ip, 0).into()));
-        if let Err(err) = probe {
-            warnings.once(
-                "source-ip",
-                format!(
-                    "source address {ip} cannot be used here: {}; connections from it will fail",
-                    crate::error::describe(&err)
-                ),
-            );
-        }
-    }
-}
-
-/// CPU seconds (user + system) used so far by a process (`self` or a PID)
-/// and all its descendants, from /proc: a forking server such as
-/// `socat ... fork` serves each client in a child, and its children's time
-/// is its cost too (live children directly, reaped ones through the
-/// parent's cutime/cstime).
-pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
-    let pid: u32 = if pid == "self" {
-        std::process::id()
-    } else {
-        pid.parse().ok()?
-    };
-    let stats = all_process_stats();
-    let own = stats.iter().find(|s| s.pid == pid)?;
-    let mut ticks = own.ticks;
-    let mut frontier = vec![pid];
-    while let Some(parent) = frontier.pop() {
-        for child in stats.iter().filter(|s| s.ppid == parent) {
-            ticks += child.ticks;
-            frontier.push(child.pid);
-        }
-    }
-    // SAFETY: sysconf only reads a configuration value.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (per_second > 0).then(|| ticks as f64 / per_second as f64)
-}
-
-struct ProcessStat {
-    pid: u32,
-    ppid: u32,
-    /// utime + stime + cutime + cstime, in clock ticks.
-    ticks: u64,
-}
-
-fn all_process_stats() -> Vec<ProcessStat> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the parenthesised command name (which may hold spaces).
-        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-        let number = |i: usize| fields.get(i)?.parse::<u64>().ok();
-        Some(ProcessStat {
-            pid,
-            ppid: number(1)? as u32,
-            ticks: number(11)? + number(12)? + number(13)? + number(14)?,
-        })
-    })
-    .collect()
-}
-
 fn check_fd_limit(connections: usize) -> Result<(), String> {
     let limit =
         fd_limit::raise_to_hard_limit().map_err(|err| format!("cannot read the open-file limit: {err}"))?;
@@ -339,98 +266,4 @@ fn check_fd_limit(connections: usize) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Source addresses: the user's, or on loopback as many of 127.0.0.x as it
-/// takes to stay within the ephemeral port range of one source address.
-fn choose_source_ips(config: &Config) -> Result<Vec<IpAddr>, String> {
-    if !config.source_ips.is_empty() {
-        if let Some(ip) = config
-            .source_ips
-            .iter()
-            .find(|ip| ip.is_ipv4() != config.addr.is_ipv4())
-        {
-            return Err(format!(
-                "source address {ip} is not of the same family as {}",
-                config.addr
-            ));
-        }
-        return Ok(config.source_ips.clone());
-    }
-    if !config.addr.ip().is_loopback() || !config.addr.is_ipv4() {
-        return Ok(Vec::new());
-    }
-    let ports = ephemeral_port_count();
-    let needed = if config.mode == Mode::Churn {
-        // Every churn cycle leaves a TIME_WAIT socket on our side, and the
-        // kernel's search for a free port per (source, destination) walks
-        // past them: with one source address it took a quarter of the load
-        // generator's CPU, so churn measured the client. Spread over 64
-        // addresses, the search stays short (docs/benchmarks.md).
-        CHURN_SOURCE_ADDRESSES
-    } else if config.connections > ports {
-        config.connections.div_ceil(ports.max(1)).min(250)
-    } else {
-        return Ok(Vec::new());
-    };
-    Ok((1..=needed as u8)
-        .map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
-        .collect())
-}
-
-fn ephemeral_port_count() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| {
-            let mut bounds = text.split_whitespace().map(|n| n.parse::<usize>().ok());
-            Some(bounds.next()??.abs_diff(bounds.next()??) + 1)
-        })
-        .unwrap_or(28_232)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(connections: usize, addr: &str) -> Config {
-        Config {
-            addr: addr.parse().unwrap(),
-            connections,
-            size: 512,
-            duration: Duration::from_secs(1),
-            warmup: Duration::ZERO,
-            mode: Mode::Pingpong,
-            threads: 1,
-            window: 1 << 18,
-            connect_rate: None,
-            source_ips: Vec::new(),
-            server_pid: None,
-            progress: false,
-            io_uring: true,
-            drain_timeout: Duration::from_secs(5),
-            open_loop: None,
-            slo: Vec::new(),
-            interval: None,
-            step: None,
-            hdr_log: None,
-            hgrm: None,
-            start_at: None,
-        }
-    }
-
-    #[test]
-    fn loopback_spreads_over_source_addresses_beyond_the_port_range() {
-        let ports = ephemeral_port_count();
-        assert!(choose_source_ips(&config(100, "127.0.0.1:1")).unwrap().is_empty());
-        let ips = choose_source_ips(&config(ports * 2 + 1, "127.0.0.1:1")).unwrap();
-        assert_eq!(ips.len(), 3);
-        assert_eq!(ips[2], IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)));
-    }
-
-    #[test]
-    fn mixed_address_families_are_refused() {
-        let mut config = config(10, "127.0.0.1:1");
-        config.source_ips = vec!["::1".parse().unwrap()];
-        assert!(choose_source_ips(&config).unwrap_err().contains("family"));
-    }
 }

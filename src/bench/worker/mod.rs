@@ -19,16 +19,20 @@
 mod batch;
 mod connect;
 mod open_loop;
+mod tally;
+mod traffic;
+mod window;
+
+pub use tally::Tally;
 
 pub use open_loop::LATE;
 
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown};
+use std::io;
+use std::net::IpAddr;
 use std::sync::Barrier;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::SIGINT;
@@ -38,8 +42,7 @@ use slab::Slab;
 use super::histograms;
 use super::intervals::{Board, Recorder};
 use super::pattern::Pattern;
-use super::probe::{CpuWindow, Probe};
-use super::report::Errors;
+use super::probe::Probe;
 use super::send_batch::SendBatch;
 use super::{Config, LiveCounters, Mode, Warnings};
 
@@ -49,43 +52,6 @@ pub(super) const MAX_CONNECTING: usize = 256;
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ctrl-C's token, above every slab key.
 const SIGNALS: Token = Token(usize::MAX);
-
-/// What one thread measured.
-pub struct Tally {
-    pub connected: u64,
-    pub connect_time: Duration,
-    pub messages: u64,
-    pub bytes: u64,
-    pub cycles: u64,
-    /// Round trips in microseconds; open loop: from each message's intended
-    /// send time (corrected for coordinated omission).
-    pub latency: Histogram<u64>,
-    /// Open loop: the same messages from their actual send.
-    pub latency_uncorrected: Option<Histogram<u64>>,
-    /// Open loop: actual send minus intended send.
-    pub send_lag: Option<Histogram<u64>>,
-    /// Open loop: messages first written more than [`LATE`] after their
-    /// time, or never written.
-    pub late_sends: u64,
-    /// Open loop: late sends whose delay was this load generator's own
-    /// (its loop late while the connection could take the message).
-    pub generator_late: u64,
-    /// Open loop: messages written (their first byte) in the window.
-    pub sends: u64,
-    pub errors: Errors,
-    /// CPU time over the window, from the worker that holds the probe.
-    pub cpu_window: Option<CpuWindow>,
-    /// Its pingpong messages went out in io_uring batches.
-    pub batched_sends: bool,
-    /// How much of the measured window this worker ran.
-    pub measured: Duration,
-    /// When the window began.
-    pub window_from: Option<Instant>,
-    /// Why its window ended before the planned end, if it did.
-    pub stopped_early: Option<&'static str>,
-    /// Ctrl-C ended it.
-    pub interrupted: bool,
-}
 
 /// Everything a worker shares with the others.
 pub struct Plan<'a> {
@@ -224,26 +190,7 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
         measure_from: now,
         measure_until: now,
         now,
-        tally: Tally {
-            connected: 0,
-            connect_time: Duration::ZERO,
-            messages: 0,
-            bytes: 0,
-            cycles: 0,
-            latency: histograms::new_histogram(),
-            latency_uncorrected: None,
-            send_lag: None,
-            late_sends: 0,
-            generator_late: 0,
-            sends: 0,
-            errors: Errors::default(),
-            cpu_window: None,
-            batched_sends: false,
-            measured: Duration::ZERO,
-            window_from: None,
-            stopped_early: None,
-            interrupted: false,
-        },
+        tally: Tally::new(),
         unpublished: (0, 0, 0),
         to_send: Vec::new(),
         gathering: false,
@@ -380,74 +327,6 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// The running totals a stretch is measured by: messages (churn: cycles)
-    /// and errors.
-    fn stretch_counts(&self) -> (u64, u64) {
-        let done = if self.config().mode == Mode::Churn {
-            self.tally.cycles
-        } else {
-            self.tally.messages
-        };
-        (done, self.tally.errors.total())
-    }
-
-    /// Records a round trip in the window: into the run's histograms and
-    /// the current stretches.
-    fn record_latency(&mut self, latency: Duration, uncorrected: Option<Duration>) {
-        histograms::record(&mut self.tally.latency, latency);
-        if let (Some(histogram), Some(value)) = (&mut self.tally.latency_uncorrected, uncorrected) {
-            histograms::record(histogram, value);
-        }
-        for recorder in &mut self.recorders {
-            recorder.record(latency, uncorrected);
-        }
-    }
-
-    /// `--start-at`: keeps the connections served (and Ctrl-C heard) until
-    /// the wall clock reaches `start`, so hosts started apart run together.
-    fn wait_until(&mut self, start: SystemTime, events: &mut Events) -> io::Result<()> {
-        while self.stopped.is_none() {
-            let Ok(left) = start.duration_since(SystemTime::now()) else {
-                return Ok(());
-            };
-            self.turn(events, Some(left.min(Duration::from_millis(100))))?;
-        }
-        Ok(())
-    }
-
-    /// Ends the measured window now.
-    fn stop(&mut self, why: &'static str) {
-        if self.stopped.is_none() {
-            self.stopped = Some((Instant::now(), why));
-        }
-    }
-
-    /// Ends the window when there is nothing left to measure: every
-    /// connection gone (none is reopened outside churn), or in churn every
-    /// slot's connect failed in a row with none open.
-    fn stop_if_nothing_left(&mut self) {
-        let slots = self.plan.ids.len();
-        match self.config().mode {
-            Mode::Churn if self.failed_in_a_row >= slots && self.conns.len() <= self.connecting => {
-                self.stop("no connection could be made")
-            }
-            Mode::Churn => {}
-            _ if self.conns.is_empty() && self.queue.is_empty() => self.stop("every connection was lost"),
-            _ => {}
-        }
-    }
-
-    /// Ctrl-C: the first ends the window (the drain still checks what is in
-    /// flight), the second ends the drain too.
-    fn interrupted(&mut self) {
-        if self.phase == Phase::Draining {
-            self.abandon_drain = true;
-        } else {
-            self.tally.interrupted = true;
-            self.stop("interrupted");
-        }
-    }
-
     /// One poll and the handling of its events.
     fn turn(&mut self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         match self.poll.poll(events, timeout) {
@@ -552,225 +431,6 @@ impl Worker<'_> {
         }
     }
 
-    /// Starts the next message of a connection (churn: its only one).
-    fn begin_message(&mut self, key: usize) {
-        let size = self.config().size as u64;
-        let mode = self.config().mode;
-        let conn = &mut self.conns[key];
-        match mode {
-            Mode::Stream => conn.target = u64::MAX,
-            Mode::Pingpong | Mode::Hold => {
-                conn.target = conn.sent + size;
-                conn.awaiting = true;
-                conn.started = self.now;
-            }
-            // The cycle's clock started at connect.
-            Mode::Churn => {
-                conn.target = size;
-                conn.awaiting = true;
-            }
-        }
-    }
-
-    /// Writes, reads and checks until the socket has nothing more for now.
-    fn pump(&mut self, key: usize) {
-        loop {
-            let mut progressed = match self.write_some(key) {
-                Ok(wrote) => wrote,
-                Err(err) => return self.fail(key, &err),
-            };
-            match self.read_some(key) {
-                Ok(ReadOutcome::Data) => progressed = true,
-                Ok(ReadOutcome::Nothing) => {}
-                Ok(ReadOutcome::Eof) => return self.on_eof(key),
-                Ok(ReadOutcome::Mismatch) => {
-                    self.tally.errors.mismatches += 1;
-                    let id = self.conns[key].id;
-                    self.remove(key);
-                    return self.refill(id);
-                }
-                Err(err) => return self.fail(key, &err),
-            }
-            progressed |= self.complete_message(key);
-            if !progressed {
-                return;
-            }
-        }
-    }
-
-    fn write_some(&mut self, key: usize) -> io::Result<bool> {
-        let window = self.plan.config.window as u64;
-        let mode = self.plan.config.mode;
-        let conn = &mut self.conns[key];
-        if conn.state != State::Open || !conn.write_ready || conn.send_queued {
-            return Ok(false);
-        }
-        if self.gathering && conn.sent < conn.target {
-            conn.send_queued = true;
-            self.to_send.push(key);
-            return Ok(false);
-        }
-        let limit = match mode {
-            Mode::Stream if self.phase == Phase::Running => conn.verified + window,
-            Mode::Stream => conn.sent,
-            _ => conn.target,
-        };
-        let mut wrote = false;
-        while conn.sent < limit && conn.write_ready {
-            let want = (limit - conn.sent).min(usize::MAX as u64) as usize;
-            let chunk = self.plan.pattern.slice(conn.id, conn.sent, want);
-            match conn.stream.write(chunk) {
-                Ok(n) => {
-                    conn.sent += n as u64;
-                    wrote = true;
-                    if n < chunk.len() {
-                        conn.write_ready = false;
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        if wrote && conn.open.is_some() {
-            self.on_written(key);
-            self.half_close_when_written(key)?;
-            return Ok(true);
-        }
-        if mode == Mode::Churn && conn.sent == conn.target {
-            // Like `mio-echo send`: half-close, then read the echo to EOF.
-            conn.stream.shutdown(Shutdown::Write)?;
-            conn.state = State::HalfClosed;
-        }
-        Ok(wrote)
-    }
-
-    fn read_some(&mut self, key: usize) -> io::Result<ReadOutcome> {
-        let conn = &mut self.conns[key];
-        if !conn.read_ready || conn.state == State::Connecting {
-            return Ok(ReadOutcome::Nothing);
-        }
-        match conn.stream.read(&mut self.scratch) {
-            Ok(0) => Ok(ReadOutcome::Eof),
-            Ok(n) => {
-                let received = &self.scratch[..n];
-                if conn.verified + n as u64 > conn.sent
-                    || !self.plan.pattern.matches(conn.id, conn.verified, received)
-                {
-                    return Ok(ReadOutcome::Mismatch);
-                }
-                conn.verified += n as u64;
-                if n < self.scratch.len() && !conn.hang_up {
-                    // A short read drained the socket (epoll(7)): skip the
-                    // read that would only return WouldBlock.
-                    conn.read_ready = false;
-                }
-                self.unpublished.1 += n as u64;
-                if in_window(self.measure_from, self.measure_until, self.now) {
-                    self.tally.bytes += n as u64;
-                }
-                Ok(ReadOutcome::Data)
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                conn.read_ready = false;
-                Ok(ReadOutcome::Nothing)
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Nothing),
-            Err(err) => Err(err),
-        }
-    }
-
-    /// Counts a finished round trip and starts the next; true if it did.
-    fn complete_message(&mut self, key: usize) -> bool {
-        if self.conns[key].open.is_some() {
-            return self.complete_open(key);
-        }
-        let mode = self.config().mode;
-        let conn = &mut self.conns[key];
-        if !conn.awaiting || conn.verified != conn.target || mode == Mode::Churn {
-            return false;
-        }
-        conn.awaiting = false;
-        let now = Instant::now();
-        self.now = now;
-        // Hold mode's one exchange happens before the window; count it anyway.
-        if mode == Mode::Hold || in_window(self.measure_from, self.measure_until, now) {
-            self.tally.messages += 1;
-            let latency = now - conn.started;
-            self.record_latency(latency, None);
-        }
-        self.unpublished.0 += 1;
-        if mode == Mode::Pingpong {
-            match self.phase {
-                Phase::Running => self.begin_message(key),
-                _ => self.stop_sending(key),
-            }
-        }
-        true
-    }
-
-    /// Drain: send nothing more, half-close, expect the rest of the echo and EOF.
-    fn stop_sending(&mut self, key: usize) {
-        let conn = &mut self.conns[key];
-        match conn.state {
-            State::Connecting => {
-                self.connecting -= 1;
-                self.remove(key);
-            }
-            State::HalfClosed => {}
-            State::Open if conn.open.is_some() => self.close_open_loop(key),
-            State::Open => {
-                // Pingpong: a message still being written is cut where it is;
-                // whatever was sent must still come back.
-                conn.target = conn.sent;
-                if let Err(err) = conn.stream.shutdown(Shutdown::Write) {
-                    return self.fail(key, &err);
-                }
-                conn.state = State::HalfClosed;
-                self.pump(key);
-            }
-        }
-    }
-
-    fn on_eof(&mut self, key: usize) {
-        let conn = &self.conns[key];
-        let complete = conn.state == State::HalfClosed && conn.verified == conn.sent;
-        let (id, started) = (conn.id, conn.started);
-        self.remove(key);
-        if !complete {
-            self.tally.errors.early_eofs += 1;
-        } else if self.config().mode == Mode::Churn {
-            let now = Instant::now();
-            self.unpublished.2 += 1;
-            if in_window(self.measure_from, self.measure_until, now) {
-                self.tally.cycles += 1;
-                self.record_latency(now - started, None);
-            }
-        }
-        self.refill(id);
-    }
-
-    fn fail(&mut self, key: usize, err: &io::Error) {
-        log::debug!("connection {} failed: {err}", self.conns[key].id);
-        self.tally.errors.resets += 1;
-        let id = self.conns[key].id;
-        self.remove(key);
-        self.refill(id);
-    }
-
-    /// Churn mode keeps every slot busy while running.
-    fn refill(&mut self, id: u64) {
-        if self.config().mode == Mode::Churn && self.phase == Phase::Running {
-            self.queue.push(id);
-            self.start_connects();
-        }
-    }
-
-    fn remove(&mut self, key: usize) {
-        let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-    }
-
     fn publish(&mut self) {
         let (messages, bytes, cycles) = std::mem::take(&mut self.unpublished);
         let live = self.plan.live;
@@ -790,13 +450,6 @@ impl Worker<'_> {
             live.cycles.fetch_add(cycles, Ordering::Relaxed);
         }
     }
-}
-
-enum ReadOutcome {
-    Nothing,
-    Data,
-    Eof,
-    Mismatch,
 }
 
 fn in_window(from: Instant, until: Instant, now: Instant) -> bool {

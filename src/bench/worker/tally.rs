@@ -1,0 +1,72 @@
+//! What one load-generator thread measured, before the threads' tallies
+//! are added up into a report (`crate::bench::collect`).
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::bench::histograms;
+use crate::bench::probe::CpuWindow;
+use crate::bench::report::Errors;
+
+/// What one thread measured.
+pub struct Tally {
+    pub connected: u64,
+    pub connect_time: Duration,
+    pub messages: u64,
+    pub bytes: u64,
+    pub cycles: u64,
+    /// Round trips in microseconds; open loop: from each message's intended
+    /// send time (corrected for coordinated omission).
+    pub latency: Histogram<u64>,
+    /// Open loop: the same messages from their actual send.
+    pub latency_uncorrected: Option<Histogram<u64>>,
+    /// Open loop: actual send minus intended send.
+    pub send_lag: Option<Histogram<u64>>,
+    /// Open loop: messages first written more than `LATE` (1 ms) after their
+    /// time, or never written.
+    pub late_sends: u64,
+    /// Open loop: late sends whose delay was this load generator's own
+    /// (its loop late while the connection could take the message).
+    pub generator_late: u64,
+    /// Open loop: messages written (their first byte) in the window.
+    pub sends: u64,
+    pub errors: Errors,
+    /// CPU time over the window, from the worker that holds the probe.
+    pub cpu_window: Option<CpuWindow>,
+    /// Its pingpong messages went out in io_uring batches.
+    pub batched_sends: bool,
+    /// How much of the measured window this worker ran.
+    pub measured: Duration,
+    /// When the window began.
+    pub window_from: Option<Instant>,
+    /// Why its window ended before the planned end, if it did.
+    pub stopped_early: Option<&'static str>,
+    /// Ctrl-C ended it.
+    pub interrupted: bool,
+}
+
+impl Tally {
+    pub fn new() -> Tally {
+        Tally {
+            connected: 0,
+            connect_time: Duration::ZERO,
+            messages: 0,
+            bytes: 0,
+            cycles: 0,
+            latency: histograms::new_histogram(),
+            latency_uncorrected: None,
+            send_lag: None,
+            late_sends: 0,
+            generator_late: 0,
+            sends: 0,
+            errors: Errors::default(),
+            cpu_window: None,
+            batched_sends: false,
+            measured: Duration::ZERO,
+            window_from: None,
+            stopped_early: None,
+            interrupted: false,
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Moving one connection's bytes: write what is due, read and check the
+//! echo, count what completed, and end the connection (drain, EOF, errors).
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::time::Instant;
+
+use super::{Phase, State, Worker, in_window};
+use crate::bench::Mode;
+
+impl Worker<'_> {
+    /// Starts the next message of a connection (churn: its only one).
+    pub(super) fn begin_message(&mut self, key: usize) {
+        let size = self.config().size as u64;
+        let mode = self.config().mode;
+        let conn = &mut self.conns[key];
+        match mode {
+            Mode::Stream => conn.target = u64::MAX,
+            Mode::Pingpong | Mode::Hold => {
+                conn.target = conn.sent + size;
+                conn.awaiting = true;
+                conn.started = self.now;
+            }
+            // The cycle's clock started at connect.
+            Mode::Churn => {
+                conn.target = size;
+                conn.awaiting = true;
+            }
+        }
+    }
+
+    /// Writes, reads and checks until the socket has nothing more for now.
+    pub(super) fn pump(&mut self, key: usize) {
+        loop {
+            let mut progressed = match self.write_some(key) {
+                Ok(wrote) => wrote,
+                Err(err) => return self.fail(key, &err),
+            };
+            match self.read_some(key) {
+                Ok(ReadOutcome::Data) => progressed = true,
+                Ok(ReadOutcome::Nothing) => {}
+                Ok(ReadOutcome::Eof) => return self.on_eof(key),
+                Ok(ReadOutcome::Mismatch) => {
+                    self.tally.errors.mismatches += 1;
+                    let id = self.conns[key].id;
+                    self.remove(key);
+                    return self.refill(id);
+                }
+                Err(err) => return self.fail(key, &err),
+            }
+            progressed |= self.complete_message(key);
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    pub(super) fn write_some(&mut self, key: usize) -> io::Result<bool> {
+        let window = self.plan.config.window as u64;
+        let mode = self.plan.config.mode;
+        let conn = &mut self.conns[key];
+        if conn.state != State::Open || !conn.write_ready || conn.send_queued {
+            return Ok(false);
+        }
+        if self.gathering && conn.sent < conn.target {
+            conn.send_queued = true;
+            self.to_send.push(key);
+            return Ok(false);
+        }
+        let limit = match mode {
+            Mode::Stream if self.phase == Phase::Running => conn.verified + window,
+            Mode::Stream => conn.sent,
+            _ => conn.target,
+        };
+        let mut wrote = false;
+        while conn.sent < limit && conn.write_ready {
+            let want = (limit - conn.sent).min(usize::MAX as u64) as usize;
+            let chunk = self.plan.pattern.slice(conn.id, conn.sent, want);
+            match conn.stream.write(chunk) {
+                Ok(n) => {
+                    conn.sent += n as u64;
+                    wrote = true;
+                    if n < chunk.len() {
+                        conn.write_ready = false;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if wrote && conn.open.is_some() {
+            self.on_written(key);
+            self.half_close_when_written(key)?;
+            return Ok(true);
+        }
+        if mode == Mode::Churn && conn.sent == conn.target {
+            // Like `mio-echo send`: half-close, then read the echo to EOF.
+            conn.stream.shutdown(Shutdown::Write)?;
+            conn.state = State::HalfClosed;
+        }
+        Ok(wrote)
+    }
+
+    fn read_some(&mut self, key: usize) -> io::Result<ReadOutcome> {
+        let conn = &mut self.conns[key];
+        if !conn.read_ready || conn.state == State::Connecting {
+            return Ok(ReadOutcome::Nothing);
+        }
+        match conn.stream.read(&mut self.scratch) {
+            Ok(0) => Ok(ReadOutcome::Eof),
+            Ok(n) => {
+                let received = &self.scratch[..n];
+                if conn.verified + n as u64 > conn.sent
+                    || !self.plan.pattern.matches(conn.id, conn.verified, received)
+                {
+                    return Ok(ReadOutcome::Mismatch);
+                }
+                conn.verified += n as u64;
+                if n < self.scratch.len() && !conn.hang_up {
+                    // A short read drained the socket (epoll(7)): skip the
+                    // read that would only return WouldBlock.
+                    conn.read_ready = false;
+                }
+                self.unpublished.1 += n as u64;
+                if in_window(self.measure_from, self.measure_until, self.now) {
+                    self.tally.bytes += n as u64;
+                }
+                Ok(ReadOutcome::Data)
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                conn.read_ready = false;
+                Ok(ReadOutcome::Nothing)
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Nothing),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Counts a finished round trip and starts the next; true if it did.
+    pub(super) fn complete_message(&mut self, key: usize) -> bool {
+        if self.conns[key].open.is_some() {
+            return self.complete_open(key);
+        }
+        let mode = self.config().mode;
+        let conn = &mut self.conns[key];
+        if !conn.awaiting || conn.verified != conn.target || mode == Mode::Churn {
+            return false;
+        }
+        conn.awaiting = false;
+        let now = Instant::now();
+        self.now = now;
+        // Hold mode's one exchange happens before the window; count it anyway.
+        if mode == Mode::Hold || in_window(self.measure_from, self.measure_until, now) {
+            self.tally.messages += 1;
+            let latency = now - conn.started;
+            self.record_latency(latency, None);
+        }
+        self.unpublished.0 += 1;
+        if mode == Mode::Pingpong {
+            match self.phase {
+                Phase::Running => self.begin_message(key),
+                _ => self.stop_sending(key),
+            }
+        }
+        true
+    }
+
+    /// Drain: send nothing more, half-close, expect the rest of the echo and EOF.
+    pub(super) fn stop_sending(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        match conn.state {
+            State::Connecting => {
+                self.connecting -= 1;
+                self.remove(key);
+            }
+            State::HalfClosed => {}
+            State::Open if conn.open.is_some() => self.close_open_loop(key),
+            State::Open => {
+                // Pingpong: a message still being written is cut where it is;
+                // whatever was sent must still come back.
+                conn.target = conn.sent;
+                if let Err(err) = conn.stream.shutdown(Shutdown::Write) {
+                    return self.fail(key, &err);
+                }
+                conn.state = State::HalfClosed;
+                self.pump(key);
+            }
+        }
+    }
+
+    pub(super) fn on_eof(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        let complete = conn.state == State::HalfClosed && conn.verified == conn.sent;
+        let (id, started) = (conn.id, conn.started);
+        self.remove(key);
+        if !complete {
+            self.tally.errors.early_eofs += 1;
+        } else if self.config().mode == Mode::Churn {
+            let now = Instant::now();
+            self.unpublished.2 += 1;
+            if in_window(self.measure_from, self.measure_until, now) {
+                self.tally.cycles += 1;
+                self.record_latency(now - started, None);
+            }
+        }
+        self.refill(id);
+    }
+
+    pub(super) fn fail(&mut self, key: usize, err: &io::Error) {
+        log::debug!("connection {} failed: {err}", self.conns[key].id);
+        self.tally.errors.resets += 1;
+        let id = self.conns[key].id;
+        self.remove(key);
+        self.refill(id);
+    }
+
+    /// Churn mode keeps every slot busy while running.
+    pub(super) fn refill(&mut self, id: u64) {
+        if self.config().mode == Mode::Churn && self.phase == Phase::Running {
+            self.queue.push(id);
+            self.start_connects();
+        }
+    }
+
+    pub(super) fn remove(&mut self, key: usize) {
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+    }
+}
+
+enum ReadOutcome {
+    Nothing,
+    Data,
+    Eof,
+    Mismatch,
+}

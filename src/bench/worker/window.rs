@@ -1,0 +1,80 @@
+//! The measured window's bookkeeping: recording a round trip, ending the
+//! window early (nothing left to measure, Ctrl-C), waiting for `--start-at`.
+
+use std::io;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::Events;
+
+use super::{Phase, Worker, histograms};
+use crate::bench::Mode;
+
+impl Worker<'_> {
+    /// The running totals a stretch is measured by: messages (churn: cycles)
+    /// and errors.
+    pub(super) fn stretch_counts(&self) -> (u64, u64) {
+        let done = if self.config().mode == Mode::Churn {
+            self.tally.cycles
+        } else {
+            self.tally.messages
+        };
+        (done, self.tally.errors.total())
+    }
+
+    /// Records a round trip in the window: into the run's histograms and
+    /// the current stretches.
+    pub(super) fn record_latency(&mut self, latency: Duration, uncorrected: Option<Duration>) {
+        histograms::record(&mut self.tally.latency, latency);
+        if let (Some(histogram), Some(value)) = (&mut self.tally.latency_uncorrected, uncorrected) {
+            histograms::record(histogram, value);
+        }
+        for recorder in &mut self.recorders {
+            recorder.record(latency, uncorrected);
+        }
+    }
+
+    /// `--start-at`: keeps the connections served (and Ctrl-C heard) until
+    /// the wall clock reaches `start`, so hosts started apart run together.
+    pub(super) fn wait_until(&mut self, start: SystemTime, events: &mut Events) -> io::Result<()> {
+        while self.stopped.is_none() {
+            let Ok(left) = start.duration_since(SystemTime::now()) else {
+                return Ok(());
+            };
+            self.turn(events, Some(left.min(Duration::from_millis(100))))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the measured window now.
+    pub(super) fn stop(&mut self, why: &'static str) {
+        if self.stopped.is_none() {
+            self.stopped = Some((Instant::now(), why));
+        }
+    }
+
+    /// Ends the window when there is nothing left to measure: every
+    /// connection gone (none is reopened outside churn), or in churn every
+    /// slot's connect failed in a row with none open.
+    pub(super) fn stop_if_nothing_left(&mut self) {
+        let slots = self.plan.ids.len();
+        match self.config().mode {
+            Mode::Churn if self.failed_in_a_row >= slots && self.conns.len() <= self.connecting => {
+                self.stop("no connection could be made")
+            }
+            Mode::Churn => {}
+            _ if self.conns.is_empty() && self.queue.is_empty() => self.stop("every connection was lost"),
+            _ => {}
+        }
+    }
+
+    /// Ctrl-C: the first ends the window (the drain still checks what is in
+    /// flight), the second ends the drain too.
+    pub(super) fn interrupted(&mut self) {
+        if self.phase == Phase::Draining {
+            self.abandon_drain = true;
+        } else {
+            self.tally.interrupted = true;
+            self.stop("interrupted");
+        }
+    }
+}

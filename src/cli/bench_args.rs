@@ -1,0 +1,344 @@
+//! The flags of `mio-echo bench` and `mio-echo bench merge`.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::{Endpoint, Failure, parse_positive, parse_rate, parse_seconds, parse_timeout};
+use crate::bench;
+
+pub(super) const BENCH_HELP: &str = "\
+What the latency measures: in pingpong and hold, the time from the first byte of a message
+being handed to the kernel until the last byte of its echo is read back; in churn, from the
+start of the connect until the server's EOF. Each connection sends its next message only
+after the last one returned (a closed loop), so a server stall delays the messages that
+would have been sent meanwhile and they are never measured: the percentiles understate what
+an open-loop client at the same rate would see (coordinated omission). Compare servers at
+the same settings, and read the rates as the throughput of this closed loop.
+
+Every byte that comes back is checked against a pattern that differs per connection and per
+message. Mismatches, early EOFs, resets, connect failures and timeouts are counted apart;
+any of them makes the exit status 1.
+
+Examples:
+  mio-echo bench --connections 1000 --size 512 --duration 10
+  mio-echo bench --mode stream --connections 16 --json
+  mio-echo bench --mode hold --connections 10000 --duration 30 --server-pid $(pidof mio-echo)";
+
+/// `mio-echo bench`: a run, or `bench merge`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub merge: Option<BenchMerge>,
+
+    #[command(flatten)]
+    pub run: BenchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchMerge {
+    /// Merge the --json reports of runs made at the same time (on several hosts) into one:
+    /// totals and rates summed, percentiles from the merged histograms
+    #[command(
+        after_help = "Each input must be a `mio-echo bench --json` report of the same mode and message size.\nRuns that did not overlap in time still merge, with a warning (their rates do not add up\nto one combined rate); start hosts together with --start-at.\n\nExample:\n  mio-echo bench merge host-a.json host-b.json --json > all.json"
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The reports to merge
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+
+    /// Print the merged report as JSON, in the shape of a run's
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Concurrent connections (slots, in churn mode)
+    #[arg(long, short = 'c', default_value_t = 50, value_parser = parse_positive)]
+    pub connections: usize,
+
+    /// Bytes per message
+    #[arg(long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_positive)]
+    pub size: usize,
+
+    /// Length of the measured window, in seconds
+    #[arg(long, short = 'd', value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub duration: Duration,
+
+    /// Traffic to run before the measured window, excluded from the figures
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_seconds)]
+    pub warmup: Duration,
+
+    /// What each connection does
+    #[arg(long, short = 'm', value_enum, default_value_t = bench::Mode::Pingpong)]
+    pub mode: bench::Mode,
+
+    /// Load-generator threads, each with its own poll over its share of the connections
+    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_positive)]
+    pub threads: usize,
+
+    /// Bytes in flight per connection in stream mode
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_positive)]
+    pub window: usize,
+
+    /// New connections per second (default: as fast as the server accepts)
+    #[arg(long, value_name = "PER_SEC", value_parser = parse_rate)]
+    pub connect_rate: Option<f64>,
+
+    /// Source addresses to spread connections over, comma-separated
+    /// (default: on loopback, 127.0.0.x as needed beyond one address's port range)
+    #[arg(long, value_name = "IPS", value_delimiter = ',')]
+    pub source_ips: Vec<std::net::IpAddr>,
+
+    /// PID of the server, to report its CPU time per message beside ours
+    /// (its child processes included, for forking servers)
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// Print one JSON object (fields in docs/bench.md) instead of the summary
+    #[arg(long)]
+    pub json: bool,
+
+    /// Pingpong: send one message per send(2) call instead of each turn's
+    /// messages in one io_uring submission (used anyway where io_uring is refused)
+    #[arg(long)]
+    pub no_io_uring: bool,
+
+    /// After the window, how long connections may take to get back the rest of
+    /// their echo and the server's EOF; those still waiting count as timeouts
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
+    pub drain_timeout: Duration,
+
+    /// Open loop (pingpong): send R messages per second over all connections, each
+    /// at its scheduled time whether or not earlier echoes are back; A:B ramps
+    /// linearly from A to B over the duration
+    #[arg(long, value_name = "R|A:B", value_parser = parse_rate_spec, conflicts_with = "rate_steps")]
+    pub rate: Option<RateSpec>,
+
+    /// Open loop in steps: R1 msg/s for --step-duration, then R2, ...; each step
+    /// reported apart (the run lasts the steps, not --duration)
+    #[arg(long, value_name = "R1,R2,...", value_delimiter = ',', value_parser = parse_open_rate)]
+    pub rate_steps: Vec<f64>,
+
+    /// Length of each of --rate-steps, in seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub step_duration: Duration,
+
+    /// How the open loop spaces its sends
+    #[arg(long, value_enum, default_value_t = bench::Arrival::Constant)]
+    pub arrival: bench::Arrival,
+
+    /// Figures per stretch of SECS: rate, p50, p99, max and errors, on the progress
+    /// line and as `intervals` in the JSON [default: 1 when a terminal shows progress]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub interval: Option<Duration>,
+
+    /// Write an HdrHistogram interval log (V2 compressed, one histogram per --interval;
+    /// the corrected latency untagged, the open loop's uncorrected one tagged
+    /// 'uncorrected'), readable by HistogramLogProcessor
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<std::path::PathBuf>,
+
+    /// Write the run's latency as HdrHistogram's percentile distribution text
+    /// (values in milliseconds), as plotters read it
+    #[arg(long, value_name = "FILE")]
+    pub hgrm: Option<std::path::PathBuf>,
+
+    /// Start the traffic (warm-up, then the window) at this Unix time, in seconds, once
+    /// connected: load hosts started apart then run together (see `bench merge`)
+    #[arg(long, value_name = "UNIX_TIME", value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+
+    /// Pass/fail gates checked after the run, e.g. 'p99<2ms,p99.9<10ms,errors=0,rate>=0.99'
+    /// (latency percentiles p50|p90|p99|p99.9|max|mean with us|ms|s; errors as a count or
+    /// a percentage of messages; rate = achieved/target). A failed gate exits with status 3
+    #[arg(long, value_name = "GATES")]
+    pub slo: Option<String>,
+
+    /// Find the highest open-loop rate that meets the --slo gates: double the rate (from
+    /// --rate, or 1000) until a probe fails, then halve the gap to within 5%; each probe a
+    /// whole run of --duration with its own --warmup
+    #[arg(long, requires = "slo", conflicts_with = "rate_steps")]
+    pub find_max_rate: bool,
+
+    /// Open loop: messages one connection may have queued or unanswered at once;
+    /// past it, due messages wait (their latency still counts from their time)
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
+    pub max_inflight: usize,
+}
+
+/// `--rate`: one rate, or a ramp from one to another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateSpec {
+    Constant(f64),
+    Ramp(f64, f64),
+}
+
+/// More than this many messages per second is beyond any one load generator.
+pub const MAX_RATE: f64 = 1e8;
+
+impl BenchArgs {
+    pub fn config(&self) -> Result<bench::Config, Failure> {
+        Ok(bench::Config {
+            addr: self.endpoint.server_addr()?,
+            connections: self.connections,
+            size: self.size,
+            warmup: self.warmup,
+            mode: self.mode,
+            threads: self.threads,
+            window: self.window,
+            connect_rate: self.connect_rate,
+            source_ips: self.source_ips.clone(),
+            server_pid: self.server_pid,
+            progress: !self.json,
+            io_uring: !self.no_io_uring,
+            drain_timeout: self.drain_timeout,
+            open_loop: self.open_loop()?,
+            duration: self.window_length(),
+            slo: self.gates()?,
+            interval: self.interval_length(),
+            step: (!self.rate_steps.is_empty()).then_some(self.step_duration),
+            hdr_log: self.hdr_log.clone(),
+            hgrm: self.hgrm.clone(),
+            start_at: self.start_at,
+        })
+    }
+
+    /// `--interval`, or 1 s where an interval log is asked for or a terminal
+    /// shows the progress line.
+    fn interval_length(&self) -> Option<Duration> {
+        use std::io::IsTerminal;
+        let wanted = self.hdr_log.is_some() || (!self.json && std::io::stdout().is_terminal());
+        self.interval.or(wanted.then_some(Duration::from_secs(1)))
+    }
+
+    fn gates(&self) -> Result<Vec<bench::slo::Gate>, Failure> {
+        let Some(text) = &self.slo else {
+            return Ok(Vec::new());
+        };
+        let gates = bench::slo::parse(text).map_err(|err| Failure::Usage(format!("--slo: {err}")))?;
+        if self.rate.is_none() && self.rate_steps.is_empty() && gates.iter().any(bench::slo::Gate::needs_rate)
+        {
+            return Err(Failure::Usage(
+                "--slo: a rate gate compares the achieved rate with --rate's target; give --rate".into(),
+            ));
+        }
+        Ok(gates)
+    }
+
+    fn window_length(&self) -> Duration {
+        if self.rate_steps.is_empty() {
+            self.duration
+        } else {
+            self.step_duration * self.rate_steps.len() as u32
+        }
+    }
+
+    /// The open loop's settings, or `None` for a closed loop.
+    /// Where `--find-max-rate` starts.
+    pub fn search_start(&self) -> f64 {
+        match self.rate {
+            Some(RateSpec::Constant(rate)) => rate,
+            _ => bench::search::DEFAULT_START,
+        }
+    }
+
+    fn open_loop(&self) -> Result<Option<bench::OpenLoop>, Failure> {
+        let window = self.window_length();
+        if self.find_max_rate && matches!(self.rate, Some(RateSpec::Ramp(..))) {
+            return Err(Failure::Usage(
+                "--find-max-rate starts from one rate, not a ramp".into(),
+            ));
+        }
+        let start = self.search_start();
+        let parts: Vec<(Duration, f64, f64)> = match (self.rate, self.rate_steps.as_slice()) {
+            (None, []) if self.find_max_rate => vec![(window, start, start)],
+            (None, []) => return Ok(None),
+            (Some(RateSpec::Constant(rate)), _) => vec![(window, rate, rate)],
+            (Some(RateSpec::Ramp(from, to)), _) => vec![(window, from, to)],
+            (None, steps) => steps
+                .iter()
+                .map(|&rate| (self.step_duration, rate, rate))
+                .collect(),
+        };
+        if self.mode != bench::Mode::Pingpong {
+            return Err(Failure::Usage(format!(
+                "--rate and --rate-steps apply to pingpong only, not {} (stream keeps a window in flight, \
+                 churn and hold have no message schedule)",
+                self.mode.name()
+            )));
+        }
+        let first = parts[0].1;
+        let mut profile = vec![(self.warmup, first, first)];
+        profile.extend(parts);
+        Ok(Some(bench::OpenLoop {
+            profile: bench::RateProfile::new(&profile),
+            arrival: self.arrival,
+            max_inflight: self.max_inflight,
+        }))
+    }
+}
+
+/// A Unix time at most a day ahead (further is a typo: milliseconds, say);
+/// one in the past starts at once.
+fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| format!("'{text}' is not a Unix time in seconds (date +%s)"))?;
+    let at = UNIX_EPOCH + Duration::from_secs_f64(secs);
+    if at
+        .duration_since(SystemTime::now())
+        .is_ok_and(|ahead| ahead > Duration::from_secs(86_400))
+    {
+        return Err(format!(
+            "'{text}' is more than a day ahead; give seconds since 1970 (date +%s)"
+        ));
+    }
+    Ok(at)
+}
+
+/// A rate of the open loop: positive, finite, at most [`MAX_RATE`].
+fn parse_open_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a rate (messages per second)"))?;
+    if !rate.is_finite() || rate <= 0.0 {
+        return Err(format!("'{text}': a rate must be above 0 messages per second"));
+    }
+    if rate > MAX_RATE {
+        return Err(format!(
+            "'{text}': more than {MAX_RATE:e} messages per second is beyond any one load generator; \
+             spread the load over hosts (see `mio-echo bench merge`)"
+        ));
+    }
+    Ok(rate)
+}
+
+/// `R` or `A:B` (a ramp; A may be 0, B must be above 0).
+fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
+    match text.split_once(':') {
+        None => parse_open_rate(text).map(RateSpec::Constant),
+        Some((from, to)) => {
+            let to = parse_open_rate(to)?;
+            let from = match from.trim().parse::<f64>() {
+                Ok(0.0) => 0.0,
+                _ => parse_open_rate(from)?,
+            };
+            Ok(RateSpec::Ramp(from, to))
+        }
+    }
+}

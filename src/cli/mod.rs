@@ -1,0 +1,252 @@
+//! Command-line interface: the flags of each subcommand and their help.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::server;
+
+mod address;
+mod bench_args;
+
+pub use address::{Endpoint, HostPort, parse_host_port};
+use bench_args::BENCH_HELP;
+pub use bench_args::{BenchArgs, BenchCommand, BenchMerge, MAX_RATE, MergeArgs, RateSpec};
+
+/// What went wrong, and so the exit status: 2 for a usage error, 1 otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Usage(String),
+    Runtime(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Runtime(message)
+    }
+}
+
+/// A TCP echo server and echo toolkit built on mio.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mio-echo",
+    version,
+    after_help = "Examples:\n  mio-echo serve --addr 127.0.0.1:10000\n  mio-echo send \"hello, echo\"\n  mio-echo send < big.iso > copy.iso\n\nLogging: RUST_LOG=debug shows each connection, RUST_LOG=trace each transfer."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the echo server: every byte a client sends comes back to it, in order
+    #[command(
+        after_help = "Stopping: the first SIGINT, SIGTERM or SIGHUP (a closed terminal) stops accepting; each\nconnection is closed once its client has sent nothing for --drain-quiet and nothing is owed\nto it, busy ones are served to their EOF for up to --shutdown-timeout; a second signal\nstops at once. Exit status 0 after a stop, 1 when the server cannot start, 2 for usage errors.\n\nExamples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast",
+        mut_arg("addr", |a| a.help("Address to listen on, HOST:PORT [default: 127.0.0.1:10000]; port 0 lets the system pick a free one, named in the first line of output")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT (0: any free port)")),
+    )]
+    Serve(ServeArgs),
+    /// Send a message (or standard input) to an echo server and print the reply
+    #[command(
+        mut_arg("addr", |a| a.help("Echo server to send to, HOST:PORT [default: 127.0.0.1:10000]")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
+        after_help = "Prints the reply as it arrives, byte for byte (a message given as an argument gets a\nnewline after its reply on a terminal). Says nothing more when the reply matches.\nA server that echoes everything but keeps the connection open (serve --broadcast does)\nis left after 1 s of silence with a note; the exit status still tells whether it matched.\n\nExit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
+    )]
+    Send(SendArgs),
+    /// Load-test an echo server: many connections, every byte verified, latency percentiles
+    #[command(
+        after_help = BENCH_HELP,
+        mut_arg("addr", |a| a.help("Echo server to load, HOST:PORT [default: 127.0.0.1:10000]")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
+    )]
+    Bench(Box<BenchCommand>),
+    /// Interactive client: send each line of standard input, print everything that arrives
+    #[command(
+        after_help = "Lines are sent as they are typed; a receiving thread prints whatever arrives\n(the echo, or with `serve --broadcast` every client's lines) as it arrives.\nEOF on standard input (Ctrl-D) half-closes; chat exits once the server closes.\nExit status 0 when the server closes after our EOF, 1 when it drops the connection first.\n\nExamples:\n  mio-echo chat --port 10000\n  printf 'one\\ntwo\\n' | mio-echo chat",
+        mut_arg("addr", |a| a.help("Server to chat with, HOST:PORT [default: 127.0.0.1:10000]")),
+        mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
+    )]
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Give up connecting after SECS seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Send every chunk from any client to every connected client, the sender included
+    #[arg(long)]
+    pub broadcast: bool,
+
+    /// Stop reading from a client while this many bytes wait to be echoed back to it
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_positive)]
+    pub max_pending: usize,
+
+    /// Length of the kernel's queue of connections waiting to be accepted
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+
+    /// Serve at most N connections at once; more wait in the backlog
+    /// [default: the open-file limit less a few spare]
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_connections: Option<usize>,
+
+    /// Close a connection after SECS seconds without traffic [default: never]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub idle_timeout: Option<Duration>,
+
+    /// On SIGINT/SIGTERM/SIGHUP, serve busy connections for up to SECS more
+    /// (a second signal stops at once)
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+
+    /// While stopping, close a connection once its client has sent nothing for SECS
+    /// and nothing is owed to it
+    #[arg(long, value_name = "SECS", default_value = "0.25", value_parser = parse_timeout)]
+    pub drain_quiet: Duration,
+
+    /// Log active connections, totals and rates every SECS seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub stats_interval: Option<Duration>,
+
+    /// Poll without sleeping while traffic flows: lower latency for a whole core
+    /// (after 50 ms without events it sleeps again)
+    #[arg(long)]
+    pub busy_poll: bool,
+
+    /// Reactors, each a thread with its own listener on the address (SO_REUSEPORT)
+    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_positive)]
+    pub threads: usize,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<server::Config, Failure> {
+        Ok(server::Config {
+            addr: self.endpoint.listen_addr()?,
+            broadcast: self.broadcast,
+            backlog: self.backlog,
+            max_pending: self.max_pending,
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+            drain_quiet: self.drain_quiet,
+            stats_interval: self.stats_interval,
+            busy_poll: self.busy_poll,
+            threads: self.threads,
+            ..server::Config::default()
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The message to send (any bytes); standard input until EOF when absent
+    pub message: Option<std::ffi::OsString>,
+
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Print the reply one read at a time, at most N bytes a read: one line per read
+    /// with its byte count and the bytes escaped as Python shows them
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub chunk: Option<usize>,
+
+    /// Print the local and the server's socket addresses to stderr
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+
+    /// Give up connecting, or waiting on a silent server, after SECS seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub timeout: Duration,
+}
+
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("'{text}' is not a positive whole number")),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|rate| rate.is_finite() && *rate > 0.0)
+        .ok_or_else(|| format!("'{text}' is not a positive rate"))
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    if text.parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_timeout(text)
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn resolve(text: &str) -> Result<SocketAddr, Failure> {
+        parse_host_port(text).unwrap().resolve()
+    }
+
+    #[test]
+    fn addresses_parse_or_explain() {
+        assert_eq!(
+            resolve("127.0.0.1:9").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 9))
+        );
+        assert_eq!(resolve("[::1]:9").unwrap(), "[::1]:9".parse().unwrap());
+        assert!(resolve("localhost:9").unwrap().ip().is_loopback());
+        assert!(parse_host_port("nonsense").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_host_port(":9").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_host_port("::1:9").unwrap_err().contains("brackets"));
+        assert_eq!(
+            parse_host_port("127.0.0.1:99999").unwrap_err(),
+            "port 99999 is out of range (0 to 65535)"
+        );
+        assert!(
+            parse_host_port("127.0.0.1:http")
+                .unwrap_err()
+                .contains("not a port number")
+        );
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_a_runtime_failure() {
+        match resolve("nosuchhost.invalid:10000") {
+            Err(Failure::Runtime(message)) => {
+                assert!(
+                    message.starts_with("cannot resolve host 'nosuchhost.invalid': "),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
