@@ -13,8 +13,11 @@
 //!   generic over the stream so tests can drive it with fakes.
 //! - [`pending`]: the unsent bytes of one slow connection.
 //! - [`client`]: the blocking `send` client; [`chat`]: the interactive one.
-//! - [`bench`]: the load generator, one `mio::Poll` per thread (pingpong
-//!   sends each turn's messages in one io_uring submission).
+//! - [`bench`]: the load generator, one `mio::Poll` per thread: closed-loop
+//!   pingpong (each turn's messages in one io_uring submission), an open
+//!   loop paced by a timerfd (`bench::schedule`), gates (`bench::slo`), a
+//!   max-rate search, interval series and HdrHistogram files, and
+//!   `bench merge`.
 //! - [`cli`]: flags and help; `main.rs` only parses them and dispatches.
 //!
 //! docs/architecture.md tells the same story with a diagram.
