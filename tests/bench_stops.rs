@@ -72,11 +72,11 @@ fn against_a_closed_port_every_mode_stops_at_once_and_says_why() {
 
 #[test]
 fn a_server_that_dies_mid_run_ends_the_run_with_rates_over_the_time_it_lived() {
-    let server = ServerProcess::start_with(&[], &[("RUST_LOG", "debug")]);
+    let server = ServerProcess::start(&["--stats-interval", "0.1"]);
     let addr = server.addr.to_string();
     let bench = spawn_bench(&["--addr", &addr, "--json", "-c", "10", "-d", "30"]);
-    // Traffic flows once the server has accepted every connection.
-    server.wait_for_log_count("from 127.0.0.1", 10);
+    // Two stats lines with all ten open: traffic has flowed for a while.
+    server.wait_for_log_count("stats: 10 active", 2);
     let started = Instant::now();
     drop(server); // killed
     let (code, stdout, stderr) = finish(bench);
@@ -102,10 +102,11 @@ fn a_server_that_dies_mid_run_ends_the_run_with_rates_over_the_time_it_lived() {
 
 #[test]
 fn ctrl_c_prints_the_summary_so_far_and_exits_130() {
-    let server = ServerProcess::start_with(&[], &[("RUST_LOG", "debug")]);
+    let server = ServerProcess::start(&["--stats-interval", "0.1"]);
     let addr = server.addr.to_string();
     let bench = spawn_bench(&["--addr", &addr, "-c", "4", "-d", "30"]);
-    server.wait_for_log_count("from 127.0.0.1", 4);
+    // Two stats lines with all four open: traffic has flowed for a while.
+    server.wait_for_log_count("stats: 4 active", 2);
     // SAFETY: kill(2) on the PID of a child we started and have not reaped.
     assert_eq!(unsafe { libc::kill(bench.id() as libc::pid_t, libc::SIGINT) }, 0);
     let started = Instant::now();

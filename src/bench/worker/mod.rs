@@ -266,7 +266,11 @@ impl Worker<'_> {
         if self.config().mode == Mode::Churn {
             self.queue = self.plan.ids.iter().rev().copied().collect();
         } else if self.conns.is_empty() && self.stopped.is_none() {
-            self.stop("no connection could be made");
+            self.stop(if self.tally.connected == 0 {
+                "no connection could be made"
+            } else {
+                "every connection was lost"
+            });
         }
         let open: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         if self.config().open_loop.is_some() {
