@@ -17,22 +17,7 @@ connections=${2:-1000}
 size=${3:-512}
 seconds=${4:-3}
 
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=$PWD/target/release/mio-echo
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# CPU COMMAND...: becomes the command, pinned to CPU where there are two
-# cores. Run it in a subshell, `(pinned ...) &`, and $! is the command's PID.
-pinned() {
-    if [ "$(nproc)" -ge 2 ]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi
-}
+. "$(dirname "$0")/bench-common.sh"
 
 variants=("batched" "one-send-each")
 flags_batched=()
@@ -40,23 +25,12 @@ flags_one_send_each=(--no-io-uring)
 
 run_once() { # variant server_cpu bench_cpu
     local variant=$1
-    : >"$work/server.err"
-    (pinned "$2" "$bin" serve --addr 127.0.0.1:0) &>"$work/server.err" &
-    server_pid=$!
-    local addr=
-    for _ in $(seq 100); do
-        addr=$(grep -oE '127\.0\.0\.1:[0-9]+' "$work/server.err" | head -1 || true)
-        [ -n "$addr" ] && break
-        sleep 0.05
-    done
-    [ -n "$addr" ] || { echo "server did not start: $(cat "$work/server.err")" >&2; exit 1; }
+    start_server "$2"
     local -n flags="flags_${variant//-/_}"
     (pinned "$3" "$bin" bench --addr "$addr" --connections "$connections" --size "$size" \
         --warmup 1 --duration "$seconds" --server-pid "$server_pid" --json "${flags[@]}") \
         >"$work/report.json"
-    kill "$server_pid"
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
+    stop_server
     python3 - "$variant" "$work/report.json" >>"$work/runs.txt" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[2]))
