@@ -328,3 +328,86 @@ fn max_rate_search_brackets_a_servers_capacity() {
         probes.len()
     );
 }
+
+/// Largest resident set of any child this test process has waited for, in bytes.
+fn children_max_rss() -> u64 {
+    // SAFETY: getrusage fills the zeroed struct we pass; nothing else is read.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// A million messages a second due against a server that never reads:
+/// stored one by one they would take well over 100 MB; with at most
+/// --max-inflight queued per connection, bench stays small.
+#[test]
+fn memory_stays_bounded_when_nothing_is_read() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let args = [
+        "-c",
+        "2",
+        "--rate",
+        "1000000",
+        "-d",
+        "2",
+        "--drain-timeout",
+        "0.2",
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(1), "{stderr}");
+    let timeouts = number(&report, "errors.timeouts");
+    assert!(
+        (timeouts - 2e6).abs() <= 4.0,
+        "every due message accounted for: {timeouts}"
+    );
+    let rss = children_max_rss();
+    assert!(rss < 100 << 20, "a child grew to {} MiB", rss >> 20);
+    drop(listener);
+}
+
+/// Ctrl-C in an open loop ends the window there: the messages that would
+/// have been due after it are not sent, and are not timeouts.
+#[test]
+fn ctrl_c_ends_the_open_loop_without_inventing_timeouts() {
+    use std::process::{Command, Stdio};
+    let server = ServerProcess::start(&["--stats-interval", "0.1"]);
+    let child = Command::new(util::BIN)
+        .args([
+            "bench",
+            "--addr",
+            &server.addr.to_string(),
+            "-c",
+            "4",
+            "--rate",
+            "2000",
+            "-d",
+            "30",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    server.wait_for_log_count("stats: 4 active", 2);
+    // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "drained for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(130));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(number(&report, "errors.timeouts"), 0.0, "{report}");
+    assert_eq!(report["stopped_early"], "interrupted");
+    let measured = number(&report, "measured_s");
+    let rate = number(&report, "rate.target");
+    assert!((rate - 2000.0).abs() < 1.0, "{report}");
+    assert!(
+        measured < 10.0 && number(&report, "latency.samples") <= 2000.0 * measured + 4.0,
+        "{report}"
+    );
+}

@@ -302,6 +302,9 @@ impl Worker<'_> {
             .map_or(self.measure_until, |(at, _)| at.min(self.measure_until));
         self.tally.measured = window_end.saturating_duration_since(self.measure_from);
         self.tally.stopped_early = self.stopped.map(|(_, why)| why);
+        // A window cut short ends here: the open loop schedules nothing
+        // past it, and nothing after it is counted in it.
+        self.measure_until = window_end.max(self.measure_from);
 
         self.phase = Phase::Draining;
         self.queue.clear();
