@@ -1,13 +1,45 @@
-//! Pingpong's batched sends: a turn's next messages written in one io_uring
-//! submission (see [`crate::bench::send_batch`]).
+//! Sending what a turn gathered: pingpong's next messages (and the open
+//! loop's due ones) written together, in one io_uring submission where the
+//! kernel allows it (see [`crate::bench::send_batch`]), else one by one.
 
 use std::io;
+use std::time::Instant;
 
 use super::Worker;
 use crate::bench::pattern;
 use crate::bench::send_batch;
 
 impl Worker<'_> {
+    /// Writes the messages gathered during the turn. Each one's round trip
+    /// starts at its own write, so the wait in the queue is not counted as
+    /// the server's latency.
+    pub(super) fn send_queued(&mut self) {
+        if self.batch.is_some() {
+            return self.send_queued_in_batch();
+        }
+        let mut queued = std::mem::take(&mut self.to_send);
+        for &key in &queued {
+            // A connection dropped since it was queued leaves a vacant key.
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.send_queued = false;
+                self.send_now(key);
+            }
+        }
+        queued.clear();
+        self.to_send = queued;
+    }
+
+    /// Writes a connection's message inline, timing its round trip from
+    /// here if none of it has been sent yet.
+    pub(super) fn send_now(&mut self, key: usize) {
+        let size = self.plan.config.size as u64;
+        let conn = &mut self.conns[key];
+        if conn.sent + size == conn.target {
+            conn.started = Instant::now();
+        }
+        self.pump(key);
+    }
+
     /// [`Worker::send_queued`] through io_uring: the same writes, one
     /// system call for all of them.
     pub(super) fn send_queued_in_batch(&mut self) {

@@ -383,36 +383,6 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// Writes the messages gathered during the turn. Each one's round trip
-    /// starts at its own write, so the wait in the queue is not counted as
-    /// the server's latency.
-    fn send_queued(&mut self) {
-        if self.batch.is_some() {
-            return self.send_queued_in_batch();
-        }
-        let mut queued = std::mem::take(&mut self.to_send);
-        for &key in &queued {
-            // A connection dropped since it was queued leaves a vacant key.
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.send_queued = false;
-                self.send_now(key);
-            }
-        }
-        queued.clear();
-        self.to_send = queued;
-    }
-
-    /// Writes a connection's message inline, timing its round trip from
-    /// here if none of it has been sent yet.
-    fn send_now(&mut self, key: usize) {
-        let size = self.plan.config.size as u64;
-        let conn = &mut self.conns[key];
-        if conn.sent + size == conn.target {
-            conn.started = Instant::now();
-        }
-        self.pump(key);
-    }
-
     /// Poll timeout while running: the end of the window, the start of the
     /// window (the probe samples CPU there), the next paced connect, the
     /// next redraw of the progress line, whichever comes first.
