@@ -87,6 +87,8 @@ pub struct SendOptions {
     pub read_size: usize,
     /// Print both socket addresses to stderr once connected.
     pub verbose: bool,
+    /// Send a PROXY protocol header (with the real endpoints) first.
+    pub proxy_header: Option<crate::proxy_protocol::Version>,
 }
 
 impl SendOptions {
@@ -96,6 +98,7 @@ impl SendOptions {
             timeout,
             read_size: 64 * 1024,
             verbose: false,
+            proxy_header: None,
         }
     }
 }
@@ -128,6 +131,13 @@ where
     let setup_failed = |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
     stream.set_read_timeout(Some(timeout)).map_err(setup_failed)?;
     stream.set_write_timeout(Some(timeout)).map_err(setup_failed)?;
+    if let Some(version) = options.proxy_header {
+        // Like a balancer: the header first, with the connection's own endpoints.
+        let header = crate::proxy_protocol::encode(version, stream.local_addr().map_err(setup_failed)?, addr);
+        (&stream)
+            .write_all(&header)
+            .map_err(|err| format!("cannot send the PROXY header to {addr}: {}", describe(&err)))?;
+    }
     let writer = stream.try_clone().map_err(setup_failed)?;
 
     let progress = SendProgress::default();

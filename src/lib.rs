@@ -32,5 +32,6 @@ pub mod echo;
 pub mod error;
 pub mod fd_limit;
 pub mod pending;
+pub mod proxy_protocol;
 pub mod server;
 pub mod service;

@@ -95,6 +95,7 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
     let options = SendOptions {
         read_size: args.chunk.unwrap_or(64 * 1024),
         verbose: args.verbose,
+        proxy_header: args.proxy_header,
         ..SendOptions::new(addr, args.timeout)
     };
     let mut stdout = io::stdout().lock();

@@ -99,6 +99,10 @@ pub struct Config {
     pub hgrm: Option<std::path::PathBuf>,
     /// `--start-at`: the wall-clock time the window (or warm-up) begins.
     pub start_at: Option<std::time::SystemTime>,
+    /// `--proxy-header`: each connection starts with a PROXY header.
+    pub proxy_header: Option<crate::proxy_protocol::Version>,
+    /// `--proxy-split`: that header in two writes.
+    pub proxy_split: bool,
 }
 
 /// The open loop's settings (`--rate`, `--arrival`, `--max-inflight`).

@@ -104,6 +104,8 @@ mod tests {
             hdr_log: None,
             hgrm: None,
             start_at: None,
+            proxy_header: None,
+            proxy_split: false,
         }
     }
 

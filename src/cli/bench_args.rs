@@ -170,6 +170,16 @@ pub struct BenchArgs {
     #[arg(long, requires = "slo", conflicts_with = "rate_steps")]
     pub find_max_rate: bool,
 
+    /// Start every connection with a PROXY protocol header (its real endpoints), as a
+    /// load balancer would, to load servers that expect one
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub proxy_header: Option<crate::proxy_protocol::Version>,
+
+    /// With --proxy-header: send the header in two writes (the second with the first
+    /// message), to catch servers that parse only the first read
+    #[arg(long, requires = "proxy_header")]
+    pub proxy_split: bool,
+
     /// Open loop: messages one connection may have queued or unanswered at once;
     /// past it, due messages wait (their latency still counts from their time)
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
@@ -210,6 +220,8 @@ impl BenchArgs {
             hdr_log: self.hdr_log.clone(),
             hgrm: self.hgrm.clone(),
             start_at: self.start_at,
+            proxy_header: self.proxy_header,
+            proxy_split: self.proxy_split,
         })
     }
 

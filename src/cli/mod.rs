@@ -128,6 +128,30 @@ pub struct ServeArgs {
     /// Reactors, each a thread with its own listener on the address (SO_REUSEPORT)
     #[arg(long, short = 't', default_value_t = 1, value_parser = parse_positive)]
     pub threads: usize,
+
+    /// Every connection must start with a PROXY protocol header (v1 or v2, as HAProxy's
+    /// send-proxy and send-proxy-v2 send it); the header is never echoed, and the client
+    /// it names is the one in the logs
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
+    /// With --proxy-protocol: close a connection whose header is not complete after SECS
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_timeout, requires = "proxy_protocol")]
+    pub proxy_timeout: Duration,
+
+    /// With --proxy-protocol: the only peers allowed to send a header, CIDR ranges,
+    /// comma-separated; a connection from anywhere else is closed at once
+    /// [default: 127.0.0.0/8,::1/128]
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',', value_parser = parse_cidr, requires = "proxy_protocol")]
+    pub proxy_trust: Vec<ipnet::IpNet>,
+}
+
+/// `10.0.0.0/8`, or a bare address for just that host.
+fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is not an address range (CIDR, like 10.0.0.0/8)"))
 }
 
 impl ServeArgs {
@@ -144,6 +168,14 @@ impl ServeArgs {
             stats_interval: self.stats_interval,
             busy_poll: self.busy_poll,
             threads: self.threads,
+            proxy: self.proxy_protocol.then(|| server::proxy::ProxyConfig {
+                timeout: self.proxy_timeout,
+                trusted: if self.proxy_trust.is_empty() {
+                    server::proxy::loopback_ranges()
+                } else {
+                    self.proxy_trust.clone()
+                },
+            }),
             ..server::Config::default()
         })
     }
@@ -169,6 +201,11 @@ pub struct SendArgs {
     /// Give up connecting, or waiting on a silent server, after SECS seconds
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub timeout: Duration,
+
+    /// Send a PROXY protocol header (with this connection's real endpoints) before the
+    /// message, as a load balancer would: to test servers that expect one
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub proxy_header: Option<crate::proxy_protocol::Version>,
 }
 
 fn parse_positive(text: &str) -> Result<usize, String> {

@@ -7,9 +7,11 @@
 //! - [`shutdown`]: stop signals as a poll event; [`idle`]: idle timeouts;
 //!   [`stats`]: the summary and the periodic figures line.
 
+mod accept;
 mod drain;
 mod idle;
 mod listener;
+pub mod proxy;
 mod reactor;
 mod shutdown;
 mod stats;
@@ -57,6 +59,8 @@ pub struct Config {
     pub busy_poll: bool,
     /// Reactors, each a thread with its own listener on the same address.
     pub threads: usize,
+    /// `--proxy-protocol`: every connection starts with a PROXY header.
+    pub proxy: Option<proxy::ProxyConfig>,
 }
 
 impl Default for Config {
@@ -74,6 +78,7 @@ impl Default for Config {
             stats_interval: None,
             busy_poll: false,
             threads: 1,
+            proxy: None,
         }
     }
 }
@@ -112,6 +117,14 @@ impl Server {
             plural(max_connections as u64, "connection"),
             plural(threads as u64, "reactor"),
         );
+        if let Some(proxy) = &config.proxy {
+            let trusted: Vec<String> = proxy.trusted.iter().map(ToString::to_string).collect();
+            info!(
+                "PROXY protocol required (v1 or v2, within {:?}); trusted proxies: {}",
+                proxy.timeout,
+                trusted.join(", ")
+            );
+        }
         Ok(Server {
             config: config.clone(),
             reactors,

@@ -15,14 +15,15 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
+use log::{debug, info};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use super::Config;
 use super::drain::Drain;
 use super::idle::IdleTimer;
+use super::proxy::ProxyGate;
 use super::shutdown::ShutdownSignals;
 use super::stats::{StatsBoard, StatsReporter, Summary, plural};
 use crate::error::describe;
@@ -35,7 +36,7 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 /// How long to stop accepting after the process or system ran out of file
 /// descriptors or memory: long enough not to spin, short enough that clients
 /// in the backlog are picked up soon after something frees up.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How long `--busy-poll` keeps spinning without events before it sleeps
 /// again: a busy server never sleeps, an idle one gives its core back.
@@ -82,41 +83,43 @@ pub struct Setup<'a> {
 
 pub struct Reactor<S: Service> {
     /// "reactor N: " with `--threads`, so log lines say which one.
-    tag: String,
-    poll: Poll,
+    pub(super) tag: String,
+    pub(super) poll: Poll,
     /// `None` once stopping: new clients are refused.
-    listener: Option<TcpListener>,
-    signals: ShutdownSignals,
-    service: S,
-    connections: Slab<S::Connection>,
-    max_connections: usize,
+    pub(super) listener: Option<TcpListener>,
+    pub(super) signals: ShutdownSignals,
+    pub(super) service: S,
+    pub(super) connections: Slab<S::Connection>,
+    pub(super) max_connections: usize,
     /// Accepting stopped at `max_connections`; clients wait in the backlog
     /// and are accepted as soon as a connection closes.
-    at_capacity: bool,
+    pub(super) at_capacity: bool,
     /// Set while accepting is paused after running out of descriptors.
-    accept_paused_until: Option<Instant>,
-    idle: Option<IdleTimer>,
-    board: Option<(StatsBoard, usize)>,
-    stats: Option<StatsReporter>,
-    shutdown_timeout: Duration,
-    drain_quiet: Duration,
+    pub(super) accept_paused_until: Option<Instant>,
+    pub(super) idle: Option<IdleTimer>,
+    /// `--proxy-protocol`: connections waiting for their header.
+    pub(super) proxy: Option<ProxyGate>,
+    pub(super) board: Option<(StatsBoard, usize)>,
+    pub(super) stats: Option<StatsReporter>,
+    pub(super) shutdown_timeout: Duration,
+    pub(super) drain_quiet: Duration,
     /// Set by the first stop signal.
-    drain: Option<Drain>,
+    pub(super) drain: Option<Drain>,
     /// Connections that hit their budget with bytes possibly left unread.
-    yielded: Vec<usize>,
+    pub(super) yielded: Vec<usize>,
     /// The previous turn's `yielded`, kept to reuse its allocation.
-    yielded_now: Vec<usize>,
+    pub(super) yielded_now: Vec<usize>,
     /// Connections a service dropped while driving another one.
-    casualties: Vec<(usize, String)>,
+    pub(super) casualties: Vec<(usize, String)>,
     /// Connections whose idle timeout passed, or that fell quiet while stopping.
-    expired: Vec<usize>,
+    pub(super) expired: Vec<usize>,
     /// The time after the last poll: timers need no more precision.
-    now: Instant,
+    pub(super) now: Instant,
     /// `--busy-poll`: poll without sleeping until this long passes without events.
-    busy_poll: Option<Duration>,
+    pub(super) busy_poll: Option<Duration>,
     /// When the last poll returned events, for the busy-poll spin.
-    last_busy: Instant,
-    summary: Summary,
+    pub(super) last_busy: Instant,
+    pub(super) summary: Summary,
 }
 
 impl<S: Service> Reactor<S> {
@@ -141,6 +144,7 @@ impl<S: Service> Reactor<S> {
             at_capacity: false,
             accept_paused_until: None,
             idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
+            proxy: config.proxy.clone().map(ProxyGate::new),
             board,
             stats: reporter,
             shutdown_timeout: config.shutdown_timeout,
@@ -193,6 +197,7 @@ impl<S: Service> Reactor<S> {
                         }
                     }
                     SIGNALS => {}
+                    token if ProxyGate::owns(token) => self.on_proxy_readable(token),
                     Token(key) => {
                         // A stale event (its connection closed earlier in this
                         // batch, the key maybe reused) is only a spurious wake-up.
@@ -233,8 +238,9 @@ impl<S: Service> Reactor<S> {
     }
 
     fn run_timers(&mut self) {
+        self.expire_proxy_headers();
         if self.accept_paused_until.is_some_and(|until| self.now >= until)
-            || (self.at_capacity && self.connections.len() < self.max_connections)
+            || (self.at_capacity && self.open_count() < self.max_connections)
         {
             self.accept_all();
         }
@@ -286,6 +292,7 @@ impl<S: Service> Reactor<S> {
             self.accept_paused_until,
             self.idle.as_ref().and_then(IdleTimer::next_deadline),
             self.stats.as_ref().map(StatsReporter::next_deadline),
+            self.proxy.as_ref().and_then(ProxyGate::next_deadline),
             self.drain.as_ref().map(Drain::next_deadline),
         ];
         let earliest = deadlines.into_iter().flatten().min()?;
@@ -297,6 +304,15 @@ impl<S: Service> Reactor<S> {
     fn begin_drain(&mut self) {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(gate) = &mut self.proxy {
+            let closed = gate.close_all(self.poll.registry());
+            if closed > 0 {
+                debug!(
+                    "{}closed {closed} connections still waiting for their PROXY header",
+                    self.tag
+                );
+            }
         }
         let key_bound = self.connections.iter().map(|(key, _)| key + 1).max().unwrap_or(0);
         self.drain = Some(Drain::begin(
@@ -314,71 +330,7 @@ impl<S: Service> Reactor<S> {
         );
     }
 
-    fn accept_all(&mut self) {
-        while let Some(listener) = &self.listener {
-            if self.connections.len() >= self.max_connections {
-                if !self.at_capacity {
-                    debug!(
-                        "at {} connections: new clients wait in the backlog",
-                        self.max_connections
-                    );
-                }
-                self.at_capacity = true;
-                return;
-            }
-            self.at_capacity = false;
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    self.accept_paused_until = None;
-                    if let Err(err) = self.add_connection(stream, peer) {
-                        debug!("cannot set up connection from {peer}: {}", describe(&err));
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(err) if is_out_of_resources(&err) => {
-                    if self.accept_paused_until.is_none() {
-                        warn!(
-                            "cannot accept: {} ({} open); retrying every {:?}",
-                            describe(&err),
-                            plural(self.connections.len() as u64, "connection"),
-                            ACCEPT_BACKOFF
-                        );
-                    }
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
-                    break;
-                }
-                // ECONNABORTED and the like concern one client only.
-                Err(err) => debug!("accept failed: {}", describe(&err)),
-            }
-        }
-    }
-
-    fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
-        // Echo traffic is small request/response pairs: Nagle would hold each
-        // reply back for the peer's delayed ACK.
-        stream.set_nodelay(true)?;
-        let entry = self.connections.vacant_entry();
-        let key = entry.key();
-        // Registered once for both directions: no epoll_ctl per message.
-        self.poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
-        if log::log_enabled!(log::Level::Debug) {
-            // As seed 002's server prints both ends; getsockname only when asked for.
-            let local = stream
-                .local_addr()
-                .map_or_else(|_| "?".to_string(), |addr| addr.to_string());
-            debug!("{}connection {key} from {peer} to {local}", self.tag);
-        }
-        entry.insert(self.service.open(stream));
-        if let Some(idle) = &mut self.idle {
-            idle.opened(key, self.now);
-        }
-        self.summary.connections += 1;
-        Ok(())
-    }
-
-    fn drive(&mut self, key: usize) {
+    pub(super) fn drive(&mut self, key: usize) {
         let mut moved = Transferred::default();
         let progress = self.service.drive(key, &mut self.connections, &mut moved);
         self.summary.bytes_read += moved.read;
@@ -404,7 +356,7 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    fn close(&mut self, key: usize, why: &str) {
+    pub(super) fn close(&mut self, key: usize, why: &str) {
         let Some(mut conn) = self.connections.try_remove(key) else {
             return;
         };
@@ -418,13 +370,4 @@ impl<S: Service> Reactor<S> {
         }
         debug!("{}connection {key} closed: {why}", self.tag);
     }
-}
-
-/// Accept errors that concern the whole process, not one client: retrying at
-/// once would only spin.
-fn is_out_of_resources(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }

@@ -13,6 +13,11 @@ pub struct Summary {
     pub connections: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
+    /// `--proxy-protocol`: connections whose header was read.
+    pub proxy_accepted: u64,
+    /// `--proxy-protocol`: connections closed for an invalid, late or
+    /// untrusted header.
+    pub proxy_rejected: u64,
 }
 
 impl Summary {
@@ -20,6 +25,8 @@ impl Summary {
         self.connections += other.connections;
         self.bytes_read += other.bytes_read;
         self.bytes_written += other.bytes_written;
+        self.proxy_accepted += other.proxy_accepted;
+        self.proxy_rejected += other.proxy_rejected;
     }
 }
 
@@ -77,6 +84,7 @@ impl StatsBoard {
                 connections: slot.connections.load(Ordering::Relaxed),
                 bytes_read: slot.bytes_read.load(Ordering::Relaxed),
                 bytes_written: slot.bytes_written.load(Ordering::Relaxed),
+                ..Summary::default()
             });
         }
         (active, total)
@@ -158,6 +166,7 @@ mod tests {
             connections: n,
             bytes_read: 10 * n,
             bytes_written: 100 * n,
+            ..Summary::default()
         };
         board.publish(0, 1, figures(1));
         board.publish(2, 4, figures(5));

@@ -1,7 +1,7 @@
 //! Opening a worker's connections: paced, bounded in flight, spread over
 //! source addresses, each failure counted (and the first one explained).
 
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,7 @@ impl Worker<'_> {
             hang_up: false,
             send_queued: false,
             open: None,
+            preamble: Vec::new(),
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = self
@@ -115,6 +116,24 @@ impl Worker<'_> {
             return false;
         }
         let _ = conn.stream.set_nodelay(true);
+        if let Some(version) = self.plan.config.proxy_header {
+            // As a balancer would: the header first, with the real endpoints.
+            let (Ok(local), Ok(peer)) = (conn.stream.local_addr(), conn.stream.peer_addr()) else {
+                return false;
+            };
+            let mut header = crate::proxy_protocol::encode(version, local, peer);
+            if self.plan.config.proxy_split {
+                // Half now, half with the first message: two writes, two
+                // segments (Nagle is off), so the server sees it split.
+                let rest = header.split_off(header.len() / 2);
+                if let Err(err) = conn.stream.write_all(&header) {
+                    self.fail(key, &err);
+                    return false;
+                }
+                header = rest;
+            }
+            conn.preamble = header;
+        }
         conn.state = State::Open;
         self.tally.connected += 1;
         self.failed_in_a_row = 0;

@@ -107,6 +107,9 @@ struct Conn {
     send_queued: bool,
     /// Open loop (`--rate`): its schedule and messages in flight.
     open: Option<Box<open_loop::OpenConn>>,
+    /// `--proxy-header`: header bytes still to write before the pattern
+    /// (they are not part of the echoed stream: the server drops them).
+    preamble: Vec<u8>,
 }
 
 struct Worker<'a> {

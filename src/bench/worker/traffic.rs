@@ -62,6 +62,11 @@ impl Worker<'_> {
         if conn.state != State::Open || !conn.write_ready || conn.send_queued {
             return Ok(false);
         }
+        if !conn.preamble.is_empty() {
+            // A few dozen bytes on a fresh socket: they go at once.
+            conn.stream.write_all(&conn.preamble)?;
+            conn.preamble = Vec::new();
+        }
         if self.gathering && conn.sent < conn.target {
             conn.send_queued = true;
             self.to_send.push(key);
@@ -180,6 +185,14 @@ impl Worker<'_> {
                 // Pingpong: a message still being written is cut where it is;
                 // whatever was sent must still come back.
                 conn.target = conn.sent;
+                if !conn.preamble.is_empty() {
+                    // A connection that never got to send still owes its
+                    // PROXY header: a balancer always sends one.
+                    let preamble = std::mem::take(&mut conn.preamble);
+                    if let Err(err) = conn.stream.write_all(&preamble) {
+                        return self.fail(key, &err);
+                    }
+                }
                 if let Err(err) = conn.stream.shutdown(Shutdown::Write) {
                     return self.fail(key, &err);
                 }

@@ -1,0 +1,167 @@
+//! Accepting: limits, the out-of-descriptors back-off, and the PROXY gate
+//! (`serve --proxy-protocol`) a connection passes before it is served.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::{debug, warn};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::proxy::{Outcome, ProxyGate};
+use super::reactor::{ACCEPT_BACKOFF, Reactor};
+use super::stats::plural;
+use crate::error::describe;
+use crate::service::Service;
+
+impl<S: Service> Reactor<S> {
+    pub(super) fn accept_all(&mut self) {
+        while let Some(listener) = &self.listener {
+            if self.open_count() >= self.max_connections {
+                if !self.at_capacity {
+                    debug!(
+                        "at {} connections: new clients wait in the backlog",
+                        self.max_connections
+                    );
+                }
+                self.at_capacity = true;
+                return;
+            }
+            self.at_capacity = false;
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    self.accept_paused_until = None;
+                    self.accepted(stream, peer);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if is_out_of_resources(&err) => {
+                    if self.accept_paused_until.is_none() {
+                        warn!(
+                            "cannot accept: {} ({} open); retrying every {:?}",
+                            describe(&err),
+                            plural(self.connections.len() as u64, "connection"),
+                            ACCEPT_BACKOFF
+                        );
+                    }
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    break;
+                }
+                // ECONNABORTED and the like concern one client only.
+                Err(err) => debug!("accept failed: {}", describe(&err)),
+            }
+        }
+    }
+
+    /// Connections held now: served, or waiting for their PROXY header.
+    pub(super) fn open_count(&self) -> usize {
+        self.connections.len() + self.proxy.as_ref().map_or(0, ProxyGate::len)
+    }
+
+    /// A new client: served at once, or first made to send its PROXY header.
+    fn accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let Some(gate) = &mut self.proxy else {
+            return self.serve(stream, peer, peer);
+        };
+        if !gate.trusts(peer.ip()) {
+            self.summary.proxy_rejected += 1;
+            debug!(
+                "{}connection from {peer} closed: not a trusted proxy (--proxy-trust)",
+                self.tag
+            );
+            return;
+        }
+        if let Err(err) = gate.admit(self.poll.registry(), stream, peer, self.now) {
+            debug!("cannot set up connection from {peer}: {}", describe(&err));
+        }
+    }
+
+    /// A connection waiting for its PROXY header has sent something.
+    pub(super) fn on_proxy_readable(&mut self, token: Token) {
+        let Some(gate) = &mut self.proxy else { return };
+        match gate.on_readable(self.poll.registry(), token) {
+            Outcome::Waiting => {}
+            Outcome::Rejected(peer, why) => {
+                self.summary.proxy_rejected += 1;
+                debug!("{}connection from {peer} closed: {why}", self.tag);
+            }
+            Outcome::Ready { stream, client, peer } => {
+                self.summary.proxy_accepted += 1;
+                self.serve(stream, client, peer);
+            }
+        }
+    }
+
+    /// PROXY headers that did not come in time.
+    pub(super) fn expire_proxy_headers(&mut self) {
+        let Some(gate) = &mut self.proxy else { return };
+        let mut expired = Vec::new();
+        gate.expire(self.poll.registry(), self.now, &mut expired);
+        for peer in expired {
+            self.summary.proxy_rejected += 1;
+            debug!(
+                "{}connection from {peer} closed: no complete PROXY header within {:?}",
+                self.tag,
+                gate_timeout(&self.proxy)
+            );
+        }
+    }
+
+    fn serve(&mut self, stream: TcpStream, client: SocketAddr, peer: SocketAddr) {
+        match self.add_connection(stream, client, peer) {
+            // Bytes may already wait behind a PROXY header: no edge will announce them.
+            Ok(key) if client != peer || self.proxy.is_some() => self.drive(key),
+            Ok(_) => {}
+            Err(err) => debug!("cannot set up connection from {client}: {}", describe(&err)),
+        }
+    }
+
+    fn add_connection(
+        &mut self,
+        mut stream: TcpStream,
+        client: SocketAddr,
+        peer: SocketAddr,
+    ) -> io::Result<usize> {
+        // Echo traffic is small request/response pairs: Nagle would hold each
+        // reply back for the peer's delayed ACK.
+        stream.set_nodelay(true)?;
+        let entry = self.connections.vacant_entry();
+        let key = entry.key();
+        // Registered once for both directions: no epoll_ctl per message.
+        self.poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
+        if log::log_enabled!(log::Level::Debug) {
+            // As seed 002's server prints both ends; getsockname only when asked for.
+            let local = stream
+                .local_addr()
+                .map_or_else(|_| "?".to_string(), |addr| addr.to_string());
+            let via = if client == peer {
+                String::new()
+            } else {
+                format!(" via {peer}")
+            };
+            debug!("{}connection {key} from {client}{via} to {local}", self.tag);
+        }
+        entry.insert(self.service.open(stream));
+        if let Some(idle) = &mut self.idle {
+            idle.opened(key, self.now);
+        }
+        self.summary.connections += 1;
+        Ok(key)
+    }
+}
+
+fn gate_timeout(gate: &Option<ProxyGate>) -> std::time::Duration {
+    gate.as_ref()
+        .map_or(std::time::Duration::ZERO, ProxyGate::timeout)
+}
+
+/// Accept errors that concern the whole process, not one client: retrying at
+/// once would only spin.
+fn is_out_of_resources(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

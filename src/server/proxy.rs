@@ -1,0 +1,357 @@
+//! `serve --proxy-protocol`: the PROXY header (HAProxy's proxy-protocol.txt,
+//! v1 text and v2 binary) that a load balancer sends before the client's
+//! bytes, so the server knows the real client.
+//!
+//! Per the spec there is no guessing: every connection must start with a
+//! header, and only trusted peers (`--proxy-trust`) may send one. A
+//! connection waits here, outside the echo slab, until its whole header has
+//! arrived, however it is split across reads (a classic bug: servers that
+//! parse the first read only). The socket is *peeked*, and only the
+//! header's own bytes are then read, so whatever the client sent after it
+//! stays in the socket for the echo. LOCAL headers (a balancer's health
+//! checks) keep the real endpoints; TLVs are skipped by their length. A
+//! header that is invalid, or not complete within `--proxy-timeout`, closes
+//! that connection only, with a debug line and a count.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use proxy_header::{ParseConfig, ProxyHeader};
+use slab::Slab;
+
+/// Tokens of connections waiting for their header: this and above (below
+/// the reactor's reserved tokens), the gate's slab key added.
+pub const FIRST_TOKEN: usize = 1 << (usize::BITS - 2);
+
+/// The longest v2 header: 16 bytes, then a 16-bit length of addresses and TLVs.
+const MAX_HEADER: usize = 16 + 65_535;
+
+/// The spec's minimum wait for a header, and the default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `--proxy-trust` when not given: the loopback ranges.
+pub fn loopback_ranges() -> Vec<IpNet> {
+    vec![
+        "127.0.0.0/8".parse().expect("valid"),
+        "::1/128".parse().expect("valid"),
+    ]
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub timeout: Duration,
+    /// Peers allowed to send a header; a connection from anyone else is
+    /// closed at once.
+    pub trusted: Vec<IpNet>,
+}
+
+/// What the bytes at the start of a connection say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Header {
+    /// Not all of the header has arrived yet.
+    Incomplete,
+    /// A complete header of `len` bytes; `client` is `None` for LOCAL (and
+    /// v1 `UNKNOWN`): the connection's own endpoints apply.
+    Complete { len: usize, client: Option<SocketAddr> },
+    /// Not a PROXY header, or a malformed one.
+    Invalid(String),
+}
+
+/// Parses what has arrived so far; pure, so every split can be tested.
+pub fn parse(buf: &[u8]) -> Header {
+    let config = ParseConfig {
+        include_tlvs: false,
+        ..ParseConfig::default()
+    };
+    match ProxyHeader::parse(buf, config) {
+        Ok((header, len)) => Header::Complete {
+            len,
+            client: header.proxied_address().map(|address| address.source),
+        },
+        Err(proxy_header::Error::BufferTooShort) => Header::Incomplete,
+        Err(proxy_header::Error::Invalid) => Header::Invalid("not a PROXY v1 or v2 header".into()),
+        Err(err) => Header::Invalid(format!("bad PROXY header: {err}")),
+    }
+}
+
+/// What became of a waiting connection.
+pub enum Outcome {
+    Waiting,
+    /// Its header is read: serve it as coming from `client`.
+    Ready {
+        stream: TcpStream,
+        client: SocketAddr,
+        peer: SocketAddr,
+    },
+    /// Closed: the peer, and why.
+    Rejected(SocketAddr, String),
+}
+
+struct Waiting {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Told apart from a later connection under the same key.
+    serial: u64,
+}
+
+/// The connections waiting for their header.
+pub struct ProxyGate {
+    config: ProxyConfig,
+    /// Where headers are peeked into; its size bounds a header (v2 TLVs
+    /// included): the largest possible v2 header fits.
+    peeked: Box<[u8]>,
+    waiting: Slab<Waiting>,
+    /// (deadline, key, serial) in arrival order, so in deadline order: every
+    /// connection waits the same time.
+    deadlines: VecDeque<(Instant, usize, u64)>,
+    next_serial: u64,
+}
+
+impl ProxyGate {
+    pub fn new(config: ProxyConfig) -> ProxyGate {
+        ProxyGate {
+            config,
+            peeked: vec![0; MAX_HEADER].into_boxed_slice(),
+            waiting: Slab::new(),
+            deadlines: VecDeque::new(),
+            next_serial: 0,
+        }
+    }
+
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.config.trusted.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    pub fn owns(token: Token) -> bool {
+        token.0 >= FIRST_TOKEN && token.0 < usize::MAX - 16
+    }
+
+    /// Takes a trusted peer's connection until its header is read.
+    pub fn admit(
+        &mut self,
+        registry: &Registry,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> io::Result<()> {
+        let entry = self.waiting.vacant_entry();
+        let key = entry.key();
+        registry.register(&mut stream, Token(FIRST_TOKEN + key), Interest::READABLE)?;
+        self.next_serial += 1;
+        entry.insert(Waiting {
+            stream,
+            peer,
+            serial: self.next_serial,
+        });
+        self.deadlines
+            .push_back((now + self.config.timeout, key, self.next_serial));
+        Ok(())
+    }
+
+    /// Looks at what connection `token` has sent so far.
+    pub fn on_readable(&mut self, registry: &Registry, token: Token) -> Outcome {
+        let key = token.0 - FIRST_TOKEN;
+        let scratch = &mut self.peeked[..];
+        let Some(waiting) = self.waiting.get_mut(key) else {
+            return Outcome::Waiting;
+        };
+        let header = match waiting.stream.peek(&mut *scratch) {
+            Ok(0) => Header::Invalid("closed before its PROXY header was complete".into()),
+            Ok(n) => match parse(&scratch[..n]) {
+                Header::Incomplete if n == scratch.len() => {
+                    Header::Invalid(format!("a PROXY header longer than {n} bytes"))
+                }
+                header => header,
+            },
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Outcome::Waiting,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Outcome::Waiting,
+            Err(err) => Header::Invalid(crate::error::describe(&err)),
+        };
+        match header {
+            Header::Incomplete => Outcome::Waiting,
+            Header::Invalid(why) => Outcome::Rejected(self.remove(registry, key).peer, why),
+            Header::Complete { len, client } => {
+                let mut waiting = self.remove(registry, key);
+                // The header's bytes only: what follows is the client's.
+                if let Err(err) = consume(&mut waiting.stream, len, &mut self.peeked) {
+                    return Outcome::Rejected(waiting.peer, crate::error::describe(&err));
+                }
+                Outcome::Ready {
+                    client: client.unwrap_or(waiting.peer),
+                    peer: waiting.peer,
+                    stream: waiting.stream,
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, registry: &Registry, key: usize) -> Waiting {
+        let mut waiting = self.waiting.remove(key);
+        let _ = registry.deregister(&mut waiting.stream);
+        waiting
+    }
+
+    /// When the earliest wait ends.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.front().map(|(deadline, _, _)| *deadline)
+    }
+
+    /// Closes the connections whose header did not come in time; returns
+    /// their peers.
+    pub fn expire(&mut self, registry: &Registry, now: Instant, expired: &mut Vec<SocketAddr>) {
+        while let Some(&(deadline, key, serial)) = self.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if self.waiting.get(key).is_some_and(|w| w.serial == serial) {
+                expired.push(self.remove(registry, key).peer);
+            }
+        }
+    }
+
+    /// Stopping: the waiting connections have sent no data; close them.
+    pub fn close_all(&mut self, registry: &Registry) -> usize {
+        let keys: Vec<usize> = self.waiting.iter().map(|(key, _)| key).collect();
+        for &key in &keys {
+            self.remove(registry, key);
+        }
+        self.deadlines.clear();
+        keys.len()
+    }
+}
+
+/// An IPv4 peer seen through an IPv6 socket (`::ffff:a.b.c.d`) is that
+/// IPv4 address, so IPv4 ranges match it.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Reads exactly `len` bytes (already in the socket: they were peeked).
+fn consume(stream: &mut TcpStream, len: usize, scratch: &mut [u8]) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        match stream.read(&mut scratch[..left]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => left -= n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proxy_header::ProxiedAddress;
+
+    fn v1() -> Vec<u8> {
+        b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 10000\r\n".to_vec()
+    }
+
+    fn v2(tlvs: bool) -> Vec<u8> {
+        let address = ProxiedAddress::stream(
+            "[2001:db8::7]:40000".parse().unwrap(),
+            "[2001:db8::1]:10000".parse().unwrap(),
+        );
+        let header = if tlvs {
+            ProxyHeader::with_tlvs(
+                Some(address),
+                [
+                    proxy_header::Tlv::Authority("echo.example".into()),
+                    proxy_header::Tlv::Noop(300),
+                ],
+            )
+        } else {
+            ProxyHeader::with_address(address)
+        };
+        let mut bytes = Vec::new();
+        header.encode_v2(&mut bytes).unwrap();
+        bytes
+    }
+
+    /// Every prefix of a header followed by payload: incomplete until the
+    /// whole header is there, then complete at its exact length.
+    fn check_every_split(header: &[u8], client: Option<&str>) {
+        let mut stream = header.to_vec();
+        stream.extend_from_slice(b"hello, echo");
+        for cut in 0..header.len() {
+            assert_eq!(parse(&stream[..cut]), Header::Incomplete, "cut at {cut}");
+        }
+        for cut in header.len()..=stream.len() {
+            assert_eq!(
+                parse(&stream[..cut]),
+                Header::Complete {
+                    len: header.len(),
+                    client: client.map(|c| c.parse().unwrap())
+                },
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn v1_and_v2_headers_split_anywhere_parse_the_same() {
+        check_every_split(&v1(), Some("192.0.2.7:40000"));
+        check_every_split(&v2(false), Some("[2001:db8::7]:40000"));
+        check_every_split(&v2(true), Some("[2001:db8::7]:40000"));
+    }
+
+    #[test]
+    fn local_and_unknown_keep_the_real_endpoints() {
+        let mut local = Vec::new();
+        ProxyHeader::with_local().encode_v2(&mut local).unwrap();
+        check_every_split(&local, None);
+        check_every_split(b"PROXY UNKNOWN\r\n", None);
+    }
+
+    #[test]
+    fn anything_else_is_invalid_not_a_guess() {
+        for garbage in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"hello, echo, no header here",
+            b"PROXY TCP4 not-an-ip 198.51.100.1 1 2\r\n",
+            b"\r\n\r\n\0\r\nQUIT\n\x99\x11\0\x0c",
+        ] {
+            assert!(matches!(parse(garbage), Header::Invalid(_)), "{garbage:?}");
+        }
+        // A v1 line that never ends is cut off at the spec's 107 bytes.
+        let endless = [b"PROXY TCP4 ".as_slice(), &[b'1'; 120]].concat();
+        assert!(matches!(parse(&endless), Header::Invalid(_)));
+    }
+
+    #[test]
+    fn trust_is_by_range_and_sees_through_mapped_addresses() {
+        let gate = ProxyGate::new(ProxyConfig {
+            timeout: DEFAULT_TIMEOUT,
+            trusted: vec!["10.1.0.0/16".parse().unwrap(), "::1/128".parse().unwrap()],
+        });
+        assert!(gate.trusts("10.1.2.3".parse().unwrap()));
+        assert!(gate.trusts("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(gate.trusts("::1".parse().unwrap()));
+        assert!(!gate.trusts("10.2.0.1".parse().unwrap()));
+        assert!(!gate.trusts("127.0.0.1".parse().unwrap()));
+    }
+}
