@@ -139,6 +139,30 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_timeout, requires = "proxy_protocol")]
     pub proxy_timeout: Duration,
 
+    /// Send TCP keepalive probes after SECS of silence, so a peer that vanished (host gone,
+    /// cable pulled) is found and its connection closed, within SECS + interval x probes
+    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds)]
+    pub keepalive: Option<Duration>,
+
+    /// With --keepalive: seconds between probes [default: a third of --keepalive, at least 1]
+    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds, requires = "keepalive")]
+    pub keepalive_interval: Option<Duration>,
+
+    /// With --keepalive: unanswered probes before the peer counts as gone
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127), requires = "keepalive")]
+    pub keepalive_probes: u32,
+
+    /// Drop a connection whose sent data (or keepalive probes) stay unacknowledged for MS
+    /// milliseconds (TCP_USER_TIMEOUT)
+    #[arg(long, value_name = "MS", value_parser = parse_millis)]
+    pub user_timeout: Option<Duration>,
+
+    /// Serve at most N connections at once from one source address (the PROXY header's
+    /// client with --proxy-protocol); more are closed at accept, counted, and logged once
+    /// per source per 10 s
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_connections_per_ip: Option<usize>,
+
     /// With --proxy-protocol: the only peers allowed to send a header, CIDR ranges,
     /// comma-separated; a connection from anywhere else is closed at once
     /// [default: 127.0.0.0/8,::1/128]
@@ -176,6 +200,17 @@ impl ServeArgs {
                     self.proxy_trust.clone()
                 },
             }),
+            dead_peers: server::DeadPeers {
+                keepalive: self.keepalive.map(|idle| server::Keepalive {
+                    idle,
+                    interval: self
+                        .keepalive_interval
+                        .unwrap_or_else(|| (idle / 3).max(Duration::from_secs(1))),
+                    probes: self.keepalive_probes,
+                }),
+                user_timeout: self.user_timeout,
+            },
+            max_per_ip: self.max_connections_per_ip,
             ..server::Config::default()
         })
     }
@@ -227,6 +262,24 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     parse_timeout(text)
+}
+
+/// Whole seconds, at least 1 (the kernel's keepalive counts in seconds).
+fn parse_whole_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) if (1..=32_767).contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "'{text}' is not a whole number of seconds from 1 to 32767"
+        )),
+    }
+}
+
+/// Milliseconds, at least 1.
+fn parse_millis(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(ms) if ms >= 1 && ms <= u64::from(u32::MAX) => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("'{text}' is not a positive number of milliseconds")),
+    }
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {

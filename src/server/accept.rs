@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
@@ -108,11 +108,37 @@ impl<S: Service> Reactor<S> {
     }
 
     fn serve(&mut self, stream: TcpStream, client: SocketAddr, peer: SocketAddr) {
+        if let Some(per_source) = &mut self.per_source
+            && let Err(say) = per_source.admit(client.ip(), self.now)
+        {
+            self.summary.per_ip_rejected += 1;
+            if say {
+                info!(
+                    "{}connections from {} over --max-connections-per-ip are closed at accept \
+                     (said once per 10 s per source; all are counted)",
+                    self.tag,
+                    client.ip()
+                );
+            }
+            return;
+        }
         match self.add_connection(stream, client, peer) {
-            // Bytes may already wait behind a PROXY header: no edge will announce them.
-            Ok(key) if client != peer || self.proxy.is_some() => self.drive(key),
-            Ok(_) => {}
-            Err(err) => debug!("cannot set up connection from {client}: {}", describe(&err)),
+            Ok(key) => {
+                if let Some(per_source) = &mut self.per_source {
+                    per_source.opened(key, client.ip());
+                }
+                if self.proxy.is_some() {
+                    // Bytes may already wait behind a PROXY header: no new
+                    // edge will announce them.
+                    self.drive(key);
+                }
+            }
+            Err(err) => {
+                if let Some(per_source) = &mut self.per_source {
+                    per_source.release(client.ip());
+                }
+                debug!("cannot set up connection from {client}: {}", describe(&err));
+            }
         }
     }
 
@@ -125,6 +151,7 @@ impl<S: Service> Reactor<S> {
         // Echo traffic is small request/response pairs: Nagle would hold each
         // reply back for the peer's delayed ACK.
         stream.set_nodelay(true)?;
+        self.dead_peers.apply(&stream)?;
         let entry = self.connections.vacant_entry();
         let key = entry.key();
         // Registered once for both directions: no epoll_ctl per message.

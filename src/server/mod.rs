@@ -10,6 +10,7 @@
 mod accept;
 mod drain;
 mod idle;
+mod limits;
 mod listener;
 pub mod proxy;
 mod reactor;
@@ -25,6 +26,8 @@ use log::{info, warn};
 use crate::error::describe;
 use crate::fd_limit;
 pub use drain::DEFAULT_QUIET_AFTER;
+pub use limits::{DeadPeers, Keepalive};
+use limits::{PerSource, SourceCounts};
 use reactor::Bound;
 use stats::{StatsBoard, StatsReporter};
 pub use stats::{Summary, plural};
@@ -61,6 +64,10 @@ pub struct Config {
     pub threads: usize,
     /// `--proxy-protocol`: every connection starts with a PROXY header.
     pub proxy: Option<proxy::ProxyConfig>,
+    /// `--keepalive`, `--user-timeout`: finding peers that vanished.
+    pub dead_peers: DeadPeers,
+    /// `--max-connections-per-ip`.
+    pub max_per_ip: Option<usize>,
 }
 
 impl Default for Config {
@@ -79,6 +86,8 @@ impl Default for Config {
             busy_poll: false,
             threads: 1,
             proxy: None,
+            dead_peers: DeadPeers::default(),
+            max_per_ip: None,
         }
     }
 }
@@ -117,6 +126,9 @@ impl Server {
             plural(max_connections as u64, "connection"),
             plural(threads as u64, "reactor"),
         );
+        if let Some(warning) = unguarded_warning(config) {
+            warn!("{warning}");
+        }
         if let Some(proxy) = &config.proxy {
             let trusted: Vec<String> = proxy.trusted.iter().map(ToString::to_string).collect();
             info!(
@@ -144,6 +156,7 @@ impl Server {
             max_connections,
         } = self;
         let board = config.stats_interval.map(|_| StatsBoard::new(reactors.len()));
+        let sources = SourceCounts::default();
         let single = reactors.len() == 1;
         let summaries: Vec<io::Result<Summary>> = std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(reactors.len());
@@ -152,12 +165,12 @@ impl Server {
             // stays a single-threaded process.
             let (_, first) = reactors.next().expect("at least one reactor");
             for (id, bound) in reactors {
-                let (config, board) = (&config, board.clone());
+                let (config, board, sources) = (&config, board.clone(), sources.clone());
                 handles.push(
                     std::thread::Builder::new()
                         .name(format!("reactor-{id}"))
                         .spawn_scoped(scope, move || {
-                            run_reactor(bound, config, max_connections, id, board, None)
+                            run_reactor(bound, config, max_connections, id, board, None, sources)
                         })?,
                 );
             }
@@ -172,6 +185,7 @@ impl Server {
                 0,
                 board.clone(),
                 reporter,
+                sources.clone(),
             )];
             summaries.extend(handles.into_iter().map(|h| {
                 h.join()
@@ -194,6 +208,20 @@ impl Server {
     }
 }
 
+/// What to warn about when the server faces a network with none of the
+/// guards against dead peers and greedy sources.
+fn unguarded_warning(config: &Config) -> Option<String> {
+    let guarded = config.dead_peers.any() || config.max_per_ip.is_some() || config.idle_timeout.is_some();
+    (!config.addr.ip().is_loopback() && !guarded).then(|| {
+        format!(
+            "{} is not loopback and no --keepalive, --user-timeout, --idle-timeout or \
+             --max-connections-per-ip is set: a vanished peer keeps its connection forever, \
+             and one source can take every slot",
+            config.addr
+        )
+    })
+}
+
 fn run_reactor(
     bound: Bound,
     config: &Config,
@@ -201,6 +229,7 @@ fn run_reactor(
     id: usize,
     board: Option<StatsBoard>,
     reporter: Option<StatsReporter>,
+    sources: SourceCounts,
 ) -> io::Result<Summary> {
     use crate::broadcast::BroadcastService;
     use crate::echo::EchoService;
@@ -211,6 +240,7 @@ fn run_reactor(
         tag: (config.threads > 1).then_some(id),
         board: board.map(|board| (board, id)),
         reporter,
+        per_source: config.max_per_ip.map(|limit| PerSource::new(limit, sources)),
     };
     if config.broadcast {
         let service = BroadcastService::new(config.read_buffer, config.max_pending);
@@ -218,5 +248,36 @@ fn run_reactor(
     } else {
         let service = EchoService::new(config.read_buffer, config.max_pending);
         reactor::Reactor::new(setup, service).run()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_facing_a_network_without_guards_is_warned_about() {
+        let open = Config {
+            addr: "0.0.0.0:10000".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(unguarded_warning(&open).unwrap().contains("not loopback"));
+        assert!(
+            unguarded_warning(&Config::default()).is_none(),
+            "loopback needs no guard"
+        );
+        let guarded = Config {
+            max_per_ip: Some(100),
+            ..open.clone()
+        };
+        assert!(unguarded_warning(&guarded).is_none());
+        let guarded = Config {
+            dead_peers: DeadPeers {
+                user_timeout: Some(Duration::from_secs(30)),
+                ..DeadPeers::default()
+            },
+            ..open
+        };
+        assert!(unguarded_warning(&guarded).is_none());
     }
 }

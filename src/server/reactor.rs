@@ -23,6 +23,7 @@ use slab::Slab;
 use super::Config;
 use super::drain::Drain;
 use super::idle::IdleTimer;
+use super::limits::{DeadPeers, PerSource};
 use super::proxy::ProxyGate;
 use super::shutdown::ShutdownSignals;
 use super::stats::{StatsBoard, StatsReporter, Summary, plural};
@@ -79,6 +80,8 @@ pub struct Setup<'a> {
     pub board: Option<(StatsBoard, usize)>,
     /// The stats line itself, on one reactor only.
     pub reporter: Option<StatsReporter>,
+    /// `--max-connections-per-ip`, shared with the other reactors.
+    pub per_source: Option<PerSource>,
 }
 
 pub struct Reactor<S: Service> {
@@ -99,6 +102,9 @@ pub struct Reactor<S: Service> {
     pub(super) idle: Option<IdleTimer>,
     /// `--proxy-protocol`: connections waiting for their header.
     pub(super) proxy: Option<ProxyGate>,
+    /// Socket options that find vanished peers.
+    pub(super) dead_peers: DeadPeers,
+    pub(super) per_source: Option<PerSource>,
     pub(super) board: Option<(StatsBoard, usize)>,
     pub(super) stats: Option<StatsReporter>,
     pub(super) shutdown_timeout: Duration,
@@ -132,6 +138,7 @@ impl<S: Service> Reactor<S> {
             tag,
             board,
             reporter,
+            per_source,
         } = setup;
         Reactor {
             tag: tag.map_or_else(String::new, |id| format!("reactor {id}: ")),
@@ -145,6 +152,8 @@ impl<S: Service> Reactor<S> {
             accept_paused_until: None,
             idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
             proxy: config.proxy.clone().map(ProxyGate::new),
+            dead_peers: config.dead_peers,
+            per_source,
             board,
             stats: reporter,
             shutdown_timeout: config.shutdown_timeout,
@@ -348,6 +357,17 @@ impl<S: Service> Reactor<S> {
             Progress::Waiting => {}
             Progress::Yielded => self.yielded.push(key),
             Progress::Finished => self.close(key, "finished"),
+            Progress::Failed(err) if err.kind() == io::ErrorKind::TimedOut => {
+                // The kernel gave up on the peer: keepalive probes or sent
+                // data went unanswered (--keepalive, --user-timeout).
+                self.summary.dead_peers += 1;
+                info!(
+                    "{}connection {key}: the peer stopped answering ({}), closed",
+                    self.tag,
+                    describe(&err)
+                );
+                self.close(key, "peer unreachable");
+            }
             Progress::Failed(err) => self.close(key, &describe(&err)),
         }
         self.service.take_casualties(&mut self.casualties);
@@ -367,6 +387,9 @@ impl<S: Service> Reactor<S> {
         }
         if let Some(idle) = &mut self.idle {
             idle.closed(key);
+        }
+        if let Some(per_source) = &mut self.per_source {
+            per_source.closed(key);
         }
         debug!("{}connection {key} closed: {why}", self.tag);
     }

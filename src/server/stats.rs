@@ -18,6 +18,11 @@ pub struct Summary {
     /// `--proxy-protocol`: connections closed for an invalid, late or
     /// untrusted header.
     pub proxy_rejected: u64,
+    /// Connections closed because the peer stopped answering (keepalive
+    /// probes or `--user-timeout`).
+    pub dead_peers: u64,
+    /// Connections refused over `--max-connections-per-ip`.
+    pub per_ip_rejected: u64,
 }
 
 impl Summary {
@@ -27,6 +32,8 @@ impl Summary {
         self.bytes_written += other.bytes_written;
         self.proxy_accepted += other.proxy_accepted;
         self.proxy_rejected += other.proxy_rejected;
+        self.dead_peers += other.dead_peers;
+        self.per_ip_rejected += other.per_ip_rejected;
     }
 }
 
