@@ -170,6 +170,10 @@ impl Service for BroadcastService {
         connection.gone |= readiness.write_closed;
     }
 
+    fn owed(connection: &Subscriber) -> usize {
+        connection.queued_bytes
+    }
+
     fn is_quiet(connection: &Subscriber) -> bool {
         // A client that half-closed sends nothing more: with its queue empty
         // it is owed nothing, even if it died since (no reset comes back
@@ -196,6 +200,7 @@ impl Service for BroadcastService {
             if subscriber.queued_bytes > self.max_pending / 2 {
                 // Paced by its own copy; `read_ready` stays set, so the next
                 // drive (a writable edge as the queue drains) reads on.
+                moved.paused = true;
                 break;
             }
             if read_this_call >= self.budget {

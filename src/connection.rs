@@ -120,6 +120,9 @@ impl<S: Read + Write> Connection<S> {
                 });
             }
             let room = limits.max_pending.saturating_sub(self.pending_len());
+            if room == 0 && self.read_ready {
+                moved.paused = true;
+            }
             if room == 0 || !self.read_ready {
                 // Backpressure or drained: the next writable or readable edge
                 // brings us back; `read_ready` stays set while paused, so

@@ -41,6 +41,10 @@ impl Service for EchoService {
         connection.on_readiness(readiness);
     }
 
+    fn owed(connection: &Self::Connection) -> usize {
+        connection.pending_len()
+    }
+
     fn is_quiet(connection: &Self::Connection) -> bool {
         connection.is_quiet()
     }

@@ -53,6 +53,8 @@ pub enum Progress {
 pub struct Transferred {
     pub read: u64,
     pub written: u64,
+    /// Reading stopped because the unsent echo reached its limit.
+    pub paused: bool,
 }
 
 pub trait Service {
@@ -64,6 +66,9 @@ pub trait Service {
     fn stream(connection: &mut Self::Connection) -> &mut TcpStream;
 
     fn on_readiness(connection: &mut Self::Connection, readiness: Readiness);
+
+    /// Unsent bytes held for this client (for the pending-output gauge).
+    fn owed(connection: &Self::Connection) -> usize;
 
     /// True when closing the connection now loses nothing its client sent:
     /// nothing is owed to it and its socket was read dry (or to its EOF).

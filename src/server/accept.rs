@@ -36,7 +36,9 @@ impl<S: Service> Reactor<S> {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if is_out_of_resources(&err) => {
+                    self.summary.accept_errors += 1;
                     if self.accept_paused_until.is_none() {
+                        self.summary.accept_backoffs += 1;
                         warn!(
                             "cannot accept: {} ({} open); retrying every {:?}",
                             describe(&err),
@@ -48,7 +50,10 @@ impl<S: Service> Reactor<S> {
                     break;
                 }
                 // ECONNABORTED and the like concern one client only.
-                Err(err) => debug!("accept failed: {}", describe(&err)),
+                Err(err) => {
+                    self.summary.accept_errors += 1;
+                    debug!("accept failed: {}", describe(&err));
+                }
             }
         }
     }

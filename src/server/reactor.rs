@@ -26,7 +26,7 @@ use super::idle::IdleTimer;
 use super::limits::{DeadPeers, PerSource};
 use super::proxy::ProxyGate;
 use super::shutdown::ShutdownSignals;
-use super::stats::{StatsBoard, StatsReporter, Summary, plural};
+use super::stats::{Closed, Levels, StatsBoard, StatsReporter, Summary, plural};
 use crate::error::describe;
 use crate::service::{Progress, Readiness, Service, Transferred};
 
@@ -42,6 +42,11 @@ pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How long `--busy-poll` keeps spinning without events before it sleeps
 /// again: a busy server never sleeps, an idle one gives its core back.
 const BUSY_POLL_SPIN: Duration = Duration::from_millis(50);
+
+/// How often a reactor hands its figures to the board: fresh enough for a
+/// stats line or a scrape, rare enough that counting the pending bytes of
+/// every connection costs nothing that matters.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// One reactor's own pieces: its poll, its listener, its signal pipe.
 pub struct Bound {
@@ -126,6 +131,9 @@ pub struct Reactor<S: Service> {
     /// When the last poll returned events, for the busy-poll spin.
     pub(super) last_busy: Instant,
     pub(super) summary: Summary,
+    /// When the figures were last handed to the board, and what they were
+    /// (counts and active connections).
+    pub(super) published: (Instant, Summary, usize),
 }
 
 impl<S: Service> Reactor<S> {
@@ -167,6 +175,7 @@ impl<S: Service> Reactor<S> {
             busy_poll: config.busy_poll.then_some(BUSY_POLL_SPIN),
             last_busy: now,
             summary: Summary::default(),
+            published: (now, Summary::default(), 0),
         }
     }
 
@@ -241,8 +250,9 @@ impl<S: Service> Reactor<S> {
             plural(self.summary.connections, "connection"),
             plural(self.summary.bytes_written, "byte")
         );
-        self.publish();
         // Dropping the reactor closes whatever connections remain.
+        self.summary.closed[Closed::Shutdown as usize] += self.connections.len() as u64;
+        self.publish(true);
         Ok(self.summary)
     }
 
@@ -257,7 +267,7 @@ impl<S: Service> Reactor<S> {
             idle.expire(self.now, &mut self.expired);
             let mut expired = std::mem::take(&mut self.expired);
             for key in expired.drain(..) {
-                self.close(key, "idle timeout");
+                self.close(key, Closed::IdleTimeout, "idle timeout");
             }
             self.expired = expired;
         }
@@ -269,21 +279,45 @@ impl<S: Service> Reactor<S> {
             drain.sweep(self.now, open, &mut self.expired);
             let mut quiet = std::mem::take(&mut self.expired);
             for key in quiet.drain(..) {
-                self.close(key, "quiet at shutdown");
+                self.close(key, Closed::Shutdown, "quiet at shutdown");
             }
             self.expired = quiet;
         }
-        self.publish();
+        self.publish(false);
         if let Some(stats) = &mut self.stats {
             stats.tick(self.now);
         }
     }
 
-    /// Hands this reactor's figures to the stats line, if there is one.
-    fn publish(&self) {
-        if let Some((board, slot)) = &self.board {
-            board.publish(*slot, self.connections.len(), self.summary);
+    /// Hands this reactor's figures to the board (for the stats line and
+    /// the metrics), at most every [`PUBLISH_EVERY`] unless `now` is set.
+    fn publish(&mut self, now: bool) {
+        if !now && self.now < self.published.0 + PUBLISH_EVERY {
+            return;
         }
+        self.published = (self.now, self.summary, self.connections.len());
+        if let Some((board, slot)) = &self.board {
+            let levels = Levels {
+                active: self.connections.len() as u64,
+                // Counted when published, not tracked per write: a
+                // broadcast fills every client's queue from one read.
+                pending_bytes: self
+                    .connections
+                    .iter()
+                    .map(|(_, conn)| S::owed(conn) as u64)
+                    .sum(),
+                proxy_waiting: self.proxy.as_ref().map_or(0, |gate| gate.len() as u64),
+            };
+            board.publish(*slot, levels, self.summary);
+        }
+    }
+
+    /// When figures the board has not seen must be published: a reactor
+    /// that falls idle would otherwise keep its last changes to itself.
+    fn unpublished_since(&self) -> Option<Instant> {
+        let (at, summary, active) = self.published;
+        let changed = summary != self.summary || active != self.connections.len();
+        (self.board.is_some() && changed).then_some(at + PUBLISH_EVERY)
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
@@ -303,6 +337,7 @@ impl<S: Service> Reactor<S> {
             self.stats.as_ref().map(StatsReporter::next_deadline),
             self.proxy.as_ref().and_then(ProxyGate::next_deadline),
             self.drain.as_ref().map(Drain::next_deadline),
+            self.unpublished_since(),
         ];
         let earliest = deadlines.into_iter().flatten().min()?;
         Some(earliest.saturating_duration_since(Instant::now()))
@@ -342,6 +377,7 @@ impl<S: Service> Reactor<S> {
     pub(super) fn drive(&mut self, key: usize) {
         let mut moved = Transferred::default();
         let progress = self.service.drive(key, &mut self.connections, &mut moved);
+        self.summary.read_pauses += u64::from(moved.paused);
         self.summary.bytes_read += moved.read;
         self.summary.bytes_written += moved.written;
         if moved.read + moved.written > 0 {
@@ -356,7 +392,7 @@ impl<S: Service> Reactor<S> {
         match progress {
             Progress::Waiting => {}
             Progress::Yielded => self.yielded.push(key),
-            Progress::Finished => self.close(key, "finished"),
+            Progress::Finished => self.close(key, Closed::Finished, "finished"),
             Progress::Failed(err) if err.kind() == io::ErrorKind::TimedOut => {
                 // The kernel gave up on the peer: keepalive probes or sent
                 // data went unanswered (--keepalive, --user-timeout).
@@ -366,20 +402,21 @@ impl<S: Service> Reactor<S> {
                     self.tag,
                     describe(&err)
                 );
-                self.close(key, "peer unreachable");
+                self.close(key, Closed::DeadPeer, "peer unreachable");
             }
-            Progress::Failed(err) => self.close(key, &describe(&err)),
+            Progress::Failed(err) => self.close(key, Closed::Reset, &describe(&err)),
         }
         self.service.take_casualties(&mut self.casualties);
         while let Some((victim, why)) = self.casualties.pop() {
-            self.close(victim, &why);
+            self.close(victim, Closed::SlowConsumer, &why);
         }
     }
 
-    pub(super) fn close(&mut self, key: usize, why: &str) {
+    pub(super) fn close(&mut self, key: usize, reason: Closed, why: &str) {
         let Some(mut conn) = self.connections.try_remove(key) else {
             return;
         };
+        self.summary.count_close(reason);
         // Dropping the socket closes it; with its receive queue empty (we read
         // to EOF) the kernel sends an orderly FIN, i.e. shutdown(Write) + close.
         if let Err(err) = self.poll.registry().deregister(S::stream(&mut conn)) {

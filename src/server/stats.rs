@@ -7,7 +7,46 @@ use std::time::{Duration, Instant};
 
 use log::info;
 
-/// What a reactor (or the whole server) did, logged when it stops.
+/// Why a connection was closed, for the summary and the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The client finished and got all of its echo.
+    Finished,
+    /// A reset, broken pipe or other socket error.
+    Reset,
+    IdleTimeout,
+    /// The peer stopped answering (keepalive, `--user-timeout`).
+    DeadPeer,
+    /// Closed by a graceful stop (quiet, or cut off at the timeout).
+    Shutdown,
+    /// A broadcast client too slow to take what it was sent.
+    SlowConsumer,
+}
+
+impl Closed {
+    pub const ALL: [Closed; 6] = [
+        Closed::Finished,
+        Closed::Reset,
+        Closed::IdleTimeout,
+        Closed::DeadPeer,
+        Closed::Shutdown,
+        Closed::SlowConsumer,
+    ];
+
+    /// The metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Closed::Finished => "finished",
+            Closed::Reset => "reset",
+            Closed::IdleTimeout => "idle_timeout",
+            Closed::DeadPeer => "keepalive",
+            Closed::Shutdown => "shutdown",
+            Closed::SlowConsumer => "slow_consumer",
+        }
+    }
+}
+
+/// What a reactor (or the whole server) did: counts only ever grow.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub connections: u64,
@@ -23,18 +62,90 @@ pub struct Summary {
     pub dead_peers: u64,
     /// Connections refused over `--max-connections-per-ip`.
     pub per_ip_rejected: u64,
+    /// Closed connections by [`Closed`] reason, in [`Closed::ALL`]'s order.
+    pub closed: [u64; 6],
+    /// Failed accepts, and the times accepting paused for lack of descriptors.
+    pub accept_errors: u64,
+    pub accept_backoffs: u64,
+    /// Times a connection stopped reading because its unsent echo reached
+    /// `--max-pending` (backpressure).
+    pub read_pauses: u64,
 }
 
 impl Summary {
     pub fn add(&mut self, other: &Summary) {
-        self.connections += other.connections;
-        self.bytes_read += other.bytes_read;
-        self.bytes_written += other.bytes_written;
-        self.proxy_accepted += other.proxy_accepted;
-        self.proxy_rejected += other.proxy_rejected;
-        self.dead_peers += other.dead_peers;
-        self.per_ip_rejected += other.per_ip_rejected;
+        for (sum, part) in self.counters_mut().into_iter().zip(other.counters()) {
+            *sum += part;
+        }
     }
+
+    pub fn count_close(&mut self, reason: Closed) {
+        self.closed[reason as usize] += 1;
+    }
+
+    /// Every count, in a fixed order (for the board and for adding up).
+    pub fn counters(&self) -> [u64; 16] {
+        let c = &self.closed;
+        [
+            self.connections,
+            self.bytes_read,
+            self.bytes_written,
+            self.proxy_accepted,
+            self.proxy_rejected,
+            self.dead_peers,
+            self.per_ip_rejected,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            self.accept_errors,
+            self.accept_backoffs,
+            self.read_pauses,
+        ]
+    }
+
+    fn counters_mut(&mut self) -> [&mut u64; 16] {
+        let [c0, c1, c2, c3, c4, c5] = &mut self.closed;
+        [
+            &mut self.connections,
+            &mut self.bytes_read,
+            &mut self.bytes_written,
+            &mut self.proxy_accepted,
+            &mut self.proxy_rejected,
+            &mut self.dead_peers,
+            &mut self.per_ip_rejected,
+            c0,
+            c1,
+            c2,
+            c3,
+            c4,
+            c5,
+            &mut self.accept_errors,
+            &mut self.accept_backoffs,
+            &mut self.read_pauses,
+        ]
+    }
+
+    fn from_counters(values: [u64; 16]) -> Summary {
+        let mut summary = Summary::default();
+        for (field, value) in summary.counters_mut().into_iter().zip(values) {
+            *field = value;
+        }
+        summary
+    }
+}
+
+/// What is true of a reactor now (not counts): for the gauges.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    /// Connections being served.
+    pub active: u64,
+    /// Unsent echo bytes held for slow clients.
+    pub pending_bytes: u64,
+    /// Connections waiting for their PROXY header.
+    pub proxy_waiting: u64,
 }
 
 /// `n` and the noun, singular for one: "1 connection", "2 connections".
@@ -52,15 +163,13 @@ pub fn plural(n: impl Into<u64>, noun: &str) -> String {
 #[derive(Default)]
 #[repr(align(64))]
 struct Slot {
-    active: AtomicU64,
-    connections: AtomicU64,
-    bytes_read: AtomicU64,
-    bytes_written: AtomicU64,
+    counters: [AtomicU64; 16],
+    levels: [AtomicU64; 3],
 }
 
-/// Where the reactors publish their figures for the stats line. Relaxed
-/// stores once per poll turn: no cost per byte or per connection, and a
-/// reactor asleep in its poll has nothing newer to say.
+/// Where the reactors publish their figures for the stats line and the
+/// metrics. Relaxed stores once per poll turn: no cost per byte or per
+/// connection, and a reactor asleep in its poll has nothing newer to say.
 #[derive(Clone)]
 pub struct StatsBoard {
     slots: Arc<[Slot]>,
@@ -73,31 +182,48 @@ impl StatsBoard {
         }
     }
 
-    pub fn publish(&self, reactor: usize, active: usize, summary: Summary) {
+    pub fn publish(&self, reactor: usize, levels: Levels, summary: Summary) {
         let slot = &self.slots[reactor];
-        slot.active.store(active as u64, Ordering::Relaxed);
-        slot.connections.store(summary.connections, Ordering::Relaxed);
-        slot.bytes_read.store(summary.bytes_read, Ordering::Relaxed);
-        slot.bytes_written.store(summary.bytes_written, Ordering::Relaxed);
-    }
-
-    /// Active connections and totals over all reactors.
-    fn total(&self) -> (u64, Summary) {
-        let mut active = 0;
-        let mut total = Summary::default();
-        for slot in self.slots.iter() {
-            active += slot.active.load(Ordering::Relaxed);
-            total.add(&Summary {
-                connections: slot.connections.load(Ordering::Relaxed),
-                bytes_read: slot.bytes_read.load(Ordering::Relaxed),
-                bytes_written: slot.bytes_written.load(Ordering::Relaxed),
-                ..Summary::default()
-            });
+        for (cell, value) in slot.counters.iter().zip(summary.counters()) {
+            cell.store(value, Ordering::Relaxed);
         }
-        (active, total)
+        let levels = [levels.active, levels.pending_bytes, levels.proxy_waiting];
+        for (cell, value) in slot.levels.iter().zip(levels) {
+            cell.store(value, Ordering::Relaxed);
+        }
     }
 
-    fn reactors(&self) -> usize {
+    /// One reactor's figures.
+    pub fn reactor(&self, reactor: usize) -> (Levels, Summary) {
+        let slot = &self.slots[reactor];
+        let counters = slot.counters.each_ref().map(|cell| cell.load(Ordering::Relaxed));
+        let [active, pending_bytes, proxy_waiting] =
+            slot.levels.each_ref().map(|cell| cell.load(Ordering::Relaxed));
+        (
+            Levels {
+                active,
+                pending_bytes,
+                proxy_waiting,
+            },
+            Summary::from_counters(counters),
+        )
+    }
+
+    /// Levels and totals over all reactors.
+    pub fn total(&self) -> (Levels, Summary) {
+        let mut levels = Levels::default();
+        let mut total = Summary::default();
+        for reactor in 0..self.reactors() {
+            let (l, summary) = self.reactor(reactor);
+            levels.active += l.active;
+            levels.pending_bytes += l.pending_bytes;
+            levels.proxy_waiting += l.proxy_waiting;
+            total.add(&summary);
+        }
+        (levels, total)
+    }
+
+    pub fn reactors(&self) -> usize {
         self.slots.len()
     }
 }
@@ -131,7 +257,8 @@ impl StatsReporter {
         if now < self.next {
             return;
         }
-        let (active, summary) = self.board.total();
+        let (levels, summary) = self.board.total();
+        let active = levels.active;
         let (then, before) = self.last;
         let secs = now.duration_since(then).as_secs_f64().max(1e-9);
         let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
@@ -169,16 +296,27 @@ mod tests {
     #[test]
     fn the_board_sums_every_reactor() {
         let board = StatsBoard::new(3);
-        let figures = |n| Summary {
-            connections: n,
-            bytes_read: 10 * n,
-            bytes_written: 100 * n,
-            ..Summary::default()
+        let figures = |n| {
+            let mut summary = Summary {
+                connections: n,
+                bytes_read: 10 * n,
+                bytes_written: 100 * n,
+                read_pauses: 2 * n,
+                ..Summary::default()
+            };
+            summary.closed[Closed::IdleTimeout as usize] = 3 * n;
+            summary
         };
-        board.publish(0, 1, figures(1));
-        board.publish(2, 4, figures(5));
-        let (active, total) = board.total();
-        assert_eq!(active, 5);
+        let active = |n| Levels {
+            active: n,
+            pending_bytes: 7 * n,
+            proxy_waiting: 0,
+        };
+        board.publish(0, active(1), figures(1));
+        board.publish(2, active(4), figures(5));
+        let (levels, total) = board.total();
+        assert_eq!(levels, active(5));
         assert_eq!(total, figures(6));
+        assert_eq!(board.reactor(2), (active(4), figures(5)));
     }
 }
