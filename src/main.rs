@@ -85,6 +85,9 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
     let addr = server.local_addr().map_err(|err| err.to_string())?;
     // Tests and scripts bind port 0 and read the real port from this line.
     println!("listening on {addr}");
+    if let Some(metrics) = server.metrics_addr() {
+        println!("metrics on {metrics}");
+    }
     io::stdout().flush().map_err(|err| err.to_string())?;
     server.run().map_err(|err| format!("server failed: {err}"))?;
     Ok(ExitCode::SUCCESS)

@@ -163,6 +163,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub max_connections_per_ip: Option<usize>,
 
+    /// Serve Prometheus metrics on GET /metrics (and GET /healthz: 200, or 503 while
+    /// stopping) at HOST:PORT; port 0 picks one, named on the line after the echo address
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub metrics_addr: Option<HostPort>,
+
     /// With --proxy-protocol: the only peers allowed to send a header, CIDR ranges,
     /// comma-separated; a connection from anywhere else is closed at once
     /// [default: 127.0.0.0/8,::1/128]
@@ -211,6 +216,7 @@ impl ServeArgs {
                 user_timeout: self.user_timeout,
             },
             max_per_ip: self.max_connections_per_ip,
+            metrics_addr: self.metrics_addr.as_ref().map(HostPort::resolve).transpose()?,
             ..server::Config::default()
         })
     }

@@ -12,6 +12,7 @@ mod drain;
 mod idle;
 mod limits;
 mod listener;
+pub mod metrics;
 pub mod proxy;
 mod reactor;
 mod shutdown;
@@ -28,6 +29,7 @@ use crate::fd_limit;
 pub use drain::DEFAULT_QUIET_AFTER;
 pub use limits::{DeadPeers, Keepalive};
 use limits::{PerSource, SourceCounts};
+use metrics::MetricsEndpoint;
 use reactor::Bound;
 use stats::{StatsBoard, StatsReporter};
 pub use stats::{Summary, plural};
@@ -68,6 +70,8 @@ pub struct Config {
     pub dead_peers: DeadPeers,
     /// `--max-connections-per-ip`.
     pub max_per_ip: Option<usize>,
+    /// `--metrics-addr`: where to serve Prometheus metrics.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             proxy: None,
             dead_peers: DeadPeers::default(),
             max_per_ip: None,
+            metrics_addr: None,
         }
     }
 }
@@ -100,6 +105,11 @@ pub struct Server {
     reactors: Vec<Bound>,
     /// Connection cap of each reactor.
     max_connections: usize,
+    /// Where the reactors publish their figures, when a stats line or the
+    /// metrics read them.
+    board: Option<StatsBoard>,
+    /// `--metrics-addr`, bound, for the first reactor to serve.
+    metrics: Option<MetricsEndpoint>,
 }
 
 impl Server {
@@ -137,15 +147,32 @@ impl Server {
                 trusted.join(", ")
             );
         }
+        let board = (config.stats_interval.is_some() || config.metrics_addr.is_some())
+            .then(|| StatsBoard::new(threads));
+        let metrics = match (config.metrics_addr, &board) {
+            (Some(addr), Some(board)) => {
+                let fail = |err: io::Error| format!("cannot serve metrics on {addr}: {}", describe(&err));
+                let listener = mio::net::TcpListener::bind(addr).map_err(fail)?;
+                Some(MetricsEndpoint::new(listener, board.clone(), reactors[0].registry()).map_err(fail)?)
+            }
+            _ => None,
+        };
         Ok(Server {
             config: config.clone(),
             reactors,
             max_connections: max_connections.div_ceil(threads),
+            board,
+            metrics,
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.reactors[0].local_addr()
+    }
+
+    /// Where the metrics are served, with `--metrics-addr`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr().ok())
     }
 
     /// Serves until stopped by SIGINT, SIGTERM or SIGHUP (see [`reactor`]).
@@ -154,39 +181,45 @@ impl Server {
             config,
             reactors,
             max_connections,
+            board,
+            metrics,
         } = self;
-        let board = config.stats_interval.map(|_| StatsBoard::new(reactors.len()));
         let sources = SourceCounts::default();
         let single = reactors.len() == 1;
+        let setup = |id: usize, bound: Bound| reactor::Setup {
+            bound,
+            config: &config,
+            max_connections,
+            tag: (config.threads > 1).then_some(id),
+            board: board.clone().map(|board| (board, id)),
+            reporter: None,
+            per_source: config
+                .max_per_ip
+                .map(|limit| PerSource::new(limit, sources.clone())),
+            metrics: None,
+        };
         let summaries: Vec<io::Result<Summary>> = std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(reactors.len());
             let mut reactors = reactors.into_iter().enumerate();
             // The first reactor runs on this thread: a single-reactor server
-            // stays a single-threaded process.
+            // stays a single-threaded process. It also keeps the stats line
+            // and serves the metrics.
             let (_, first) = reactors.next().expect("at least one reactor");
             for (id, bound) in reactors {
-                let (config, board, sources) = (&config, board.clone(), sources.clone());
+                let setup = setup(id, bound);
                 handles.push(
                     std::thread::Builder::new()
                         .name(format!("reactor-{id}"))
-                        .spawn_scoped(scope, move || {
-                            run_reactor(bound, config, max_connections, id, board, None, sources)
-                        })?,
+                        .spawn_scoped(scope, move || run_reactor(setup))?,
                 );
             }
-            let reporter = board
+            let mut first = setup(0, first);
+            first.reporter = board
                 .clone()
                 .zip(config.stats_interval)
                 .map(|(board, interval)| StatsReporter::new(board, interval, std::time::Instant::now()));
-            let mut summaries = vec![run_reactor(
-                first,
-                &config,
-                max_connections,
-                0,
-                board.clone(),
-                reporter,
-                sources.clone(),
-            )];
+            first.metrics = metrics;
+            let mut summaries = vec![run_reactor(first)];
             summaries.extend(handles.into_iter().map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(io::Error::other("a reactor panicked")))
@@ -222,26 +255,10 @@ fn unguarded_warning(config: &Config) -> Option<String> {
     })
 }
 
-fn run_reactor(
-    bound: Bound,
-    config: &Config,
-    max_connections: usize,
-    id: usize,
-    board: Option<StatsBoard>,
-    reporter: Option<StatsReporter>,
-    sources: SourceCounts,
-) -> io::Result<Summary> {
+fn run_reactor(setup: reactor::Setup<'_>) -> io::Result<Summary> {
     use crate::broadcast::BroadcastService;
     use crate::echo::EchoService;
-    let setup = reactor::Setup {
-        bound,
-        config,
-        max_connections,
-        tag: (config.threads > 1).then_some(id),
-        board: board.map(|board| (board, id)),
-        reporter,
-        per_source: config.max_per_ip.map(|limit| PerSource::new(limit, sources)),
-    };
+    let config = setup.config;
     if config.broadcast {
         let service = BroadcastService::new(config.read_buffer, config.max_pending);
         reactor::Reactor::new(setup, service).run()

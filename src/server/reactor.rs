@@ -24,6 +24,7 @@ use super::Config;
 use super::drain::Drain;
 use super::idle::IdleTimer;
 use super::limits::{DeadPeers, PerSource};
+use super::metrics::{self, MetricsEndpoint};
 use super::proxy::ProxyGate;
 use super::shutdown::ShutdownSignals;
 use super::stats::{Closed, Levels, StatsBoard, StatsReporter, Summary, plural};
@@ -72,6 +73,10 @@ impl Bound {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
+
+    pub fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
 }
 
 /// What a reactor is built from besides its service.
@@ -87,6 +92,8 @@ pub struct Setup<'a> {
     pub reporter: Option<StatsReporter>,
     /// `--max-connections-per-ip`, shared with the other reactors.
     pub per_source: Option<PerSource>,
+    /// `--metrics-addr`, on the first reactor only.
+    pub metrics: Option<MetricsEndpoint>,
 }
 
 pub struct Reactor<S: Service> {
@@ -110,6 +117,7 @@ pub struct Reactor<S: Service> {
     /// Socket options that find vanished peers.
     pub(super) dead_peers: DeadPeers,
     pub(super) per_source: Option<PerSource>,
+    pub(super) metrics: Option<MetricsEndpoint>,
     pub(super) board: Option<(StatsBoard, usize)>,
     pub(super) stats: Option<StatsReporter>,
     pub(super) shutdown_timeout: Duration,
@@ -147,6 +155,7 @@ impl<S: Service> Reactor<S> {
             board,
             reporter,
             per_source,
+            metrics,
         } = setup;
         Reactor {
             tag: tag.map_or_else(String::new, |id| format!("reactor {id}: ")),
@@ -162,6 +171,7 @@ impl<S: Service> Reactor<S> {
             proxy: config.proxy.clone().map(ProxyGate::new),
             dead_peers: config.dead_peers,
             per_source,
+            metrics,
             board,
             stats: reporter,
             shutdown_timeout: config.shutdown_timeout,
@@ -216,6 +226,17 @@ impl<S: Service> Reactor<S> {
                     }
                     SIGNALS => {}
                     token if ProxyGate::owns(token) => self.on_proxy_readable(token),
+                    metrics::LISTENER => {
+                        if let Some(endpoint) = &mut self.metrics {
+                            endpoint.accept_all(self.poll.registry(), self.now);
+                        }
+                    }
+                    token if MetricsEndpoint::owns(token) => {
+                        let stopping = self.drain.is_some();
+                        if let Some(endpoint) = &mut self.metrics {
+                            endpoint.on_event(self.poll.registry(), token, stopping);
+                        }
+                    }
                     Token(key) => {
                         // A stale event (its connection closed earlier in this
                         // batch, the key maybe reused) is only a spurious wake-up.
@@ -258,6 +279,9 @@ impl<S: Service> Reactor<S> {
 
     fn run_timers(&mut self) {
         self.expire_proxy_headers();
+        if let Some(endpoint) = &mut self.metrics {
+            endpoint.expire(self.poll.registry(), self.now);
+        }
         if self.accept_paused_until.is_some_and(|until| self.now >= until)
             || (self.at_capacity && self.open_count() < self.max_connections)
         {
@@ -336,6 +360,7 @@ impl<S: Service> Reactor<S> {
             self.idle.as_ref().and_then(IdleTimer::next_deadline),
             self.stats.as_ref().map(StatsReporter::next_deadline),
             self.proxy.as_ref().and_then(ProxyGate::next_deadline),
+            self.metrics.as_ref().and_then(MetricsEndpoint::next_deadline),
             self.drain.as_ref().map(Drain::next_deadline),
             self.unpublished_since(),
         ];

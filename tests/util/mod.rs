@@ -24,6 +24,8 @@ pub struct ServerProcess {
     /// The server's log so far, and a signal for each new piece of it.
     stderr: Arc<(Mutex<String>, Condvar)>,
     stderr_reader: Option<thread::JoinHandle<()>>,
+    /// The server's stdout after its first line.
+    stdout_lines: mpsc::Receiver<String>,
 }
 
 impl ServerProcess {
@@ -80,11 +82,10 @@ impl ServerProcess {
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            // Every line of stdout (the address lines), in order.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
-            for _ in lines {}
         });
         let line = match rx.recv_timeout(TIMEOUT) {
             Ok(line) => line,
@@ -102,7 +103,15 @@ impl ServerProcess {
             addr,
             stderr,
             stderr_reader: Some(stderr_reader),
+            stdout_lines: rx,
         }
+    }
+
+    /// The second line the server printed (`metrics on ADDR`), waited for.
+    pub fn second_line(&self) -> String {
+        self.stdout_lines
+            .recv_timeout(TIMEOUT)
+            .expect("the server printed a second line")
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,0 +1,151 @@
+//! `serve --metrics-addr`: what a scrape says after a known workload, and a
+//! metrics port that is attacked without the echo port noticing.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use util::{ServerProcess, TIMEOUT, connect, echo, pattern};
+
+/// Starts a server with metrics on a free port; returns it and that port.
+fn with_metrics(args: &[&str]) -> (ServerProcess, SocketAddr) {
+    let mut all = vec!["serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let server = ServerProcess::start_with_command(&all);
+    let metrics = server
+        .second_line()
+        .strip_prefix("metrics on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    (server, metrics)
+}
+
+/// One HTTP request, the whole response back.
+fn get(metrics: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect_timeout(&metrics, TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    // Until EOF, or a reset after the answer (for requests the server cut short).
+    let mut response = Vec::new();
+    let mut chunk = [0; 4096];
+    while let Ok(n @ 1..) = stream.read(&mut chunk) {
+        response.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+fn scrape(metrics: SocketAddr) -> String {
+    get(metrics, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+}
+
+/// The value of a sample line, e.g. `mio_echo_bytes_read_total`.
+fn value(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Scrapes until `done` holds (the reactors publish every 100 ms), bounded.
+fn scrape_until(metrics: SocketAddr, done: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let text = scrape(metrics);
+        if done(&text) || started.elapsed() > TIMEOUT {
+            return text;
+        }
+    }
+}
+
+#[test]
+fn a_scrape_counts_what_the_clients_did() {
+    let (server, metrics) = with_metrics(&["--idle-timeout", "0.3", "--threads", "2"]);
+    for i in 0..3 {
+        let message = pattern(i, 10_000);
+        assert_eq!(echo(server.addr, &message), message);
+    }
+    let mut idle = connect(server.addr);
+    idle.write_all(b"x").unwrap();
+    let mut byte = [0];
+    idle.read_exact(&mut byte).unwrap();
+    let _open = connect(server.addr);
+    let finished = "mio_echo_connections_closed_total{reason=\"finished\"}";
+    let idled = "mio_echo_connections_closed_total{reason=\"idle_timeout\"}";
+    let text = scrape_until(metrics, |t| {
+        value(t, finished) == Some(3.0) && value(t, idled) >= Some(1.0)
+    });
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        text.contains("Content-Type: application/openmetrics-text"),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "mio_echo_connections_accepted_total"),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, finished), Some(3.0), "{text}");
+    assert!(value(&text, idled) >= Some(1.0), "{text}");
+    assert_eq!(
+        value(&text, "mio_echo_bytes_read_total"),
+        Some(30_001.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "mio_echo_bytes_written_total"),
+        Some(30_001.0),
+        "{text}"
+    );
+    let active: f64 = ["0", "1"]
+        .iter()
+        .filter_map(|r| value(&text, &format!("mio_echo_connections_active{{reactor=\"{r}\"}}")))
+        .sum();
+    assert!(active <= 1.0, "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    let health = get(metrics, "GET /healthz HTTP/1.1\r\n\r\n");
+    assert!(
+        health.starts_with("HTTP/1.1 200 OK") && health.ends_with("ok\n"),
+        "{health}"
+    );
+}
+
+#[test]
+fn a_hostile_metrics_port_does_not_touch_the_echo() {
+    let (server, metrics) = with_metrics(&[]);
+    let rss_before = server.rss_bytes();
+    // Not HTTP, and too long: answered and closed.
+    assert!(get(metrics, "\x16\x03\x01 not http\r\n\r\n").starts_with("HTTP/1.1 400"));
+    assert!(get(metrics, &"A".repeat(20_000)).starts_with("HTTP/1.1 431"));
+    assert!(get(metrics, "DELETE /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+    // A slowloris swarm: 200 connections that never finish a request.
+    let swarm: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = TcpStream::connect_timeout(&metrics, TIMEOUT).unwrap();
+            s.set_read_timeout(Some(TIMEOUT)).unwrap();
+            let _ = s.write_all(b"GET /metr");
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let message = pattern(9, 1 << 20);
+    assert_eq!(echo(server.addr, &message), message, "echo served meanwhile");
+    let echo_took = started.elapsed();
+    assert!(
+        echo_took < Duration::from_secs(2),
+        "echo took {echo_took:?} beside the swarm"
+    );
+    // Each of the swarm is closed: at once past 64, after the request timeout otherwise.
+    for mut stream in swarm {
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        assert!(rest.is_empty());
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let grew = server.rss_bytes().saturating_sub(rss_before);
+    assert!(grew < 8 << 20, "RSS grew {grew} bytes");
+    assert!(
+        scrape(metrics).starts_with("HTTP/1.1 200 OK"),
+        "scrapes work again"
+    );
+}
