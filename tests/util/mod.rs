@@ -24,8 +24,9 @@ pub struct ServerProcess {
     /// The server's log so far, and a signal for each new piece of it.
     stderr: Arc<(Mutex<String>, Condvar)>,
     stderr_reader: Option<thread::JoinHandle<()>>,
-    /// The server's stdout after its first line.
-    stdout_lines: mpsc::Receiver<String>,
+    /// The server's stdout after its first line (in a mutex so that a
+    /// server can be shared by test threads).
+    stdout_lines: Mutex<mpsc::Receiver<String>>,
 }
 
 impl ServerProcess {
@@ -103,13 +104,15 @@ impl ServerProcess {
             addr,
             stderr,
             stderr_reader: Some(stderr_reader),
-            stdout_lines: rx,
+            stdout_lines: Mutex::new(rx),
         }
     }
 
     /// The second line the server printed (`metrics on ADDR`), waited for.
     pub fn second_line(&self) -> String {
         self.stdout_lines
+            .lock()
+            .unwrap()
             .recv_timeout(TIMEOUT)
             .expect("the server printed a second line")
     }
