@@ -2,6 +2,8 @@
 //! chosen by the OS, talk to it with blocking sockets, and always stop it.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod netns;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -60,7 +62,8 @@ impl ServerProcess {
         Self::spawn(command)
     }
 
-    fn spawn(mut command: Command) -> ServerProcess {
+    /// Starts a serve command of the caller's own (`ip netns exec ...`).
+    pub fn spawn(mut command: Command) -> ServerProcess {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -232,8 +235,15 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 /// Runs the binary to completion with `stdin`, bounded by [`TIMEOUT`].
 pub fn run_bin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut command = Command::new(BIN);
+    command.args(args);
+    run_command(command, stdin)
+}
+
+/// Runs `command` to completion with `stdin`, bounded by [`TIMEOUT`].
+pub fn run_command(mut command: Command, stdin: &[u8]) -> Output {
+    let args = format!("{command:?}");
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -260,7 +270,7 @@ pub fn run_bin(args: &[&str], stdin: &[u8]) -> Output {
         Some(status) => status,
         None => {
             let _ = child.kill();
-            panic!("mio-echo {args:?} did not finish within {TIMEOUT:?}");
+            panic!("{args} did not finish within {TIMEOUT:?}");
         }
     };
     feeder.join().unwrap();
