@@ -285,3 +285,231 @@ fn a_vanished_peer_is_found_by_keepalive_and_only_then() {
     assert!(!unguarded.stderr().contains("closed"), "{}", unguarded.stderr());
     eprintln!("vanished peer: closed by --keepalive 1 after {found_after:?}; without keepalive still open");
 }
+
+/// HAProxy's `show stat`, through its stats socket: (backend, server) -> status.
+fn haproxy_status(socket: &std::path::Path) -> Vec<(String, String, String)> {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {
+        return Vec::new();
+    };
+    let _ = stream.write_all(b"show stat\n");
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            Some((
+                fields.first()?.to_string(),
+                fields.get(1)?.to_string(),
+                fields.get(17)?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Waits (bounded) until `server` of backend `backend` has `status`.
+fn wait_status(socket: &std::path::Path, backend: &str, server: &str, status: &str) {
+    let started = Instant::now();
+    while started.elapsed() < util::TIMEOUT {
+        let table = haproxy_status(socket);
+        if table
+            .iter()
+            .any(|(b, s, st)| b == backend && s == server && st.starts_with(status))
+        {
+            return;
+        }
+        // Polling HAProxy's own view: its health checks run every 200 ms.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{backend}/{server} never {status}: {:?}", haproxy_status(socket));
+}
+
+/// Connections a backend serves now for clients behind the balancer, from
+/// its debug log (health checks come without `via`).
+fn proxied_open(log: &str) -> usize {
+    let mut open = std::collections::HashMap::new();
+    for line in log.lines() {
+        let Some(rest) = line.split("connection ").nth(1) else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let Some(key) = words.next() else { continue };
+        match words.next() {
+            Some("from") => {
+                open.insert(key.to_string(), line.contains(" via "));
+            }
+            Some("closed:") => {
+                open.remove(key);
+            }
+            _ => {}
+        }
+    }
+    open.values().filter(|via| **via).count()
+}
+
+#[test]
+fn haproxy_in_front_with_proxy_protocol_and_a_backend_killed_mid_run() {
+    let Some(mut net) = Net::new("haproxy_in_front") else {
+        return;
+    };
+    if std::process::Command::new("haproxy").arg("-v").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "haproxy is missing on CI");
+        eprintln!("haproxy_in_front: skipped: haproxy is not installed");
+        return;
+    }
+    let (client, lb) = (net.host("client"), net.host("lb"));
+    let (client_ip, lb_front) = net.link(&client, &lb);
+    let mut backends = Vec::new();
+    for name in ["b1", "b2", "b3"] {
+        let ns = net.host(name);
+        let (lb_side, ip) = net.link(&lb, &ns);
+        let trust = format!("{lb_side}/32");
+        let server = serve_in(&net, &ns, ip, &["--proxy-protocol", "--proxy-trust", &trust]);
+        backends.push((name, server, lb_side));
+    }
+    let dir = std::env::temp_dir().join(format!("mio-echo-haproxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("stats.sock");
+    let servers = |proxy: &str| {
+        backends
+            .iter()
+            .map(|(name, server, _)| {
+                format!(
+                    "    server {name} {} {proxy} check check-send-proxy inter 200 fall 1 rise 1\n",
+                    server.addr
+                )
+            })
+            .collect::<String>()
+    };
+    let config = format!(
+        "global\n    stats socket {} mode 600 level admin\n\
+         defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
+         frontend v2\n    bind {lb_front}:10000\n    default_backend echoes\n\
+         backend echoes\n    balance roundrobin\n{}\
+         frontend v1\n    bind {lb_front}:10001\n    default_backend echoes_v1\n\
+         backend echoes_v1\n    balance roundrobin\n{}",
+        socket.display(),
+        servers("send-proxy-v2"),
+        servers("send-proxy")
+    );
+    let config_path = dir.join("haproxy.cfg");
+    std::fs::write(&config_path, config).unwrap();
+    let mut haproxy = net
+        .exec(&lb, "haproxy")
+        .args(["-db", "-f"])
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Stop<'a>(&'a mut Child, std::path::PathBuf);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let _haproxy = Stop(&mut haproxy, dir.clone());
+    for (name, _, _) in &backends {
+        wait_status(&socket, "echoes", name, "UP");
+    }
+    let front: SocketAddr = format!("{lb_front}:10000").parse().unwrap();
+    let front_v1: SocketAddr = format!("{lb_front}:10001").parse().unwrap();
+
+    // Exactly the bytes back, through v2 and v1, and every backend names
+    // the real client.
+    let data = pattern(53, 1 << 20);
+    for addr in [front, front, front, front_v1, front_v1, front_v1] {
+        let output = mio_echo_in(&net, &client, &["send", "--addr", &addr.to_string()], &data);
+        assert!(
+            output.status.success(),
+            "{addr}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.stdout == data,
+            "{addr}: {} of {} bytes back",
+            output.stdout.len(),
+            data.len()
+        );
+    }
+    for (name, server, lb_side) in &backends {
+        let log = server.wait_for_log_count(&format!("from {client_ip}:"), 2);
+        assert!(
+            log.matches(&format!("from {client_ip}:")).count() >= 2,
+            "{name}: {log}"
+        );
+        assert!(log.contains(&format!("via {lb_side}:")), "{name}: {log}");
+    }
+    let (code, report) = bench_in(&net, &client, front, &["-c", "30", "-d", "1"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(errors(&report), 0.0, "{report}");
+
+    // A backend killed mid-run: exactly the connections it held end early,
+    // the rest carry on, and new connections avoid it.
+    let mut bench = net.exec(&client, BIN);
+    bench
+        .args([
+            "bench",
+            "--json",
+            "--addr",
+            &front.to_string(),
+            "-c",
+            "30",
+            "-d",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let bench = bench.spawn().unwrap();
+    let (_, victim, _) = &backends[1];
+    let started = Instant::now();
+    while proxied_open(&victim.stderr()) < 10 && started.elapsed() < util::TIMEOUT {
+        victim.wait_for_log_count(" via ", victim.stderr().matches(" via ").count() + 1);
+    }
+    let held = proxied_open(&victim.stderr());
+    assert_eq!(held, 10, "roundrobin gives the second backend 10 of 30");
+    let mut backends = backends;
+    let (_, mut victim, _) = backends.remove(1);
+    let _ = victim_kill(&mut victim);
+    wait_status(&socket, "echoes", "b2", "DOWN");
+    let output = bench.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let lost = number(&report, "errors.early_eofs") + number(&report, "errors.resets");
+    assert_eq!(lost, held as f64, "{report}");
+    assert_eq!(
+        errors(&report),
+        lost,
+        "only the victim's connections failed: {report}"
+    );
+    assert!(number(&report, "messages") > 0.0);
+    for _ in 0..6 {
+        let output = mio_echo_in(
+            &net,
+            &client,
+            &["send", "--addr", &front.to_string(), "after"],
+            b"",
+        );
+        assert_eq!(
+            output.stdout,
+            b"after",
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stats = haproxy_status(&socket);
+    eprintln!(
+        "haproxy: b2 killed holding {held} of 30 bench connections: {lost} ended early, {:.0} messages in all; \
+         status after: {:?}",
+        number(&report, "messages"),
+        stats.iter().filter(|(b, _, _)| b == "echoes").collect::<Vec<_>>()
+    );
+}
+
+/// Kills a backend the way a crash would (SIGKILL), by its PID.
+fn victim_kill(server: &mut ServerProcess) -> Option<std::process::ExitStatus> {
+    server.signal(libc::SIGKILL);
+    server.wait_exit(util::TIMEOUT)
+}
