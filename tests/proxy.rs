@@ -131,8 +131,9 @@ fn an_untrusted_peer_is_closed_at_once() {
         &[("RUST_LOG", "debug")],
     );
     let mut client = connect(server.addr);
-    client.write_all(V1).unwrap();
-    client.write_all(b"let me in").unwrap();
+    // The server may have closed already, so the writes may fail: fine.
+    let _ = client.write_all(V1);
+    let _ = client.write_all(b"let me in");
     let mut rest = Vec::new();
     let _ = client.read_to_end(&mut rest);
     assert!(rest.is_empty());
