@@ -152,7 +152,9 @@ impl Server {
         let metrics = match (config.metrics_addr, &board) {
             (Some(addr), Some(board)) => {
                 let fail = |err: io::Error| format!("cannot serve metrics on {addr}: {}", describe(&err));
-                let listener = mio::net::TcpListener::bind(addr).map_err(fail)?;
+                // A deep backlog: a flood of scrapers (hostile or not) waits
+                // in it to be accepted and shed, instead of having SYNs dropped.
+                let listener = listener::bind_group(addr, 4096, 1).map_err(fail)?.remove(0);
                 Some(MetricsEndpoint::new(listener, board.clone(), reactors[0].registry()).map_err(fail)?)
             }
             _ => None,
