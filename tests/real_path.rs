@@ -30,6 +30,22 @@ fn mio_echo_in(net: &Net, ns: &str, args: &[&str], stdin: &[u8]) -> std::process
     run_command(command, stdin)
 }
 
+/// `mio-echo send` of `data` from `ns`: it must all come back, exactly.
+fn send_verified(net: &Net, ns: &str, addr: SocketAddr, data: &[u8]) {
+    let output = mio_echo_in(net, ns, &["send", "--addr", &addr.to_string()], data);
+    assert!(
+        output.status.success(),
+        "{addr}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stdout == data,
+        "{addr}: {} of {} bytes back",
+        output.stdout.len(),
+        data.len()
+    );
+}
+
 fn bench_in(net: &Net, ns: &str, addr: SocketAddr, args: &[&str]) -> (Option<i32>, Value) {
     let mut all = vec!["bench", "--json"];
     let addr = addr.to_string();
@@ -85,23 +101,7 @@ fn two_hosts_over_veth_verify_every_byte() {
     let (_, server_ip) = net.link(&client, &server_ns);
     let server = serve_in(&net, &server_ns, server_ip, &[]);
     let data = pattern(51, 4 << 20);
-    let output = mio_echo_in(
-        &net,
-        &client,
-        &["send", "--addr", &server.addr.to_string()],
-        &data,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.stdout == data,
-        "{} of {} bytes back",
-        output.stdout.len(),
-        data.len()
-    );
+    send_verified(&net, &client, server.addr, &data);
     let chat = mio_echo_in(
         &net,
         &client,
@@ -152,23 +152,7 @@ fn five_percent_loss_still_echoes_every_byte() {
     );
     let server = serve_in(&net, &server_ns, server_ip, &[]);
     let data = pattern(52, 10 << 20);
-    let output = mio_echo_in(
-        &net,
-        &client,
-        &["send", "--addr", &server.addr.to_string()],
-        &data,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.stdout == data,
-        "{} of {} bytes back",
-        output.stdout.len(),
-        data.len()
-    );
+    send_verified(&net, &client, server.addr, &data);
     let (code, stream) = bench_in(
         &net,
         &client,
@@ -422,18 +406,7 @@ fn haproxy_in_front_with_proxy_protocol_and_a_backend_killed_mid_run() {
     // the real client.
     let data = pattern(53, 1 << 20);
     for addr in [front, front, front, front_v1, front_v1, front_v1] {
-        let output = mio_echo_in(&net, &client, &["send", "--addr", &addr.to_string()], &data);
-        assert!(
-            output.status.success(),
-            "{addr}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            output.stdout == data,
-            "{addr}: {} of {} bytes back",
-            output.stdout.len(),
-            data.len()
-        );
+        send_verified(&net, &client, addr, &data);
     }
     for (name, server, lb_side) in &backends {
         let log = server.wait_for_log_count(&format!("from {client_ip}:"), 2);
@@ -544,19 +517,8 @@ fn a_shaped_path_echoes_exactly_and_backpressure_keeps_memory_flat() {
     let server = serve_in(&net, &server_ns, server_ip, &[]);
     let data = pattern(54, 100_000);
     let started = Instant::now();
-    let output = mio_echo_in(
-        &net,
-        &client,
-        &["send", "--addr", &server.addr.to_string()],
-        &data,
-    );
+    send_verified(&net, &client, server.addr, &data);
     let took = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.stdout == data);
     assert!(
         took >= Duration::from_millis(600),
         "100 kB at 1 Mbit/s took only {took:?}"

@@ -16,6 +16,12 @@
 
 use std::time::{Duration, Instant};
 
+use log::{debug, info};
+
+use super::reactor::Reactor;
+use super::stats::plural;
+use crate::service::Service;
+
 /// The default `--drain-quiet`: ten times the longest gap measured between
 /// two reads from a client that is sending (`head -c 3000M /dev/zero |
 /// mio-echo send`, with a 2-thread bench loading another server so both
@@ -87,6 +93,39 @@ impl Drain {
             }
         }
         self.next_sweep = next;
+    }
+}
+
+impl<S: Service> Reactor<S> {
+    /// First stop signal: refuse new clients; from now on connections are
+    /// closed once quiet (see [`super::drain`]).
+    pub(super) fn begin_drain(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(gate) = &mut self.proxy {
+            let closed = gate.close_all(self.poll.registry());
+            if closed > 0 {
+                debug!(
+                    "{}closed {closed} connections still waiting for their PROXY header",
+                    self.tag
+                );
+            }
+        }
+        let key_bound = self.connections.iter().map(|(key, _)| key + 1).max().unwrap_or(0);
+        self.drain = Some(Drain::begin(
+            self.now,
+            self.shutdown_timeout,
+            self.drain_quiet,
+            key_bound,
+        ));
+        info!(
+            "{}stopping: no new connections; {} open, each closed once its client is quiet for {:?}, busy ones served for up to {:?}",
+            self.tag,
+            plural(self.connections.len() as u64, "connection"),
+            self.drain_quiet,
+            self.shutdown_timeout
+        );
     }
 }
 

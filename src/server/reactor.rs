@@ -368,37 +368,6 @@ impl<S: Service> Reactor<S> {
         Some(earliest.saturating_duration_since(Instant::now()))
     }
 
-    /// First stop signal: refuse new clients; from now on connections are
-    /// closed once quiet (see [`super::drain`]).
-    fn begin_drain(&mut self) {
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        if let Some(gate) = &mut self.proxy {
-            let closed = gate.close_all(self.poll.registry());
-            if closed > 0 {
-                debug!(
-                    "{}closed {closed} connections still waiting for their PROXY header",
-                    self.tag
-                );
-            }
-        }
-        let key_bound = self.connections.iter().map(|(key, _)| key + 1).max().unwrap_or(0);
-        self.drain = Some(Drain::begin(
-            self.now,
-            self.shutdown_timeout,
-            self.drain_quiet,
-            key_bound,
-        ));
-        info!(
-            "{}stopping: no new connections; {} open, each closed once its client is quiet for {:?}, busy ones served for up to {:?}",
-            self.tag,
-            plural(self.connections.len() as u64, "connection"),
-            self.drain_quiet,
-            self.shutdown_timeout
-        );
-    }
-
     pub(super) fn drive(&mut self, key: usize) {
         let mut moved = Transferred::default();
         let progress = self.service.drive(key, &mut self.connections, &mut moved);
