@@ -199,6 +199,24 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// Child processes killed (by PID) when dropped, even if the test fails.
+struct Killed(Vec<Child>);
+
+impl Killed {
+    fn kill_all(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
 /// A chat client inside `ns`, connected and held open.
 fn chat_in(net: &Net, ns: &str, addr: SocketAddr) -> Child {
     let mut command = net.exec(ns, BIN);
@@ -225,10 +243,10 @@ fn a_vanished_peer_is_found_by_keepalive_and_only_then() {
         &["--keepalive", "1", "--metrics-addr", &metrics(9101)],
     );
     let unguarded = serve_in(&net, &server_ns, server_ip, &["--metrics-addr", &metrics(9102)]);
-    let mut chats = vec![
+    let mut chats = Killed(vec![
         chat_in(&net, &client, guarded.addr),
         chat_in(&net, &client, unguarded.addr),
-    ];
+    ]);
     guarded.wait_for_log(&format!("from {client_ip}:"));
     unguarded.wait_for_log(&format!("from {client_ip}:"));
     // The client's host vanishes: nothing from or to it gets through, and
@@ -242,10 +260,7 @@ fn a_vanished_peer_is_found_by_keepalive_and_only_then() {
         ),
     );
     let vanished = Instant::now();
-    for chat in &mut chats {
-        let _ = chat.kill();
-        let _ = chat.wait();
-    }
+    chats.kill_all();
     let log = guarded.wait_for_log("the peer stopped answering");
     let found_after = vanished.elapsed();
     assert!(log.contains("the peer stopped answering"), "{log}");
@@ -531,8 +546,8 @@ fn a_shaped_path_echoes_exactly_and_backpressure_keeps_memory_flat() {
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut send = send.spawn().unwrap();
-    let mut input = send.stdin.take().unwrap();
+    let mut send = Killed(vec![send.spawn().unwrap()]);
+    let mut input = send.0[0].stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         use std::io::Write;
         let block = vec![7u8; 1 << 20];
@@ -549,8 +564,7 @@ fn a_shaped_path_echoes_exactly_and_backpressure_keeps_memory_flat() {
         std::thread::sleep(Duration::from_millis(500));
         peak = peak.max(server.rss_bytes());
     }
-    let _ = send.kill();
-    let _ = send.wait();
+    send.kill_all();
     writer.join().unwrap();
     let grew = peak.saturating_sub(rss_before);
     assert!(
