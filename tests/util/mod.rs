@@ -174,6 +174,16 @@ impl ServerProcess {
         guard.clone()
     }
 
+    /// Waits until the server logs something more, or `limit` passes.
+    pub fn wait_for_more_log(&self, limit: Duration) {
+        let (log, grew) = &*self.stderr;
+        let guard = log.lock().unwrap();
+        let length = guard.len();
+        let _ = grew
+            .wait_timeout_while(guard, limit, |log| log.len() == length)
+            .unwrap();
+    }
+
     /// Everything the server logged, once it has exited and its stderr closed.
     pub fn stderr_at_exit(&mut self) -> String {
         if let Some(reader) = self.stderr_reader.take() {
