@@ -35,3 +35,4 @@ pub mod pending;
 pub mod proxy_protocol;
 pub mod server;
 pub mod service;
+pub mod tls;

@@ -81,12 +81,21 @@ fn usage_error(err: &clap::Error) -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
-    let server = Server::bind(&args.config()?)?;
+    let mut config = args.config()?;
+    let tls = args
+        .tls_settings()
+        .map(|settings| mio_echo::tls::config::load(&settings, config.addr))
+        .transpose()?;
+    config.tls = tls.as_ref().map(|loaded| loaded.config.clone());
+    let server = Server::bind(&config)?;
     let addr = server.local_addr().map_err(|err| err.to_string())?;
     // Tests and scripts bind port 0 and read the real port from this line.
     println!("listening on {addr}");
     if let Some(metrics) = server.metrics_addr() {
         println!("metrics on {metrics}");
+    }
+    if let Some(loaded) = &tls {
+        println!("TLS certificate SHA-256 {}", loaded.fingerprint);
     }
     io::stdout().flush().map_err(|err| err.to_string())?;
     server.run().map_err(|err| format!("server failed: {err}"))?;

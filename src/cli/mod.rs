@@ -46,7 +46,7 @@ pub enum Command {
         mut_arg("addr", |a| a.help("Address to listen on, HOST:PORT [default: 127.0.0.1:10000]; port 0 lets the system pick a free one, named in the first line of output")),
         mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT (0: any free port)")),
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send a message (or standard input) to an echo server and print the reply
     #[command(
         mut_arg("addr", |a| a.help("Echo server to send to, HOST:PORT [default: 127.0.0.1:10000]")),
@@ -168,11 +168,53 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub metrics_addr: Option<HostPort>,
 
+    /// Serve TLS with this certificate chain (PEM; with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with_all = ["tls_self_signed", "broadcast"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: RSA, ECDSA or Ed25519)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Serve TLS with a fresh self-signed ECDSA P-256 certificate for the listen address
+    /// and localhost; its SHA-256 fingerprint is printed at start
+    #[arg(long, conflicts_with = "broadcast")]
+    pub tls_self_signed: bool,
+
+    /// With --tls-self-signed: save the certificate (PEM) so that clients can trust it
+    #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
+    pub tls_write_cert: Option<std::path::PathBuf>,
+
+    /// ALPN protocols to offer, comma-separated, in order of preference
+    #[arg(long, value_name = "PROTO,...", value_delimiter = ',')]
+    pub tls_alpn: Vec<String>,
+
     /// With --proxy-protocol: the only peers allowed to send a header, CIDR ranges,
     /// comma-separated; a connection from anywhere else is closed at once
     /// [default: 127.0.0.0/8,::1/128]
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',', value_parser = parse_cidr, requires = "proxy_protocol")]
     pub proxy_trust: Vec<ipnet::IpNet>,
+}
+
+impl ServeArgs {
+    /// The TLS identity asked for, if any.
+    pub fn tls_settings(&self) -> Option<crate::tls::config::TlsSettings> {
+        use crate::tls::config::{Identity, TlsSettings};
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Identity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ if self.tls_self_signed => Identity::SelfSigned {
+                write_cert: self.tls_write_cert.clone(),
+            },
+            _ => return None,
+        };
+        Some(TlsSettings {
+            identity,
+            alpn: self.tls_alpn.clone(),
+        })
+    }
 }
 
 /// `10.0.0.0/8`, or a bare address for just that host.

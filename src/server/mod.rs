@@ -72,6 +72,8 @@ pub struct Config {
     pub max_per_ip: Option<usize>,
     /// `--metrics-addr`: where to serve Prometheus metrics.
     pub metrics_addr: Option<SocketAddr>,
+    /// `--tls-*`: serve TLS with this configuration.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -93,6 +95,7 @@ impl Default for Config {
             dead_peers: DeadPeers::default(),
             max_per_ip: None,
             metrics_addr: None,
+            tls: None,
         }
     }
 }
@@ -261,6 +264,10 @@ fn run_reactor(setup: reactor::Setup<'_>) -> io::Result<Summary> {
     use crate::broadcast::BroadcastService;
     use crate::echo::EchoService;
     let config = setup.config;
+    if let Some(tls) = &config.tls {
+        let service = crate::tls::echo::TlsEchoService::new(std::sync::Arc::clone(tls), config.read_buffer);
+        return reactor::Reactor::new(setup, service).run();
+    }
     if config.broadcast {
         let service = BroadcastService::new(config.read_buffer, config.max_pending);
         reactor::Reactor::new(setup, service).run()

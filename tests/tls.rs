@@ -1,0 +1,190 @@
+//! `serve --tls-*`: TLS echo checked with clients no one here wrote
+//! (`openssl s_client`, Python's `ssl`), and the start-up errors.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use util::{ServerProcess, connect, run_bin, wait_child};
+
+/// A server with a self-signed certificate written to a scratch file.
+fn tls_server(name: &str) -> (ServerProcess, std::path::PathBuf) {
+    let cert = std::env::temp_dir().join(format!("mio-echo-{name}-{}.pem", std::process::id()));
+    let server = ServerProcess::start(&["--tls-self-signed", "--tls-write-cert", cert.to_str().unwrap()]);
+    let line = server.second_line();
+    assert!(line.starts_with("TLS certificate SHA-256 "), "{line}");
+    (server, cert)
+}
+
+#[test]
+fn openssl_s_client_gets_its_echo() {
+    let (server, cert) = tls_server("s-client");
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-no_ign_eof",
+            "-servername",
+            "localhost",
+            "-CAfile",
+        ])
+        .arg(&cert)
+        .args(["-connect", &server.addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl is installed");
+    let mut input = client.stdin.take().unwrap();
+    input.write_all(b"hello over TLS\n").unwrap();
+    // The echo first; only then the input's EOF, which ends s_client.
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    drop(input);
+    let status = wait_child(&mut client);
+    let mut err = String::new();
+    client.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(line, "hello over TLS\n", "{err}");
+    let _ = std::fs::remove_file(cert);
+}
+
+/// 16 MiB through Python's ssl, compared by hash, then a TLS half-close
+/// (`unwrap()`: our close_notify, the server's back).
+#[test]
+fn python_ssl_gets_16_mib_back_and_a_clean_close() {
+    let (server, cert) = tls_server("python");
+    // One thread, non-blocking: Python's SSL sockets must not be read and
+    // written from two threads at once.
+    let script = r#"
+import hashlib, os, select, socket, ssl, sys
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname="localhost")
+data = os.urandom(16 << 20)
+got = bytearray()
+sent = 0
+tls.setblocking(False)
+while len(got) < len(data):
+    readable, writable, _ = select.select([tls], [tls] if sent < len(data) else [], [], 20)
+    if not readable and not writable and not tls.pending():
+        raise TimeoutError(f"stalled at {sent} sent, {len(got)} back")
+    if writable and sent < len(data):
+        try:
+            sent += tls.send(data[sent:sent + 65536])
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+    try:
+        while True:
+            chunk = tls.recv(65536)
+            if not chunk:
+                raise EOFError(f"EOF after {len(got)} bytes")
+            got.extend(chunk)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        pass
+tls.setblocking(True)
+assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest(), len(got)
+version = tls.version()
+plain = tls.unwrap()
+assert plain.recv(1) == b""
+print("ok", version)
+"#;
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let output = Command::new("python3")
+        .args(["-c", script, &host, &port])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("ok TLSv1.3"), "{stdout}");
+    let _ = std::fs::remove_file(cert);
+}
+
+#[test]
+fn a_plain_client_or_garbage_closes_that_connection_only() {
+    let (server, cert) = tls_server("garbage");
+    for garbage in [&b"hello, plain text"[..], b"\x16\x03\x01\x00\x05junk!"] {
+        let mut client = connect(server.addr);
+        let _ = client.write_all(garbage);
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+        assert!(
+            !rest.windows(garbage.len()).any(|w| w == garbage),
+            "echoed in the clear"
+        );
+    }
+    // The server still serves TLS clients.
+    let output = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-no_ign_eof",
+            "-servername",
+            "localhost",
+            "-CAfile",
+        ])
+        .arg(&cert)
+        .args(["-connect", &server.addr.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = std::fs::remove_file(cert);
+}
+
+#[test]
+fn start_up_errors_name_the_file_and_the_reason() {
+    let dir = std::env::temp_dir().join(format!("mio-echo-tls-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("missing.pem");
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for (cert, key, words) in [
+        (&missing, &empty, "cannot use the certificate file"),
+        (&empty, &empty, "it holds no certificate"),
+        (&garbage, &empty, "malformed PEM"),
+    ] {
+        let output = run_bin(
+            &[
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ],
+            b"",
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(words) && stderr.contains(cert.to_str().unwrap()),
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing listened");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
