@@ -188,3 +188,68 @@ fn start_up_errors_name_the_file_and_the_reason() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TLS client that sends and never reads: the server stops reading it
+/// once its output is stuck, instead of growing.
+#[test]
+fn a_tls_client_that_never_reads_leaves_memory_flat() {
+    let (server, cert) = tls_server("never-reads");
+    let before = server.rss_bytes();
+    let script = r#"
+import os, socket, ssl, sys, time
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+tls = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname="localhost")
+tls.settimeout(1.0)
+block = os.urandom(1 << 16)
+sent = 0
+try:
+    while sent < (64 << 20):
+        sent += tls.send(block)
+except (socket.timeout, ssl.SSLWantWriteError):
+    pass
+print(sent, flush=True)
+sys.stdin.read()
+"#;
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let mut client = Command::new("python3")
+        .args(["-c", script, &host, &port])
+        .arg(&cert)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The client says how much the server took before it stopped reading.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(client.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let sent: u64 = line.trim().parse().unwrap();
+    let grew = server.rss_bytes().saturating_sub(before);
+    drop(client.stdin.take());
+    let _ = wait_child(&mut client);
+    assert!(sent < 64 << 20, "the server read everything: no backpressure");
+    assert!(
+        grew < 4 << 20,
+        "server RSS grew {grew} bytes while {sent} bytes were pushed"
+    );
+    // Others are still served.
+    let output = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-no_ign_eof",
+            "-servername",
+            "localhost",
+            "-CAfile",
+        ])
+        .arg(&cert)
+        .args(["-connect", &server.addr.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let _ = std::fs::remove_file(cert);
+}
