@@ -82,6 +82,11 @@ pub trait Service {
         moved: &mut Transferred,
     ) -> Progress;
 
+    /// Last words before the server closes the connection itself (a
+    /// stop, an idle timeout): TLS sends its `close_notify`. Best effort,
+    /// without blocking.
+    fn farewell(_connection: &mut Self::Connection) {}
+
     /// Connections the service decided to drop while driving another one,
     /// with the reason.
     fn take_casualties(&mut self, _into: &mut Vec<(usize, String)>) {}

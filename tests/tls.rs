@@ -253,3 +253,44 @@ sys.stdin.read()
     assert!(output.status.success());
     let _ = std::fs::remove_file(cert);
 }
+
+/// A graceful stop ends a quiet TLS client with close_notify, not a
+/// truncated stream (Python is told to report an unclean EOF).
+#[test]
+fn a_graceful_stop_says_close_notify_to_quiet_tls_clients() {
+    let (mut server, cert) = tls_server("farewell");
+    let script = r#"
+import socket, ssl, sys
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20),
+                      server_hostname="localhost", suppress_ragged_eofs=False)
+tls.sendall(b"hi")
+assert tls.recv(2) == b"hi"
+print("ready", flush=True)
+assert tls.recv(1) == b"", "expected a clean close_notify"
+print("clean close")
+"#;
+    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
+    let mut client = Command::new("python3")
+        .args(["-c", script, &host, &port])
+        .arg(&cert)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    server.signal(libc::SIGTERM);
+    let status = wait_child(&mut client);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let mut err = String::new();
+    client.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(rest, "clean close\n", "{err}");
+    assert!(server.wait_exit(util::TIMEOUT).expect("server exits").success());
+    let _ = std::fs::remove_file(cert);
+}

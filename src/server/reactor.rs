@@ -411,6 +411,9 @@ impl<S: Service> Reactor<S> {
             return;
         };
         self.summary.count_close(reason);
+        if matches!(reason, Closed::Shutdown | Closed::IdleTimeout) {
+            S::farewell(&mut conn);
+        }
         // Dropping the socket closes it; with its receive queue empty (we read
         // to EOF) the kernel sends an orderly FIN, i.e. shutdown(Write) + close.
         if let Err(err) = self.poll.registry().deregister(S::stream(&mut conn)) {

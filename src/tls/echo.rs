@@ -103,6 +103,13 @@ impl Service for TlsEchoService {
         usize::from(connection.tls.wants_write())
     }
 
+    fn farewell(connection: &mut TlsConnection) {
+        // A clean end for the client (not a truncation): close_notify, if
+        // the socket takes it now.
+        connection.tls.send_close_notify();
+        let _ = connection.flush();
+    }
+
     fn is_quiet(connection: &TlsConnection) -> bool {
         !connection.tls.wants_write() && !connection.read_ready
     }
