@@ -17,10 +17,10 @@ fn tls_server(name: &str) -> (ServerProcess, std::path::PathBuf) {
     (server, cert)
 }
 
-#[test]
-fn openssl_s_client_gets_its_echo() {
-    let (server, cert) = tls_server("s-client");
-    let mut client = Command::new("openssl")
+/// `openssl s_client` to `server`, trusting `cert`, closing at its input's EOF.
+fn s_client(server: &ServerProcess, cert: &std::path::Path) -> Command {
+    let mut command = Command::new("openssl");
+    command
         .args([
             "s_client",
             "-quiet",
@@ -29,8 +29,29 @@ fn openssl_s_client_gets_its_echo() {
             "localhost",
             "-CAfile",
         ])
-        .arg(&cert)
-        .args(["-connect", &server.addr.to_string()])
+        .arg(cert)
+        .args(["-connect", &server.addr.to_string()]);
+    command
+}
+
+/// Python running `script` with the server's host, port and `cert` as arguments.
+fn python(script: &str, server: &ServerProcess, cert: &std::path::Path) -> Command {
+    let mut command = Command::new("python3");
+    command
+        .args([
+            "-c",
+            script,
+            &server.addr.ip().to_string(),
+            &server.addr.port().to_string(),
+        ])
+        .arg(cert);
+    command
+}
+
+#[test]
+fn openssl_s_client_gets_its_echo() {
+    let (server, cert) = tls_server("s-client");
+    let mut client = s_client(&server, &cert)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,12 +112,7 @@ plain = tls.unwrap()
 assert plain.recv(1) == b""
 print("ok", version)
 "#;
-    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
-    let output = Command::new("python3")
-        .args(["-c", script, &host, &port])
-        .arg(&cert)
-        .output()
-        .unwrap();
+    let output = python(script, &server, &cert).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -121,20 +137,7 @@ fn a_plain_client_or_garbage_closes_that_connection_only() {
         );
     }
     // The server still serves TLS clients.
-    let output = Command::new("openssl")
-        .args([
-            "s_client",
-            "-quiet",
-            "-no_ign_eof",
-            "-servername",
-            "localhost",
-            "-CAfile",
-        ])
-        .arg(&cert)
-        .args(["-connect", &server.addr.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = s_client(&server, &cert).stdin(Stdio::null()).output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -211,10 +214,7 @@ except (socket.timeout, ssl.SSLWantWriteError):
 print(sent, flush=True)
 sys.stdin.read()
 "#;
-    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
-    let mut client = Command::new("python3")
-        .args(["-c", script, &host, &port])
-        .arg(&cert)
+    let mut client = python(script, &server, &cert)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -236,20 +236,7 @@ sys.stdin.read()
         "server RSS grew {grew} bytes while {sent} bytes were pushed"
     );
     // Others are still served.
-    let output = Command::new("openssl")
-        .args([
-            "s_client",
-            "-quiet",
-            "-no_ign_eof",
-            "-servername",
-            "localhost",
-            "-CAfile",
-        ])
-        .arg(&cert)
-        .args(["-connect", &server.addr.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = s_client(&server, &cert).stdin(Stdio::null()).output().unwrap();
     assert!(output.status.success());
     let _ = std::fs::remove_file(cert);
 }
@@ -271,10 +258,7 @@ print("ready", flush=True)
 assert tls.recv(1) == b"", "expected a clean close_notify"
 print("clean close")
 "#;
-    let (host, port) = (server.addr.ip().to_string(), server.addr.port().to_string());
-    let mut client = Command::new("python3")
-        .args(["-c", script, &host, &port])
-        .arg(&cert)
+    let mut client = python(script, &server, &cert)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -100,14 +100,14 @@ impl<S: Service> Reactor<S> {
     /// PROXY headers that did not come in time.
     pub(super) fn expire_proxy_headers(&mut self) {
         let Some(gate) = &mut self.proxy else { return };
+        let timeout = gate.timeout();
         let mut expired = Vec::new();
         gate.expire(self.poll.registry(), self.now, &mut expired);
         for peer in expired {
             self.summary.proxy_rejected += 1;
             debug!(
-                "{}connection from {peer} closed: no complete PROXY header within {:?}",
-                self.tag,
-                gate_timeout(&self.proxy)
+                "{}connection from {peer} closed: no complete PROXY header within {timeout:?}",
+                self.tag
             );
         }
     }
@@ -182,11 +182,6 @@ impl<S: Service> Reactor<S> {
         self.summary.connections += 1;
         Ok(key)
     }
-}
-
-fn gate_timeout(gate: &Option<ProxyGate>) -> std::time::Duration {
-    gate.as_ref()
-        .map_or(std::time::Duration::ZERO, ProxyGate::timeout)
 }
 
 /// Accept errors that concern the whole process, not one client: retrying at

@@ -79,6 +79,8 @@ pub(super) struct Pacing {
     armed_for: Option<Instant>,
     /// When due messages were last released.
     last_release: Instant,
+    /// The connections of one release, kept to reuse its allocation.
+    ready: Vec<usize>,
 }
 
 impl Worker<'_> {
@@ -109,6 +111,7 @@ impl Worker<'_> {
             origin,
             armed_for: None,
             last_release: origin,
+            ready: Vec::new(),
         });
         self.tally.latency_uncorrected = Some(histograms::new_histogram());
         self.tally.send_lag = Some(histograms::new_histogram());
@@ -152,7 +155,8 @@ impl Worker<'_> {
             return self.arm_pacing();
         }
         pacing.last_release = now;
-        let mut ready = Vec::new();
+        // Reused release after release: no allocation on the pacing path.
+        let mut ready = std::mem::take(&mut pacing.ready);
         while let Some(&Reverse((due, key))) = pacing.due.peek() {
             if due > now {
                 break;
@@ -164,11 +168,14 @@ impl Worker<'_> {
         // submission where the kernel allows it), as closed-loop pingpong
         // sends a turn's messages.
         self.gathering = self.batch.is_some();
-        for key in ready {
+        for key in ready.drain(..) {
             if self.conns.contains(key) {
                 self.queue_due(key, now);
                 self.pump(key);
             }
+        }
+        if let Some(pacing) = &mut self.pacing {
+            pacing.ready = ready;
         }
         self.gathering = false;
         self.send_queued();
