@@ -42,7 +42,6 @@ pub struct TlsConnection {
     tls: ServerConnection,
     read_ready: bool,
     write_ready: bool,
-    hang_up: bool,
     /// The client sent `close_notify`: ours is queued, then we finish.
     closing: bool,
     /// The socket said EOF.
@@ -81,7 +80,6 @@ impl Service for TlsEchoService {
             tls,
             read_ready: true,
             write_ready: true,
-            hang_up: false,
             closing: false,
             eof: false,
         }
@@ -94,7 +92,6 @@ impl Service for TlsEchoService {
     fn on_readiness(connection: &mut TlsConnection, readiness: Readiness) {
         connection.read_ready |= readiness.readable || readiness.hang_up;
         connection.write_ready |= readiness.writable || readiness.hang_up;
-        connection.hang_up |= readiness.hang_up;
     }
 
     fn owed(_connection: &TlsConnection) -> usize {
