@@ -316,7 +316,7 @@ impl<S: Service> Reactor<S> {
     /// Hands this reactor's figures to the board (for the stats line and
     /// the metrics), at most every [`PUBLISH_EVERY`] unless `now` is set.
     fn publish(&mut self, now: bool) {
-        if !now && self.now < self.published.0 + PUBLISH_EVERY {
+        if self.board.is_none() || (!now && self.now < self.published.0 + PUBLISH_EVERY) {
             return;
         }
         self.published = (self.now, self.summary, self.connections.len());
@@ -339,9 +339,12 @@ impl<S: Service> Reactor<S> {
     /// When figures the board has not seen must be published: a reactor
     /// that falls idle would otherwise keep its last changes to itself.
     fn unpublished_since(&self) -> Option<Instant> {
+        // Without a board (no stats line, no metrics) nothing is compared:
+        // this runs on every turn of the loop.
+        self.board.as_ref()?;
         let (at, summary, active) = self.published;
         let changed = summary != self.summary || active != self.connections.len();
-        (self.board.is_some() && changed).then_some(at + PUBLISH_EVERY)
+        changed.then_some(at + PUBLISH_EVERY)
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
