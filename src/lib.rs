@@ -12,7 +12,8 @@
 //!   socket refuses, pause reading under backpressure, close after EOF),
 //!   generic over the stream so tests can drive it with fakes.
 //! - [`pending`]: the unsent bytes of one slow connection.
-//! - [`client`]: the blocking `send` client; [`chat`]: the interactive one.
+//! - [`client`]: the blocking clients, `send` and `chat` (`client::chat`),
+//!   over plain TCP or TLS (`client::link`).
 //! - [`bench`]: the load generator, one `mio::Poll` per thread: closed-loop
 //!   pingpong (each turn's messages in one io_uring submission), an open
 //!   loop paced by a timerfd (`bench::schedule`), gates (`bench::slo`), a
@@ -24,7 +25,6 @@
 
 pub mod bench;
 pub mod broadcast;
-pub mod chat;
 pub mod cli;
 pub mod client;
 pub mod connection;

@@ -7,8 +7,8 @@ use clap::error::ErrorKind;
 use mio_echo::cli::{
     BenchArgs, BenchCommand, BenchMerge, ChatArgs, Cli, Command, Failure, SendArgs, ServeArgs,
 };
-use mio_echo::client::{self, SendOptions};
-use mio_echo::{bench, chat, server::Server};
+use mio_echo::client::{self, SendOptions, chat};
+use mio_echo::{bench, server::Server};
 
 /// Exit status of a usage error, as clap's own.
 const USAGE: u8 = 2;
@@ -23,7 +23,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // rustls warns of every peer that misbehaves; the server says so at
+    // debug and the clients in their own error, so its warnings are noise.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,rustls=error")).init();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Send(args) => send(&args),
@@ -108,6 +110,7 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
         read_size: args.chunk.unwrap_or(64 * 1024),
         verbose: args.verbose,
         proxy_header: args.proxy_header,
+        tls: args.tls.client_tls(&args.endpoint, false)?,
         ..SendOptions::new(addr, args.timeout)
     };
     let mut stdout = io::stdout().lock();
@@ -154,6 +157,11 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
             );
         }
         Ok(ExitCode::SUCCESS)
+    } else if !exchange.sent.is_empty()
+        && mio_echo::tls::client::looks_like_tls_alert(exchange.received.head())
+    {
+        eprintln!("error: {addr} answered with a TLS alert: it is a TLS server (add --tls)");
+        Ok(ExitCode::FAILURE)
     } else {
         eprintln!(
             "error: the reply differs from what was sent ({} bytes sent, {} received{kept_open}): {addr} is not an echo server",
@@ -166,7 +174,14 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
 
 fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
     let input = io::BufReader::new(io::stdin());
-    chat::run(args.endpoint.server_addr()?, args.timeout, input, io::stdout())?;
+    let tls = args.tls.client_tls(&args.endpoint, false)?;
+    chat::run(
+        args.endpoint.server_addr()?,
+        args.timeout,
+        tls.as_ref(),
+        input,
+        io::stdout(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 
 use super::histograms::{self, encode};
 use super::probe::CpuWindow;
-use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, Window};
+use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, TlsFigures, Window};
 use super::worker::{LATE, Tally};
 use super::{Config, Mode, Warnings};
 
@@ -30,6 +30,8 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
     let mut stopped_early = Some(None);
     let mut window_from: Option<Instant> = None;
     let threads = tallies.len();
+    let mut tls: Option<TlsFigures> = None;
+    let mut handshake_latency = histograms::new_histogram();
     for tally in tallies {
         // Rates are over the time traffic ran: the longest worker's window.
         measured = measured.max(tally.measured);
@@ -60,6 +62,17 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         cycles += tally.cycles;
         connect_time = connect_time.max(tally.connect_time);
         io_uring_sends &= tally.batched_sends;
+        add(&mut handshake_latency, &tally.handshake_latency);
+        if let Some(part) = tally.tls {
+            let sum = tls.get_or_insert(TlsFigures {
+                negotiated: part.negotiated.clone().unwrap_or_default(),
+                handshakes: 0,
+                resumed: 0,
+                handshake_latency: None,
+            });
+            sum.handshakes += part.handshakes;
+            sum.resumed += part.resumed;
+        }
     }
     let secs = measured.as_secs_f64();
     let per_second = |count: u64| if secs > 0.0 { count as f64 / secs } else { 0.0 };
@@ -119,6 +132,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         histograms: Histograms {
             latency: encode(&latency),
             latency_uncorrected: uncorrected.as_ref().map(encode),
+            handshake: tls.as_ref().map(|_| encode(&handshake_latency)),
         },
         errors,
         cpu: Cpu {
@@ -142,6 +156,10 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         intervals: None,
         steps: None,
         max_rate: None,
+        tls: tls.map(|figures| TlsFigures {
+            handshake_latency: Latency::from_micros(&handshake_latency),
+            ..figures
+        }),
         merged_from: None,
     }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 
 use super::histograms::{decode, encode};
-use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, Window};
+use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, TlsFigures, Window};
 
 /// Windows that overlap less than this share of the shorter one were not
 /// run at the same time: their summed rates are not a combined rate.
@@ -129,6 +129,7 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         .flat_map(|(name, r)| r.warnings.iter().map(move |w| format!("{name}: {w}")))
         .collect();
     all_warnings.extend(warnings);
+    let (tls, handshake) = merge_tls(&inputs, first_name)?;
     Ok(Report {
         mode: first.mode.clone(),
         addr: first.addr.clone(),
@@ -159,6 +160,7 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         histograms: Histograms {
             latency: encode(&latency),
             latency_uncorrected: uncorrected.as_ref().map(encode),
+            handshake: handshake.as_ref().map(encode),
         },
         errors,
         cpu: Cpu {
@@ -176,8 +178,38 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         intervals: None,
         steps: None,
         max_rate: None,
+        tls,
         merged_from: Some(inputs.iter().map(|(name, _)| name.clone()).collect()),
     })
+}
+
+/// TLS figures merge when every report has them: handshakes add up, their
+/// latencies from the summed histograms; the first report's session says
+/// the protocol.
+fn merge_tls(
+    inputs: &[(String, Report)],
+    first_name: &str,
+) -> Result<(Option<TlsFigures>, Option<Histogram<u64>>), String> {
+    let mut handshake = None;
+    let mut merged: Option<TlsFigures> = None;
+    for (name, report) in inputs {
+        let (Some(tls), Some(encoded)) = (&report.tls, &report.histograms.handshake) else {
+            return Ok((None, None));
+        };
+        let part = decode(encoded).map_err(|err| format!("{name}: histograms.handshake is {err}"))?;
+        add(&mut handshake, part, name, first_name)?;
+        let sum = merged.get_or_insert_with(|| TlsFigures {
+            handshakes: 0,
+            resumed: 0,
+            ..tls.clone()
+        });
+        sum.handshakes += tls.handshakes;
+        sum.resumed += tls.resumed;
+    }
+    if let (Some(figures), Some(histogram)) = (&mut merged, &handshake) {
+        figures.handshake_latency = Latency::from_micros(histogram);
+    }
+    Ok((merged, handshake))
 }
 
 fn add(

@@ -103,6 +103,9 @@ pub struct Config {
     pub proxy_header: Option<crate::proxy_protocol::Version>,
     /// `--proxy-split`: that header in two writes.
     pub proxy_split: bool,
+    /// `--tls`: every connection speaks TLS (the PROXY header, if any,
+    /// goes before the handshake, as a balancer sends it).
+    pub tls: Option<crate::tls::client::ClientTls>,
 }
 
 /// The open loop's settings (`--rate`, `--arrival`, `--max-inflight`).

@@ -86,6 +86,22 @@ pub struct Histograms {
     pub latency: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_uncorrected: Option<String>,
+    /// `--tls`: handshake latencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<String>,
+}
+
+/// `--tls`: what the handshakes settled on and what they took.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsFigures {
+    #[serde(flatten)]
+    pub negotiated: crate::tls::session::Negotiated,
+    /// Handshakes completed (churn: in the window; else all of the run's).
+    pub handshakes: u64,
+    /// Of those, sessions resumed (`--tls-resume`); the rest were full.
+    pub resumed: u64,
+    /// From the start of the TCP connect to the end of the handshake.
+    pub handshake_latency: Option<Latency>,
 }
 
 /// CPU time over the measured window, the load generator's and, with
@@ -171,6 +187,9 @@ pub struct Report {
     /// `--find-max-rate`: the answer and every probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rate: Option<super::search::MaxRate>,
+    /// `--tls`: protocol, cipher suite and handshakes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFigures>,
     /// `bench merge`: the files merged, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<String>>,
@@ -270,6 +289,18 @@ impl Report {
         }
         if let Some(l) = &self.send_lag {
             out.push_str(&percentiles("send lag", l, ", actual minus intended send"));
+        }
+        if let Some(tls) = &self.tls {
+            let _ = writeln!(
+                out,
+                "tls         {}; {} handshakes ({} resumed)",
+                tls.negotiated.describe().trim_start_matches("TLS: "),
+                tls.handshakes,
+                tls.resumed
+            );
+            if let Some(l) = &tls.handshake_latency {
+                out.push_str(&percentiles("handshake", l, ", TCP connect to handshake done"));
+            }
         }
         if let Some(late) = self.late_sends {
             let _ = writeln!(

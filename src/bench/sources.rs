@@ -106,6 +106,7 @@ mod tests {
             start_at: None,
             proxy_header: None,
             proxy_split: false,
+            tls: None,
         }
     }
 

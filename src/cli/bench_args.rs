@@ -184,6 +184,14 @@ pub struct BenchArgs {
     /// past it, due messages wait (their latency still counts from their time)
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
     pub max_inflight: usize,
+
+    #[command(flatten)]
+    pub tls: super::TlsClientArgs,
+
+    /// With --tls: resume sessions (tickets) on new connections; without it every
+    /// handshake is a full one, which is what churn measures
+    #[arg(long, requires = "tls")]
+    pub tls_resume: bool,
 }
 
 /// `--rate`: one rate, or a ramp from one to another.
@@ -222,6 +230,7 @@ impl BenchArgs {
             start_at: self.start_at,
             proxy_header: self.proxy_header,
             proxy_split: self.proxy_split,
+            tls: self.tls.client_tls(&self.endpoint, self.tls_resume)?,
         })
     }
 

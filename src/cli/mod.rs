@@ -8,10 +8,12 @@ use crate::server;
 
 mod address;
 mod bench_args;
+mod tls_args;
 
 pub use address::{Endpoint, HostPort, parse_host_port};
 use bench_args::BENCH_HELP;
 pub use bench_args::{BenchArgs, BenchCommand, BenchMerge, MAX_RATE, MergeArgs, RateSpec};
+pub use tls_args::TlsClientArgs;
 
 /// What went wrong, and so the exit status: 2 for a usage error, 1 otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,9 @@ pub struct ChatArgs {
     /// Give up connecting after SECS seconds
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub timeout: Duration,
+
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +294,9 @@ pub struct SendArgs {
     /// message, as a load balancer would: to test servers that expect one
     #[arg(long, value_enum, value_name = "VERSION")]
     pub proxy_header: Option<crate::proxy_protocol::Version>,
+
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
 }
 
 fn parse_positive(text: &str) -> Result<usize, String> {

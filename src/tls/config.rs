@@ -47,7 +47,7 @@ pub fn load(settings: &TlsSettings, listen: SocketAddr) -> Result<Loaded, String
         Identity::SelfSigned { write_cert } => self_signed(listen, write_cert.as_deref())?,
     };
     let fingerprint = sha256_hex(&certs[0]);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = super::provider();
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|err| format!("TLS set-up failed: {err}"))?
@@ -90,7 +90,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     })
 }
 
-fn pem_reason(err: &pem::Error) -> String {
+pub(super) fn pem_reason(err: &pem::Error) -> String {
     match err {
         pem::Error::Io(err) => crate::error::describe(err),
         pem::Error::NoItemsFound => "it holds no PEM item of that kind".into(),

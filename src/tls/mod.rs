@@ -1,5 +1,18 @@
-//! TLS for the echo server (`serve --tls-cert/--tls-key` or
-//! `--tls-self-signed`), with rustls and the ring provider.
+//! TLS with rustls and the ring provider: the echo server's side
+//! (`serve --tls-cert/--tls-key` or `--tls-self-signed`: [`config`],
+//! [`echo`]) and the clients' (`--tls` of send, chat and bench: [`client`]
+//! for whom to trust, [`session`] for a session over a non-blocking socket).
 
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+
+pub mod client;
 pub mod config;
 pub mod echo;
+pub mod session;
+
+/// The one crypto provider, for the server and every client alike.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}

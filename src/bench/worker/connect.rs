@@ -59,6 +59,7 @@ impl Worker<'_> {
             send_queued: false,
             open: None,
             preamble: Vec::new(),
+            tls: None,
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(err) = self
@@ -107,8 +108,8 @@ impl Worker<'_> {
                 Err(err) => Some(err),
             },
         };
-        self.connecting -= 1;
         if let Some(err) = failure {
+            self.connecting -= 1;
             let id = conn.id;
             self.remove(key);
             self.connect_failed(id, &err);
@@ -134,13 +135,22 @@ impl Worker<'_> {
             }
             conn.preamble = header;
         }
-        conn.state = State::Open;
+        if self.plan.config.tls.is_some() {
+            return self.start_tls(key);
+        }
+        self.opened(key);
+        true
+    }
+
+    /// The connection is ready for traffic (TLS: its handshake is done).
+    pub(super) fn opened(&mut self, key: usize) {
+        self.connecting -= 1;
+        self.conns[key].state = State::Open;
         self.tally.connected += 1;
         self.failed_in_a_row = 0;
         if self.phase == Phase::Running {
             self.begin_message(key);
         }
-        true
     }
 
     pub(super) fn expire_connects(&mut self) {
@@ -148,7 +158,9 @@ impl Worker<'_> {
         let stale: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.state == State::Connecting && now - c.started > CONNECT_TIMEOUT)
+            .filter(|(_, c)| {
+                matches!(c.state, State::Connecting | State::Handshaking) && now - c.started > CONNECT_TIMEOUT
+            })
             .map(|(key, _)| key)
             .collect();
         for key in stale {

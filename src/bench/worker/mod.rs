@@ -18,11 +18,13 @@
 
 mod batch;
 mod connect;
+mod link;
 mod open_loop;
 mod tally;
 mod traffic;
 mod window;
 
+pub use link::TlsTally;
 pub use tally::Tally;
 
 pub use open_loop::LATE;
@@ -73,6 +75,8 @@ pub struct Plan<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Connecting,
+    /// `--tls`: connected, the handshake under way (counted as connecting).
+    Handshaking,
     Open,
     /// Wrote FIN; reading the rest of the echo until the server's EOF.
     HalfClosed,
@@ -110,6 +114,8 @@ struct Conn {
     /// `--proxy-header`: header bytes still to write before the pattern
     /// (they are not part of the echoed stream: the server drops them).
     preamble: Vec<u8>,
+    /// `--tls`: the session the bytes pass through.
+    tls: Option<Box<crate::tls::session::ClientSession>>,
 }
 
 struct Worker<'a> {
@@ -218,7 +224,8 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
         },
         Err(err) => log::debug!("Ctrl-C not caught: {err}"),
     }
-    if config.mode == Mode::Pingpong && config.io_uring {
+    // io_uring sends raw bytes: TLS records must come from the session.
+    if config.mode == Mode::Pingpong && config.io_uring && config.tls.is_none() {
         match SendBatch::new() {
             Ok(batch) => worker.batch = Some(batch),
             Err(err) => log::debug!("io_uring refused ({err}): one send per message"),
@@ -375,6 +382,9 @@ impl Worker<'_> {
             conn.write_ready |= event.is_writable() || hang_up;
             conn.hang_up |= hang_up;
             if conn.state == State::Connecting && !self.finish_connect(key) {
+                continue;
+            }
+            if self.conns[key].state == State::Handshaking && !self.advance_handshake(key) {
                 continue;
             }
             self.pump(key);

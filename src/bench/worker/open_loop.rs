@@ -20,7 +20,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
-use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use mio::Token;
@@ -344,7 +343,7 @@ impl Worker<'_> {
             .as_ref()
             .is_some_and(|open| open.closing && !open.held && open.next_due >= until);
         if done && conn.state == State::Open && conn.sent == conn.target && self.phase == Phase::Draining {
-            conn.stream.shutdown(Shutdown::Write)?;
+            conn.half_close()?;
             conn.state = State::HalfClosed;
         }
         Ok(())

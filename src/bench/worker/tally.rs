@@ -44,6 +44,11 @@ pub struct Tally {
     pub stopped_early: Option<&'static str>,
     /// Ctrl-C ended it.
     pub interrupted: bool,
+    /// `--tls`: what the handshakes settled on, and how many there were.
+    pub tls: Option<super::TlsTally>,
+    /// `--tls`: from the start of each TCP connect to the end of its
+    /// handshake, microseconds (churn: those in the window).
+    pub handshake_latency: Histogram<u64>,
 }
 
 impl Tally {
@@ -67,6 +72,8 @@ impl Tally {
             window_from: None,
             stopped_early: None,
             interrupted: false,
+            tls: None,
+            handshake_latency: histograms::new_histogram(),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! Moving one connection's bytes: write what is due, read and check the
 //! echo, count what completed, and end the connection (drain, EOF, errors).
 
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io::{self, Write};
 use std::time::Instant;
 
 use super::{Phase, State, Worker, in_window};
 use crate::bench::Mode;
+use crate::tls::client::looks_like_tls_alert;
 
 impl Worker<'_> {
     /// Starts the next message of a connection (churn: its only one).
@@ -59,7 +59,16 @@ impl Worker<'_> {
         let window = self.plan.config.window as u64;
         let mode = self.plan.config.mode;
         let conn = &mut self.conns[key];
-        if conn.state != State::Open || !conn.write_ready || conn.send_queued {
+        if matches!(conn.state, State::Connecting | State::Handshaking) || !conn.write_ready {
+            return Ok(false);
+        }
+        // TLS records left by a full socket (a close_notify among them)
+        // go before anything new.
+        if !conn.flush_records()? {
+            conn.write_ready = false;
+            return Ok(false);
+        }
+        if conn.state != State::Open || conn.send_queued {
             return Ok(false);
         }
         if !conn.preamble.is_empty() {
@@ -81,7 +90,7 @@ impl Worker<'_> {
         while conn.sent < limit && conn.write_ready {
             let want = (limit - conn.sent).min(usize::MAX as u64) as usize;
             let chunk = self.plan.pattern.slice(conn.id, conn.sent, want);
-            match conn.stream.write(chunk) {
+            match conn.write_bytes(chunk) {
                 Ok(n) => {
                     conn.sent += n as u64;
                     wrote = true;
@@ -101,7 +110,7 @@ impl Worker<'_> {
         }
         if mode == Mode::Churn && conn.sent == conn.target {
             // Like `mio-echo send`: half-close, then read the echo to EOF.
-            conn.stream.shutdown(Shutdown::Write)?;
+            conn.half_close()?;
             conn.state = State::HalfClosed;
         }
         Ok(wrote)
@@ -109,22 +118,33 @@ impl Worker<'_> {
 
     fn read_some(&mut self, key: usize) -> io::Result<ReadOutcome> {
         let conn = &mut self.conns[key];
-        if !conn.read_ready || conn.state == State::Connecting {
+        if !conn.read_ready || matches!(conn.state, State::Connecting | State::Handshaking) {
             return Ok(ReadOutcome::Nothing);
         }
-        match conn.stream.read(&mut self.scratch) {
+        match conn.read_bytes(&mut self.scratch) {
             Ok(0) => Ok(ReadOutcome::Eof),
             Ok(n) => {
                 let received = &self.scratch[..n];
                 if conn.verified + n as u64 > conn.sent
                     || !self.plan.pattern.matches(conn.id, conn.verified, received)
                 {
+                    if conn.verified == 0 && conn.tls.is_none() && looks_like_tls_alert(received) {
+                        self.plan.warnings.once(
+                            "tls-alert",
+                            format!(
+                                "{} answered with a TLS alert: it is a TLS server (add --tls)",
+                                self.plan.config.addr
+                            ),
+                        );
+                    }
                     return Ok(ReadOutcome::Mismatch);
                 }
                 conn.verified += n as u64;
-                if n < self.scratch.len() && !conn.hang_up {
+                if n < self.scratch.len() && !conn.hang_up && conn.tls.is_none() {
                     // A short read drained the socket (epoll(7)): skip the
-                    // read that would only return WouldBlock.
+                    // read that would only return WouldBlock. (Not so over
+                    // TLS: one record's plaintext may be short of a full
+                    // socket.)
                     conn.read_ready = false;
                 }
                 self.unpublished.1 += n as u64;
@@ -175,7 +195,7 @@ impl Worker<'_> {
     pub(super) fn stop_sending(&mut self, key: usize) {
         let conn = &mut self.conns[key];
         match conn.state {
-            State::Connecting => {
+            State::Connecting | State::Handshaking => {
                 self.connecting -= 1;
                 self.remove(key);
             }
@@ -193,7 +213,7 @@ impl Worker<'_> {
                         return self.fail(key, &err);
                     }
                 }
-                if let Err(err) = conn.stream.shutdown(Shutdown::Write) {
+                if let Err(err) = conn.half_close() {
                     return self.fail(key, &err);
                 }
                 conn.state = State::HalfClosed;

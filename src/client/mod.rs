@@ -7,13 +7,17 @@
 //! running digest, so inputs of any size pass through in constant memory.
 
 use std::hash::{DefaultHasher, Hasher};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use crate::error::describe;
+use crate::tls::client::ClientTls;
+
+pub mod chat;
+pub mod link;
 
 /// Length and hash of a byte stream, independent of how it was chunked.
 #[derive(Debug, Clone)]
@@ -23,21 +27,37 @@ pub struct StreamDigest {
     // every instance, and `write` buffers partial blocks, so chunking does not
     // change the result. Collisions would need an adversarial server.
     hasher: DefaultHasher,
+    /// The first bytes, to tell what a reply that differs was (a TLS
+    /// alert from a TLS server, say).
+    head: Vec<u8>,
 }
+
+/// How many of the first bytes a digest keeps.
+const HEAD_LEN: usize = 8;
 
 impl Default for StreamDigest {
     fn default() -> Self {
         StreamDigest {
             len: 0,
             hasher: DefaultHasher::new(),
+            head: Vec::new(),
         }
     }
 }
 
 impl StreamDigest {
     pub fn update(&mut self, bytes: &[u8]) {
+        if self.head.len() < HEAD_LEN {
+            let more = (HEAD_LEN - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..more]);
+        }
         self.len += bytes.len() as u64;
         self.hasher.write(bytes);
+    }
+
+    /// The first few bytes of the stream.
+    pub fn head(&self) -> &[u8] {
+        &self.head
     }
 
     pub fn len(&self) -> u64 {
@@ -89,6 +109,8 @@ pub struct SendOptions {
     pub verbose: bool,
     /// Send a PROXY protocol header (with the real endpoints) first.
     pub proxy_header: Option<crate::proxy_protocol::Version>,
+    /// Speak TLS (`--tls`).
+    pub tls: Option<ClientTls>,
 }
 
 impl SendOptions {
@@ -99,17 +121,12 @@ impl SendOptions {
             read_size: 64 * 1024,
             verbose: false,
             proxy_header: None,
+            tls: None,
         }
     }
 }
 
-/// Connects with `timeout` and tells the user what failed in one line.
-pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
-    TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|err| format!("cannot connect to {addr}: {}", describe(&err)))
-}
-
-/// Prints the local and the peer's socket names, as seed 002's client does.
+/// Prints the local and the server's socket names, as seed 002's client does.
 pub fn print_socket_names(stream: &TcpStream) {
     if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
         eprintln!("connected from {local} to {peer}");
@@ -124,21 +141,22 @@ where
     F: FnMut(&[u8]) -> io::Result<()>,
 {
     let SendOptions { addr, timeout, .. } = *options;
-    let stream = connect(addr, timeout)?;
-    if options.verbose {
-        print_socket_names(&stream);
-    }
-    let setup_failed = |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
-    stream.set_read_timeout(Some(timeout)).map_err(setup_failed)?;
-    stream.set_write_timeout(Some(timeout)).map_err(setup_failed)?;
-    if let Some(version) = options.proxy_header {
+    let preamble = |socket: &TcpStream| {
+        if options.verbose {
+            print_socket_names(socket);
+        }
         // Like a balancer: the header first, with the connection's own endpoints.
-        let header = crate::proxy_protocol::encode(version, stream.local_addr().map_err(setup_failed)?, addr);
-        (&stream)
-            .write_all(&header)
-            .map_err(|err| format!("cannot send the PROXY header to {addr}: {}", describe(&err)))?;
+        let version = options.proxy_header?;
+        Some(crate::proxy_protocol::encode(
+            version,
+            socket.local_addr().ok()?,
+            addr,
+        ))
+    };
+    let (mut reader, writer, negotiated) = link::open(addr, timeout, preamble, options.tls.as_ref())?;
+    if let (true, Some(session)) = (options.verbose, negotiated) {
+        eprintln!("{}", session.describe());
     }
-    let writer = stream.try_clone().map_err(setup_failed)?;
 
     let progress = SendProgress::default();
     thread::scope(|scope| {
@@ -147,10 +165,10 @@ where
             reply: timeout,
             eof: EOF_WAIT.min(timeout),
         };
-        let received = receive_all(&stream, options.read_size, &mut on_reply, &progress, waits);
+        let received = receive_all(&mut reader, options.read_size, &mut on_reply, &progress, waits);
         if received.is_err() {
             // Wake the sender if it is blocked on a socket nobody reads any more.
-            let _ = stream.shutdown(Shutdown::Both);
+            reader.abort();
         }
         let sent = sending
             .join()
@@ -219,7 +237,7 @@ enum ReceiveError {
 
 fn send_all(
     mut input: impl Read,
-    mut socket: TcpStream,
+    mut socket: link::WriteHalf,
     progress: &SendProgress,
 ) -> Result<StreamDigest, SendError> {
     let mut digest = StreamDigest::default();
@@ -231,14 +249,14 @@ fn send_all(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(SendError::Input(err)),
         };
-        if let Err(err) = socket.write_all(&buf[..n]) {
+        if let Err(err) = socket.send(&buf[..n]) {
             return Err(SendError::Socket { sent: digest, err });
         }
         digest.update(&buf[..n]);
         progress.sent.store(digest.len(), Ordering::Release);
     }
     // Half-close: the server sees EOF, finishes echoing, then closes its side.
-    match socket.shutdown(Shutdown::Write) {
+    match socket.finish() {
         Ok(()) => {
             progress.done.store(true, Ordering::Release);
             Ok(digest)
@@ -250,7 +268,7 @@ fn send_all(
 /// Reads the reply until the server's EOF (`true`), or until it has sent
 /// back at least everything and then stays silent for `waits.eof` (`false`).
 fn receive_all(
-    mut socket: &TcpStream,
+    socket: &mut link::ReadHalf,
     read_size: usize,
     on_reply: &mut impl FnMut(&[u8]) -> io::Result<()>,
     progress: &SendProgress,
@@ -263,9 +281,7 @@ fn receive_all(
     loop {
         let want = if owed(&digest) { waits.reply } else { waits.eof };
         if want != wait {
-            socket
-                .set_read_timeout(Some(want))
-                .map_err(ReceiveError::Socket)?;
+            socket.set_read_timeout(want).map_err(ReceiveError::Socket)?;
             wait = want;
         }
         match socket.read(&mut buf) {

@@ -8,34 +8,39 @@
 //! before our EOF is an error: the user was cut off, not done.
 
 use std::io::{self, BufRead, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::client;
+use super::link::{self, ReadHalf, WriteHalf};
 use crate::error::describe;
+use crate::tls::client::ClientTls;
 
 /// Runs a chat session until the server closes the connection; an error
 /// when it closes (or fails) before our input ended.
 pub fn run(
     addr: SocketAddr,
     connect_timeout: Duration,
+    tls: Option<&ClientTls>,
     input: impl BufRead + Send + 'static,
     mut output: impl Write,
 ) -> Result<(), String> {
-    let stream = client::connect(addr, connect_timeout)?;
-    let writer = stream
-        .try_clone()
+    let (mut reader, writer, negotiated) = link::open(addr, connect_timeout, |_| None, tls)?;
+    // A chat may sit silent for hours: only the connect is bounded.
+    reader
+        .clear_timeouts()
         .map_err(|err| format!("cannot set up the connection to {addr}: {}", describe(&err)))?;
-    eprintln!("connected to {addr}; each line is sent as it is typed, Ctrl-D ends");
+    let over = negotiated.map_or(String::new(), |session| format!(" ({})", session.describe()));
+    eprintln!("connected to {addr}{over}; each line is sent as it is typed, Ctrl-D ends");
     let input_ended = Arc::new(AtomicBool::new(false));
     let ended = Arc::clone(&input_ended);
     // Not scoped: a user may still be typing when the server closes, and
     // chat must end then without waiting for another line.
     thread::spawn(move || send_lines(input, writer, &ended));
-    receive(&stream, &mut output).map_err(|err| format!("connection to {addr} lost: {}", describe(&err)))?;
+    receive(&mut reader, &mut output)
+        .map_err(|err| format!("connection to {addr} lost: {}", describe(&err)))?;
     if input_ended.load(Ordering::Acquire) {
         eprintln!("{addr} closed the connection");
         Ok(())
@@ -46,14 +51,14 @@ pub fn run(
 
 /// Sends each line; at the input's EOF (or an input error) sets `ended`,
 /// before the half-close that lets the server finish, and half-closes.
-fn send_lines(mut input: impl BufRead, mut socket: TcpStream, ended: &AtomicBool) {
+fn send_lines(mut input: impl BufRead, mut socket: WriteHalf, ended: &AtomicBool) {
     let mut line = Vec::new();
     loop {
         line.clear();
         match input.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {
-                if socket.write_all(&line).is_err() {
+                if socket.send(&line).is_err() {
                     return;
                 }
             }
@@ -65,10 +70,10 @@ fn send_lines(mut input: impl BufRead, mut socket: TcpStream, ended: &AtomicBool
         }
     }
     ended.store(true, Ordering::Release);
-    let _ = socket.shutdown(Shutdown::Write);
+    let _ = socket.finish();
 }
 
-fn receive(mut socket: &TcpStream, output: &mut impl Write) -> io::Result<()> {
+fn receive(socket: &mut ReadHalf, output: &mut impl Write) -> io::Result<()> {
     let mut buf = vec![0; 64 * 1024];
     loop {
         match socket.read(&mut buf) {
