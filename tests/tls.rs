@@ -4,79 +4,26 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use util::{ServerProcess, connect, run_bin, wait_child};
-
-/// A server with a self-signed certificate written to a scratch file.
-fn tls_server(name: &str) -> (ServerProcess, std::path::PathBuf) {
-    let cert = std::env::temp_dir().join(format!("mio-echo-{name}-{}.pem", std::process::id()));
-    let server = ServerProcess::start(&["--tls-self-signed", "--tls-write-cert", cert.to_str().unwrap()]);
-    let line = server.second_line();
-    assert!(line.starts_with("TLS certificate SHA-256 "), "{line}");
-    (server, cert)
-}
-
-/// `openssl s_client` to `server`, trusting `cert`, closing at its input's EOF.
-fn s_client(server: &ServerProcess, cert: &std::path::Path) -> Command {
-    let mut command = Command::new("openssl");
-    command
-        .args([
-            "s_client",
-            "-quiet",
-            "-no_ign_eof",
-            "-servername",
-            "localhost",
-            "-CAfile",
-        ])
-        .arg(cert)
-        .args(["-connect", &server.addr.to_string()]);
-    command
-}
-
-/// Python running `script` with the server's host, port and `cert` as arguments.
-fn python(script: &str, server: &ServerProcess, cert: &std::path::Path) -> Command {
-    let mut command = Command::new("python3");
-    command
-        .args([
-            "-c",
-            script,
-            &server.addr.ip().to_string(),
-            &server.addr.port().to_string(),
-        ])
-        .arg(cert);
-    command
-}
+use util::tls::{Scratch, python, s_client, s_client_echo, self_signed_server};
+use util::{connect, run_bin, wait_child};
 
 #[test]
 fn openssl_s_client_gets_its_echo() {
-    let (server, cert) = tls_server("s-client");
-    let mut client = s_client(&server, &cert)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl is installed");
-    let mut input = client.stdin.take().unwrap();
-    input.write_all(b"hello over TLS\n").unwrap();
-    // The echo first; only then the input's EOF, which ends s_client.
-    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    drop(input);
-    let status = wait_child(&mut client);
-    let mut err = String::new();
-    client.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(status.success(), "{err}");
-    assert_eq!(line, "hello over TLS\n", "{err}");
-    let _ = std::fs::remove_file(cert);
+    let dir = Scratch::new("s-client");
+    let (server, cert) = self_signed_server(&dir, &[]);
+    let (ok, echoed, err) = s_client_echo(&server, &cert, &[], "hello over TLS\n");
+    assert!(ok, "{err}");
+    assert_eq!(echoed, "hello over TLS\n", "{err}");
 }
 
 /// 16 MiB through Python's ssl, compared by hash, then a TLS half-close
 /// (`unwrap()`: our close_notify, the server's back).
 #[test]
 fn python_ssl_gets_16_mib_back_and_a_clean_close() {
-    let (server, cert) = tls_server("python");
+    let dir = Scratch::new("python");
+    let (server, cert) = self_signed_server(&dir, &[]);
     // One thread, non-blocking: Python's SSL sockets must not be read and
     // written from two threads at once.
     let script = r#"
@@ -120,12 +67,12 @@ print("ok", version)
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.starts_with("ok TLSv1.3"), "{stdout}");
-    let _ = std::fs::remove_file(cert);
 }
 
 #[test]
 fn a_plain_client_or_garbage_closes_that_connection_only() {
-    let (server, cert) = tls_server("garbage");
+    let dir = Scratch::new("garbage");
+    let (server, cert) = self_signed_server(&dir, &[]);
     for garbage in [&b"hello, plain text"[..], b"\x16\x03\x01\x00\x05junk!"] {
         let mut client = connect(server.addr);
         let _ = client.write_all(garbage);
@@ -143,7 +90,6 @@ fn a_plain_client_or_garbage_closes_that_connection_only() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let _ = std::fs::remove_file(cert);
 }
 
 #[test]
@@ -196,7 +142,8 @@ fn start_up_errors_name_the_file_and_the_reason() {
 /// once its output is stuck, instead of growing.
 #[test]
 fn a_tls_client_that_never_reads_leaves_memory_flat() {
-    let (server, cert) = tls_server("never-reads");
+    let dir = Scratch::new("never-reads");
+    let (server, cert) = self_signed_server(&dir, &[]);
     let before = server.rss_bytes();
     let script = r#"
 import os, socket, ssl, sys, time
@@ -238,14 +185,14 @@ sys.stdin.read()
     // Others are still served.
     let output = s_client(&server, &cert).stdin(Stdio::null()).output().unwrap();
     assert!(output.status.success());
-    let _ = std::fs::remove_file(cert);
 }
 
 /// A graceful stop ends a quiet TLS client with close_notify, not a
 /// truncated stream (Python is told to report an unclean EOF).
 #[test]
 fn a_graceful_stop_says_close_notify_to_quiet_tls_clients() {
-    let (mut server, cert) = tls_server("farewell");
+    let dir = Scratch::new("farewell");
+    let (mut server, cert) = self_signed_server(&dir, &[]);
     let script = r#"
 import socket, ssl, sys
 host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -276,5 +223,4 @@ print("clean close")
     assert!(status.success(), "{err}");
     assert_eq!(rest, "clean close\n", "{err}");
     assert!(server.wait_exit(util::TIMEOUT).expect("server exits").success());
-    let _ = std::fs::remove_file(cert);
 }

@@ -46,6 +46,8 @@ pub struct TlsConnection {
     closing: bool,
     /// The socket said EOF.
     eof: bool,
+    /// The handshake's outcome has been logged (once, at its end).
+    announced: bool,
 }
 
 impl TlsConnection {
@@ -82,6 +84,7 @@ impl Service for TlsEchoService {
             write_ready: true,
             closing: false,
             eof: false,
+            announced: false,
         }
     }
 
@@ -181,6 +184,10 @@ fn drive(
             .tls
             .process_new_packets()
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        if !conn.announced && !conn.tls.is_handshaking() {
+            conn.announced = true;
+            log_handshake(&conn.tls);
+        }
         if state.plaintext_bytes_to_read() > 0 {
             loop {
                 match conn.tls.reader().read(scratch) {
@@ -202,4 +209,21 @@ fn drive(
             conn.closing = true;
         }
     }
+}
+
+/// The SNI name and ALPN protocol a client asked for, at debug: what a
+/// balancer routing by SNI sent through is the first thing to check.
+fn log_handshake(tls: &ServerConnection) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    log::debug!(
+        "TLS handshake done: {}, {}, SNI {}, ALPN {}",
+        tls.protocol_version().map_or("?".into(), |v| format!("{v:?}")),
+        tls.negotiated_cipher_suite()
+            .map_or("?".into(), |s| format!("{:?}", s.suite())),
+        tls.server_name().unwrap_or("(none)"),
+        tls.alpn_protocol()
+            .map_or("(none)".into(), |p| String::from_utf8_lossy(p).into_owned()),
+    );
 }

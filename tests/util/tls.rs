@@ -1,0 +1,234 @@
+//! TLS helpers for the integration tests: servers with certificates, and
+//! certificate chains made by the `openssl` command (so that the keys and
+//! certificates come from a program no one here wrote).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::ServerProcess;
+
+/// A scratch directory, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("mio-echo-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server with a self-signed certificate, written to `cert.pem` in `dir`.
+pub fn self_signed_server(dir: &Scratch, args: &[&str]) -> (ServerProcess, PathBuf) {
+    let cert = dir.path("cert.pem");
+    let mut all = vec!["--tls-self-signed", "--tls-write-cert", cert.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let server = ServerProcess::start(&all);
+    let line = server.second_line();
+    assert!(line.starts_with("TLS certificate SHA-256 "), "{line}");
+    (server, cert)
+}
+
+/// The kinds of key a server certificate can have.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyKind {
+    Rsa,
+    Ecdsa,
+    Ed25519,
+}
+
+fn new_key_args(kind: KeyKind) -> &'static [&'static str] {
+    match kind {
+        KeyKind::Rsa => &["-newkey", "rsa:2048"],
+        KeyKind::Ecdsa => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        KeyKind::Ed25519 => &["-newkey", "ed25519"],
+    }
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Files of a chain made by OpenSSL: a root CA, an intermediate it signed,
+/// and a leaf for `localhost` and 127.0.0.1 signed by the intermediate.
+pub struct Chain {
+    /// The root alone: what clients trust.
+    pub ca: PathBuf,
+    /// The leaf, then the intermediate: what the server sends.
+    pub chain: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn make_chain(dir: &Scratch, leaf: KeyKind) -> Chain {
+    let d = &dir.0;
+    let ca_ext = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n";
+    let leaf_ext = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+                    extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n";
+    std::fs::write(d.join("ca.ext"), ca_ext).unwrap();
+    std::fs::write(d.join("leaf.ext"), leaf_ext).unwrap();
+    let ec = new_key_args(KeyKind::Ecdsa);
+    let mut root = vec![
+        "req",
+        "-x509",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mio-echo test root",
+    ];
+    root.extend_from_slice(ec);
+    root.extend_from_slice(&[
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&root, d);
+    let mut inter = vec!["req", "-new", "-nodes", "-subj", "/CN=mio-echo test intermediate"];
+    inter.extend_from_slice(ec);
+    inter.extend_from_slice(&["-keyout", "int.key", "-out", "int.csr"]);
+    openssl(&inter, d);
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "int.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ca.ext",
+            "-out",
+            "int.pem",
+        ],
+        d,
+    );
+    let mut leaf_req = vec!["req", "-new", "-nodes", "-subj", "/CN=localhost"];
+    leaf_req.extend_from_slice(new_key_args(leaf));
+    leaf_req.extend_from_slice(&["-keyout", "leaf.key", "-out", "leaf.csr"]);
+    openssl(&leaf_req, d);
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "int.pem",
+            "-CAkey",
+            "int.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ],
+        d,
+    );
+    let chain = [
+        std::fs::read_to_string(d.join("leaf.pem")).unwrap(),
+        std::fs::read_to_string(d.join("int.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(d.join("chain.pem"), chain).unwrap();
+    Chain {
+        ca: d.join("ca.pem"),
+        chain: d.join("chain.pem"),
+        key: d.join("leaf.key"),
+    }
+}
+
+/// `openssl s_client` to `server`, trusting `ca`, asking for `localhost`,
+/// closing at its input's EOF.
+pub fn s_client(server: &ServerProcess, ca: &Path) -> Command {
+    let mut command = Command::new("openssl");
+    command
+        .args([
+            "s_client",
+            "-quiet",
+            "-no_ign_eof",
+            "-verify_return_error",
+            "-servername",
+            "localhost",
+            "-CAfile",
+        ])
+        .arg(ca)
+        .args(["-connect", &server.addr.to_string()]);
+    command
+}
+
+/// Python running `script` with the server's host, port and `ca` as arguments.
+pub fn python(script: &str, server: &ServerProcess, ca: &Path) -> Command {
+    let mut command = Command::new("python3");
+    command
+        .args([
+            "-c",
+            script,
+            &server.addr.ip().to_string(),
+            &server.addr.port().to_string(),
+        ])
+        .arg(ca);
+    command
+}
+
+/// Sends `line` through `openssl s_client` (made by [`s_client`], with
+/// `extra` arguments) and reads the echoed line before closing its input
+/// (its EOF ends s_client at once, echo or not). Returns whether it exited
+/// successfully, the line that came back, and its stderr.
+pub fn s_client_echo(
+    server: &ServerProcess,
+    ca: &Path,
+    extra: &[&str],
+    line: &str,
+) -> (bool, String, String) {
+    use std::io::{BufRead, Read, Write};
+    use std::process::Stdio;
+    let mut client = s_client(server, ca)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl is installed");
+    let mut input = client.stdin.take().unwrap();
+    let _ = input.write_all(line.as_bytes());
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut echoed = String::new();
+    let _ = out.read_line(&mut echoed);
+    drop(input);
+    let status = super::wait_child(&mut client);
+    let mut err = String::new();
+    client.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.success(), echoed, err)
+}
