@@ -152,3 +152,160 @@ pub fn tls_error(err: &io::Error) -> Option<&rustls::Error> {
     err.get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use rustls::ServerConnection;
+
+    use super::*;
+    use crate::tls::client::{ClientTls, ClientTlsSettings};
+    use crate::tls::config::{Identity, TlsSettings};
+
+    /// A socket that takes at most `room` bytes until the test makes more
+    /// (then `WouldBlock`), and reads what the fake server queued.
+    #[derive(Default)]
+    struct FakeSocket {
+        to_server: Vec<u8>,
+        from_server: VecDeque<u8>,
+        room: usize,
+        eof: bool,
+    }
+
+    impl Write for FakeSocket {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = bytes.len().min(self.room);
+            self.to_server.extend_from_slice(&bytes[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Read for FakeSocket {
+        fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
+            if self.from_server.is_empty() {
+                return if self.eof {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let n = into.len().min(self.from_server.len());
+            for (slot, byte) in into.iter_mut().zip(self.from_server.drain(..n)) {
+                *slot = byte;
+            }
+            Ok(n)
+        }
+    }
+
+    fn pair() -> (ClientSession, ServerConnection) {
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let settings = TlsSettings {
+            identity: Identity::SelfSigned { write_cert: None },
+            alpn: Vec::new(),
+        };
+        let server = crate::tls::config::load(&settings, listen).unwrap();
+        let client = ClientTls::new(
+            &ClientTlsSettings {
+                insecure: true,
+                ..ClientTlsSettings::default()
+            },
+            "localhost",
+        )
+        .unwrap();
+        (
+            ClientSession::new(client.connection().unwrap()),
+            ServerConnection::new(Arc::clone(&server.config)).unwrap(),
+        )
+    }
+
+    /// The fake server: takes what the client wrote, echoes its plaintext.
+    fn serve(server: &mut ServerConnection, socket: &mut FakeSocket) {
+        let mut written = &socket.to_server[..];
+        while !written.is_empty() {
+            server.read_tls(&mut written).unwrap();
+            server.process_new_packets().unwrap();
+            let mut plaintext = Vec::new();
+            let _ = server.reader().read_to_end(&mut plaintext);
+            server.writer().write_all(&plaintext).unwrap();
+        }
+        socket.to_server.clear();
+        let mut out = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut out).unwrap();
+        }
+        socket.from_server.extend(out);
+    }
+
+    #[test]
+    fn a_socket_that_takes_a_few_bytes_at_a_time_loses_and_repeats_nothing() {
+        let (mut client, mut server) = pair();
+        let mut socket = FakeSocket::default();
+        let mut turns = 0;
+        while !client.handshake(&mut socket).unwrap() {
+            socket.room = 7;
+            serve(&mut server, &mut socket);
+            turns += 1;
+            assert!(turns < 10_000, "the handshake never finished");
+        }
+        let message: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let (mut sent, mut echoed) = (0, Vec::new());
+        let mut buf = [0; 1000];
+        while echoed.len() < message.len() {
+            match client.write(&mut socket, &message[sent..]) {
+                Ok(n) => sent += n,
+                // Records still wait: nothing new was taken.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => panic!("{err}"),
+            }
+            socket.room = 1000;
+            serve(&mut server, &mut socket);
+            loop {
+                match client.read(&mut socket, &mut buf) {
+                    Ok(0) => panic!("EOF in the middle"),
+                    Ok(n) => echoed.extend_from_slice(&buf[..n]),
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) => panic!("{err}"),
+                }
+            }
+        }
+        assert_eq!(sent, message.len());
+        assert!(echoed == message, "the echo differs");
+    }
+
+    #[test]
+    fn close_notify_reads_as_eof_and_a_bare_tcp_eof_as_truncation() {
+        for clean in [true, false] {
+            let (mut client, mut server) = pair();
+            let mut socket = FakeSocket {
+                room: usize::MAX,
+                ..FakeSocket::default()
+            };
+            while !client.handshake(&mut socket).unwrap() {
+                serve(&mut server, &mut socket);
+            }
+            if clean {
+                server.send_close_notify();
+            }
+            serve(&mut server, &mut socket);
+            socket.eof = true;
+            let mut buf = [0; 100];
+            let result = client.read(&mut socket, &mut buf);
+            if clean {
+                assert_eq!(result.unwrap(), 0);
+            } else {
+                assert_eq!(result.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+            }
+        }
+    }
+}

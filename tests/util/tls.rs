@@ -31,10 +31,19 @@ impl Drop for Scratch {
 
 /// A server with a self-signed certificate, written to `cert.pem` in `dir`.
 pub fn self_signed_server(dir: &Scratch, args: &[&str]) -> (ServerProcess, PathBuf) {
+    self_signed_server_with(dir, args, &[])
+}
+
+/// [`self_signed_server`] with environment variables (`RUST_LOG`, say).
+pub fn self_signed_server_with(
+    dir: &Scratch,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ServerProcess, PathBuf) {
     let cert = dir.path("cert.pem");
     let mut all = vec!["--tls-self-signed", "--tls-write-cert", cert.to_str().unwrap()];
     all.extend_from_slice(args);
-    let server = ServerProcess::start(&all);
+    let server = ServerProcess::start_with(&all, env);
     let line = server.second_line();
     assert!(line.starts_with("TLS certificate SHA-256 "), "{line}");
     (server, cert)

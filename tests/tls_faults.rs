@@ -1,0 +1,137 @@
+//! Faults of TLS clients: a reset in the middle of the handshake and of the
+//! stream, a stream truncated without close_notify, and a handshake that
+//! never completes (closed by the idle timeout). Each closes that
+//! connection only: the server logs it, serves the next client, and holds
+//! no descriptor more than before.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use util::tls::{Scratch, python, s_client_echo, self_signed_server_with};
+use util::{ServerProcess, connect, run_command};
+
+/// The start of a ClientHello: a handshake record header and a few bytes
+/// of the message, never finished.
+const HALF_A_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\x11\x22\x33\x44";
+
+/// The server's log must say each close.
+const DEBUG: &[(&str, &str)] = &[("RUST_LOG", "debug")];
+
+/// Closes `stream` with a reset (SO_LINGER 0) rather than a FIN.
+fn reset(stream: TcpStream) {
+    let socket = socket2::SockRef::from(&stream);
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+}
+
+/// The server closed `n` connections in all (its debug log says each), and
+/// holds as many descriptors as before any of them.
+fn closed_without_leaking(server: &ServerProcess, n: usize, fds_before: usize) {
+    server.wait_for_log_count(" closed: ", n);
+    assert_eq!(server.open_fds(), fds_before, "{}", server.stderr());
+}
+
+/// The server still serves TLS: an OpenSSL client gets its echo.
+fn still_serving(server: &ServerProcess, cert: &std::path::Path) {
+    let (ok, echoed, err) = s_client_echo(server, cert, &[], "still here\n");
+    assert!(ok && echoed == "still here\n", "{err}");
+}
+
+#[test]
+fn resets_mid_handshake_and_mid_stream_close_that_connection_only() {
+    let dir = Scratch::new("tls-resets");
+    let (server, cert) = self_signed_server_with(&dir, &["--max-pending", "4096"], DEBUG);
+    let fds = server.open_fds();
+    // Mid-handshake.
+    let mut client = connect(server.addr);
+    client.write_all(HALF_A_HELLO).unwrap();
+    reset(client);
+    closed_without_leaking(&server, 1, fds);
+    // Mid-stream: Python sends 1 MiB without reading, then resets.
+    let script = r#"
+import socket, ssl, struct, sys
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname="localhost")
+tls.setblocking(False)
+sent = 0
+try:
+    while sent < (1 << 20):
+        sent += tls.send(b"x" * 65536)
+except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+    pass
+tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+tls.close()
+print(sent)
+"#;
+    let output = run_command(python(script, &server, &cert), b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sent: u64 = String::from_utf8_lossy(&output.stdout).trim().parse().unwrap();
+    assert!(sent > 0);
+    closed_without_leaking(&server, 2, fds);
+    still_serving(&server, &cert);
+}
+
+#[test]
+fn a_stream_truncated_without_close_notify_is_logged_and_closed() {
+    let dir = Scratch::new("tls-truncated");
+    let (server, cert) = self_signed_server_with(&dir, &[], DEBUG);
+    let fds = server.open_fds();
+    // TCP FIN with no close_notify first: SSLSocket.shutdown is the plain
+    // socket's (unwrap() would send close_notify).
+    let script = r#"
+import socket, ssl, sys
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname="localhost")
+tls.sendall(b"cut short")
+assert tls.recv(9) == b"cut short"
+tls.shutdown(socket.SHUT_WR)
+raw = socket.socket(fileno=tls.detach())
+raw.settimeout(20)
+while raw.recv(4096):
+    pass
+print("server closed")
+"#;
+    let output = run_command(python(script, &server, &cert), b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "server closed\n");
+    server.wait_for_log("EOF without close_notify");
+    closed_without_leaking(&server, 1, fds);
+    still_serving(&server, &cert);
+}
+
+#[test]
+fn a_handshake_that_never_completes_is_closed_by_the_idle_timeout() {
+    let dir = Scratch::new("tls-stalled");
+    let (server, cert) = self_signed_server_with(&dir, &["--idle-timeout", "0.5"], DEBUG);
+    let fds = server.open_fds();
+    let mut silent = connect(server.addr);
+    let mut half = connect(server.addr);
+    half.write_all(HALF_A_HELLO).unwrap();
+    let started = Instant::now();
+    for client in [&mut silent, &mut half] {
+        let mut rest = Vec::new();
+        // The server's close is EOF here (or a reset, with our unread bytes).
+        let _ = client.read_to_end(&mut rest);
+        assert!(rest.is_empty() || rest[0] == 0x15, "{rest:?}");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "closed before the idle timeout"
+    );
+    drop((silent, half));
+    closed_without_leaking(&server, 2, fds);
+    still_serving(&server, &cert);
+}
