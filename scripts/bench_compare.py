@@ -358,6 +358,10 @@ def write_docs(table, targets, rows, opts, skipped):
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     existing = open(path).read() if os.path.exists(path) else ""
     analysis = existing.split("<!-- analysis -->", 1)[1] if "<!-- analysis -->" in existing else "\n"
+    # The TLS section is scripts/bench-tls.sh's: kept as it is.
+    tls = ""
+    if "<!-- tls -->" in existing and "<!-- /tls -->" in existing:
+        tls = "<!-- tls -->" + existing.split("<!-- tls -->", 1)[1].split("<!-- /tls -->", 1)[0] + "<!-- /tls -->\n\n"
     with open(path, "w") as f:
         f.write(
             "# Benchmarks\n\n"
@@ -373,7 +377,7 @@ def write_docs(table, targets, rows, opts, skipped):
             "connections are held, minus VmRSS before, over 10,000.\n\n"
             + notes + "\n## Results\n\n" + table + "\n\n## Targets\n\n" + targets + "\n\n"
             "![server CPU per message and RSS per connection](benchmarks.svg)\n\n"
-            "<!-- analysis -->" + analysis
+            + tls + "<!-- analysis -->" + analysis
         )
     svg_chart(rows, os.path.join(ROOT, "docs", "benchmarks.svg"))
     print(f"wrote {path} and docs/benchmarks.svg", file=sys.stderr)

@@ -135,3 +135,86 @@ fn a_handshake_that_never_completes_is_closed_by_the_idle_timeout() {
     closed_without_leaking(&server, 2, fds);
     still_serving(&server, &cert);
 }
+
+/// Forwards one client to `server`, its bytes one per write (Nagle off):
+/// records and handshake messages reach the server in pieces.
+fn trickling_proxy(server: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (client, _) = listener.accept().unwrap();
+        let upstream = TcpStream::connect(server).unwrap();
+        upstream.set_nodelay(true).unwrap();
+        let (mut from_client, mut to_server) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+        let uplink = std::thread::spawn(move || {
+            let mut byte = [0; 1];
+            while let Ok(1) = from_client.read(&mut byte) {
+                if to_server.write_all(&byte).is_err() {
+                    return;
+                }
+            }
+            let _ = to_server.shutdown(std::net::Shutdown::Write);
+        });
+        let (mut from_server, mut to_client) = (upstream, client);
+        let _ = std::io::copy(&mut from_server, &mut to_client);
+        let _ = to_client.shutdown(std::net::Shutdown::Write);
+        let _ = uplink.join();
+    });
+    addr
+}
+
+#[test]
+fn records_that_arrive_a_byte_at_a_time_are_reassembled() {
+    let dir = Scratch::new("tls-trickle");
+    let (server, cert) = self_signed_server_with(&dir, &[], &[]);
+    let proxy = trickling_proxy(server.addr);
+    let input = util::pattern(11, 40_000);
+    let output = util::run_bin(
+        &[
+            "send",
+            "--addr",
+            &proxy.to_string(),
+            "--tls",
+            "--tls-ca",
+            cert.to_str().unwrap(),
+        ],
+        &input,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout == input, "{} bytes back", output.stdout.len());
+}
+
+/// Garbage shaped like TLS records (a handshake or application-data
+/// header, then random bytes), on many connections: each is closed, none
+/// takes the server down.
+#[test]
+fn random_records_never_take_the_server_down() {
+    let dir = Scratch::new("tls-garbage");
+    let (server, cert) = self_signed_server_with(&dir, &[], DEBUG);
+    let fds = server.open_fds();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let connections = 100;
+    for i in 0..connections {
+        let mut bytes = vec![[0x16, 0x17, 0x15, 0x14][i % 4], 0x03, (i % 4) as u8];
+        let len = (next() % 600) as usize;
+        bytes.extend_from_slice(&(len as u16).to_be_bytes());
+        bytes.extend((0..len + (next() % 40) as usize).map(|_| next() as u8));
+        let mut client = connect(server.addr);
+        let _ = client.write_all(&bytes);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest);
+    }
+    closed_without_leaking(&server, connections, fds);
+    still_serving(&server, &cert);
+}

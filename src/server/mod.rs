@@ -265,7 +265,11 @@ fn run_reactor(setup: reactor::Setup<'_>) -> io::Result<Summary> {
     use crate::echo::EchoService;
     let config = setup.config;
     if let Some(tls) = &config.tls {
-        let service = crate::tls::echo::TlsEchoService::new(std::sync::Arc::clone(tls), config.read_buffer);
+        let service = crate::tls::echo::TlsEchoService::new(
+            std::sync::Arc::clone(tls),
+            config.read_buffer,
+            config.max_pending,
+        );
         return reactor::Reactor::new(setup, service).run();
     }
     if config.broadcast {

@@ -136,6 +136,11 @@ pub fn describe_handshake_error(err: &rustls::Error, addr: &str, name: &str) -> 
                     "it is not valid yet".to_string(),
                     "check the clocks, or skip the check with --tls-insecure",
                 ),
+                // webpki's own reasons come through as `Other`, named only in Debug.
+                other if format!("{other:?}").contains("CaUsedAsEndEntity") => (
+                    "it is a CA certificate, not a server's (basicConstraints CA:TRUE)".to_string(),
+                    "serve a leaf certificate, or skip the check with --tls-insecure",
+                ),
                 other => (format!("{other:?}"), "skip the check with --tls-insecure"),
             };
             format!("the certificate of {addr} does not verify: {reason} ({hint})")

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 /// Where the certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +64,36 @@ pub fn load(settings: &TlsSettings, listen: SocketAddr) -> Result<Loaded, String
             Identity::SelfSigned { .. } => format!("TLS set-up failed: {err}"),
         })?;
     config.alpn_protocols = settings.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    config.cert_resolver = Arc::new(LogClientHello(Arc::clone(&config.cert_resolver)));
     Ok(Loaded {
         config: Arc::new(config),
         fingerprint,
     })
+}
+
+/// Logs the SNI name and the ALPN protocols of each ClientHello at debug
+/// (what a balancer routing by SNI passed on is the first thing to check),
+/// then lets the real resolver pick the certificate.
+#[derive(Debug)]
+struct LogClientHello(Arc<dyn ResolvesServerCert>);
+
+impl ResolvesServerCert for LogClientHello {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if log::log_enabled!(log::Level::Debug) {
+            let alpn: Vec<String> = hello
+                .alpn()
+                .into_iter()
+                .flatten()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            log::debug!(
+                "TLS hello: SNI {}, ALPN offered [{}]",
+                hello.server_name().unwrap_or("(none)"),
+                alpn.join(", ")
+            );
+        }
+        self.0.resolve(hello)
+    }
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {

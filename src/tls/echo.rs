@@ -1,88 +1,147 @@
 //! The echo service over TLS: every plaintext byte back in order, through
-//! rustls' buffered `ServerConnection`.
+//! rustls's unbuffered API (`UnbufferedServerConnection`), so that the
+//! server owns the buffers and, like the plain echo, shares them.
+//!
+//! Records are read into one buffer per reactor and decrypted in place;
+//! the plaintext is encrypted into another shared buffer and written
+//! straight back. A connection keeps bytes of its own only while it must:
+//! the tail of a record that has not fully arrived, and encrypted output
+//! its socket did not take. An idle connection owns no buffer at all
+//! (rustls's buffered `ServerConnection` keeps a 4 KiB receive buffer per
+//! connection: docs/benchmarks.md has the measurements behind the choice).
 //!
 //! The same guarantees as plain TCP: a client that sends `close_notify`
 //! (TLS's half-close) gets all of its echo, then the server's
 //! `close_notify`, then FIN; a TCP EOF without `close_notify` (truncation)
-//! is logged at debug and closed; an alert or a failed handshake closes that
-//! connection only. Backpressure: no record is read while encrypted output
-//! waits for a client whose socket is full, so a client that never reads
-//! cannot make the server grow (what is held is the kernel's socket buffer
-//! and at most one read's worth of records in rustls).
+//! is logged at debug, the echo owed so far is flushed, and the connection
+//! closed; an alert or a failed handshake closes that connection only
+//! (with rustls's alert, if the socket takes it). Backpressure: no record
+//! is read while more than `--max-pending` encrypted bytes wait for the
+//! client, so a client that never reads cannot make the server grow.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConfig;
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::ConnectionState;
 use slab::Slab;
 
+use super::wire::{encode_too_small, encrypt_too_small, fill_growing, send};
+use crate::pending::PendingOutput;
 use crate::service::{Progress, Readiness, Service, Transferred};
+
+/// The most a connection may hold of records not yet complete: a
+/// handshake message may span records up to rustls's 64 KiB limit, and a
+/// record is at most 16 KiB and some.
+const MAX_PARTIAL: usize = 64 * 1024 + 18 * 1024;
 
 pub struct TlsEchoService {
     config: Arc<ServerConfig>,
-    /// Plaintext passes through here on its way back.
-    scratch: Box<[u8]>,
+    /// Shared buffers: records in, plaintext, records out.
+    buffers: Buffers,
+    /// Bytes read per socket read.
+    read_size: usize,
     /// Plaintext bytes per drive before the connection yields.
     budget: usize,
+    /// Stop reading from a client while this many encrypted bytes wait for it.
+    max_pending: usize,
+}
+
+struct Buffers {
+    /// A connection's incomplete records, then what one read added.
+    incoming: Box<[u8]>,
+    /// Plaintext decrypted from `incoming`, on its way back.
+    plaintext: Vec<u8>,
+    /// Records encrypted for one write.
+    outgoing: Vec<u8>,
 }
 
 impl TlsEchoService {
-    pub fn new(config: Arc<ServerConfig>, read_buffer: usize) -> TlsEchoService {
+    pub fn new(config: Arc<ServerConfig>, read_buffer: usize, max_pending: usize) -> TlsEchoService {
+        // Whole records at a time: one read of less than a record's size
+        // would only leave a tail to carry.
+        let read_size = read_buffer.clamp(17 * 1024, 64 * 1024);
         TlsEchoService {
             config,
-            scratch: vec![0; read_buffer.clamp(1, 64 * 1024)].into_boxed_slice(),
-            budget: 4 * read_buffer.max(1),
+            buffers: Buffers {
+                incoming: vec![0; MAX_PARTIAL + read_size].into_boxed_slice(),
+                plaintext: Vec::with_capacity(read_size),
+                outgoing: vec![0; read_size + 4096],
+            },
+            read_size,
+            budget: 4 * read_size,
+            max_pending,
         }
     }
 }
 
 pub struct TlsConnection {
     stream: TcpStream,
-    tls: ServerConnection,
+    tls: UnbufferedServerConnection,
+    /// The start of a record (or of a handshake message) whose rest has
+    /// not arrived; empty, and unallocated, almost always.
+    partial: Vec<u8>,
+    /// Encrypted bytes the socket has not taken yet.
+    pending: PendingOutput,
     read_ready: bool,
     write_ready: bool,
-    /// The client sent `close_notify`: ours is queued, then we finish.
-    closing: bool,
-    /// The socket said EOF.
+    /// The client sent `close_notify`: the echo, then ours, then we finish.
+    peer_closed: bool,
+    /// Our `close_notify` is queued: nothing more will be written.
+    close_sent: bool,
+    /// The socket said EOF (without `close_notify`: a truncation).
     eof: bool,
     /// The handshake's outcome has been logged (once, at its end).
     announced: bool,
 }
 
 impl TlsConnection {
-    /// Writes queued TLS records until the socket is full or none is left.
+    /// Writes pending records until the socket is full or none is left.
     fn flush(&mut self) -> io::Result<()> {
-        while self.write_ready && self.tls.wants_write() {
-            match self.tls.write_tls(&mut self.stream) {
+        while self.write_ready && !self.pending.is_empty() {
+            match self.stream.write(self.pending.unsent()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
+                Ok(n) => self.pending.consume(n),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
             }
         }
+        if self.pending.is_empty() {
+            // An idle connection owns no buffer.
+            self.pending = PendingOutput::default();
+        }
         Ok(())
     }
+}
 
-    /// Records are waiting and the socket takes no more: the client is not
-    /// reading (rustls says whether it wants to write, not how much).
-    fn backlogged(&self) -> bool {
-        self.tls.wants_write() && !self.write_ready
-    }
+/// Why processing records stopped: the session failed, or the socket.
+enum Failed {
+    Tls(String),
+    Io(io::Error),
+}
+
+fn tls_failure(err: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, err.to_string())
 }
 
 impl Service for TlsEchoService {
     type Connection = TlsConnection;
 
     fn open(&mut self, stream: TcpStream) -> TlsConnection {
-        let tls = ServerConnection::new(Arc::clone(&self.config)).expect("a server session always starts");
+        let tls = UnbufferedServerConnection::new(Arc::clone(&self.config))
+            .expect("a server session always starts");
         TlsConnection {
             stream,
             tls,
+            partial: Vec::new(),
+            pending: PendingOutput::default(),
             read_ready: true,
             write_ready: true,
-            closing: false,
+            peer_closed: false,
+            close_sent: false,
             eof: false,
             announced: false,
         }
@@ -97,22 +156,47 @@ impl Service for TlsEchoService {
         connection.write_ready |= readiness.writable || readiness.hang_up;
     }
 
-    fn owed(_connection: &TlsConnection) -> usize {
-        // rustls does not say how many bytes it holds (only whether it
-        // wants to write), so TLS connections add nothing to the
-        // pending-output gauge rather than a made-up figure.
-        0
+    fn owed(connection: &TlsConnection) -> usize {
+        connection.pending.len()
     }
 
     fn farewell(connection: &mut TlsConnection) {
         // A clean end for the client (not a truncation): close_notify, if
-        // the socket takes it now.
-        connection.tls.send_close_notify();
-        let _ = connection.flush();
+        // the session is up and the socket takes it now.
+        if connection.close_sent || connection.tls.is_handshaking() {
+            return;
+        }
+        let mut record = Vec::new();
+        let TlsConnection {
+            tls,
+            stream,
+            pending,
+            write_ready,
+            partial,
+            ..
+        } = connection;
+        // rustls may hold spans of the incomplete tail: it gets it back.
+        let status = tls.process_tls_records(partial);
+        let discard = status.discard;
+        let queued = match status.state {
+            Ok(ConnectionState::WriteTraffic(mut traffic)) => fill_growing(
+                &mut record,
+                |out| traffic.queue_close_notify(out),
+                encrypt_too_small,
+            )
+            .ok(),
+            _ => None,
+        };
+        partial.drain(..discard);
+        if let Some(n) = queued {
+            let _ = send(stream, pending, write_ready, &record[..n]);
+            let _ = connection.flush();
+            connection.close_sent = true;
+        }
     }
 
     fn is_quiet(connection: &TlsConnection) -> bool {
-        !connection.tls.wants_write() && !connection.read_ready
+        connection.pending.is_empty() && !connection.read_ready
     }
 
     fn drive(
@@ -124,105 +208,196 @@ impl Service for TlsEchoService {
         let Some(conn) = connections.get_mut(key) else {
             return Progress::Waiting;
         };
-        match drive(conn, &mut self.scratch, self.budget, moved) {
+        match self.drive_one(conn, moved) {
             Ok(progress) => progress,
             Err(err) => {
-                // Say why to the client if rustls has an alert for it.
-                let _ = conn.tls.write_tls(&mut conn.stream);
+                // An alert queued by `process` goes out if the socket takes it now.
+                let _ = conn.flush();
                 Progress::Failed(err)
             }
         }
     }
 }
 
-fn drive(
-    conn: &mut TlsConnection,
-    scratch: &mut [u8],
-    budget: usize,
-    moved: &mut Transferred,
-) -> io::Result<Progress> {
-    let mut plaintext_this_call = 0;
-    loop {
-        conn.flush()?;
-        if conn.closing || conn.eof {
-            // Finished once our close_notify (or the rest of the echo) is out.
-            return Ok(if conn.tls.wants_write() {
-                Progress::Waiting
-            } else {
-                Progress::Finished
-            });
+impl TlsEchoService {
+    fn drive_one(&mut self, conn: &mut TlsConnection, moved: &mut Transferred) -> io::Result<Progress> {
+        let mut plaintext_this_call = 0;
+        loop {
+            conn.flush()?;
+            if conn.close_sent || conn.eof {
+                // Finished once our close_notify (or the rest of the echo) is out.
+                return Ok(if conn.pending.is_empty() {
+                    Progress::Finished
+                } else {
+                    Progress::Waiting
+                });
+            }
+            if conn.pending.len() > self.max_pending {
+                // Backpressure: nothing more is read until the client takes
+                // what is waiting; `read_ready` stays set for that moment.
+                moved.paused = true;
+                return Ok(Progress::Waiting);
+            }
+            if !conn.read_ready {
+                return Ok(Progress::Waiting);
+            }
+            if plaintext_this_call >= self.budget {
+                return Ok(Progress::Yielded);
+            }
+            let carried = conn.partial.len();
+            let incoming = &mut self.buffers.incoming;
+            incoming[..carried].copy_from_slice(&conn.partial);
+            let read = match conn.stream.read(&mut incoming[carried..carried + self.read_size]) {
+                Ok(0) => {
+                    conn.eof = true;
+                    if !conn.peer_closed {
+                        log::debug!("TLS stream truncated: EOF without close_notify");
+                    }
+                    continue;
+                }
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    conn.read_ready = false;
+                    continue;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            let echoed = self.process(conn, carried + read)?;
+            moved.read += echoed as u64;
+            moved.written += echoed as u64;
+            plaintext_this_call += echoed;
         }
-        if conn.backlogged() {
-            // Backpressure: nothing more is read until the client takes
-            // what is waiting; `read_ready` stays set for that moment.
-            moved.paused = true;
-            return Ok(Progress::Waiting);
-        }
-        if !conn.read_ready {
-            return Ok(Progress::Waiting);
-        }
-        if plaintext_this_call >= budget {
-            return Ok(Progress::Yielded);
-        }
-        match conn.tls.read_tls(&mut conn.stream) {
-            Ok(0) => {
-                conn.eof = true;
-                if !conn.closing {
-                    log::debug!("TLS stream truncated: EOF without close_notify");
-                    return Ok(Progress::Finished);
+    }
+
+    /// Runs the session over the `len` bytes at the start of the shared
+    /// incoming buffer: handshake records answered, application data
+    /// echoed, a `close_notify` answered by ours once the echo is out.
+    /// Keeps an incomplete tail in the connection; returns the plaintext
+    /// bytes echoed.
+    fn process(&mut self, conn: &mut TlsConnection, len: usize) -> io::Result<usize> {
+        let Buffers {
+            incoming,
+            plaintext,
+            outgoing,
+        } = &mut self.buffers;
+        let TlsConnection {
+            tls,
+            stream,
+            pending,
+            write_ready,
+            peer_closed,
+            close_sent,
+            ..
+        } = conn;
+        let mut start = 0;
+        let mut echoed = 0;
+        loop {
+            let status = tls.process_tls_records(&mut incoming[start..len]);
+            let discard = status.discard;
+            let step: Result<bool, Failed> = match status.state {
+                Err(err) => Err(Failed::Tls(err.to_string())),
+                Ok(ConnectionState::ReadTraffic(mut traffic)) => loop {
+                    match traffic.next_record() {
+                        None => break Ok(false),
+                        Some(Ok(record)) => plaintext.extend_from_slice(record.payload),
+                        Some(Err(err)) => break Err(Failed::Tls(err.to_string())),
+                    }
+                },
+                Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                    match fill_growing(outgoing, |out| data.encode(out), encode_too_small) {
+                        Ok(n) => send(stream, pending, write_ready, &outgoing[..n])
+                            .map(|()| false)
+                            .map_err(Failed::Io),
+                        Err(err) => Err(Failed::Tls(format!("{err:?}"))),
+                    }
+                }
+                // Encoded records went to the socket (or `pending`) as they were made.
+                Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                    transmit.done();
+                    Ok(false)
+                }
+                Ok(ConnectionState::WriteTraffic(mut traffic)) => (|| {
+                    if !plaintext.is_empty() {
+                        let n =
+                            fill_growing(outgoing, |out| traffic.encrypt(plaintext, out), encrypt_too_small)
+                                .map_err(|err| Failed::Tls(format!("{err:?}")))?;
+                        echoed += plaintext.len();
+                        plaintext.clear();
+                        send(stream, pending, write_ready, &outgoing[..n]).map_err(Failed::Io)?;
+                    }
+                    if *peer_closed && !*close_sent {
+                        let n =
+                            fill_growing(outgoing, |out| traffic.queue_close_notify(out), encrypt_too_small)
+                                .map_err(|err| Failed::Tls(format!("{err:?}")))?;
+                        send(stream, pending, write_ready, &outgoing[..n]).map_err(Failed::Io)?;
+                        *close_sent = true;
+                    }
+                    Ok(true)
+                })(),
+                // TLS half-close: the echo so far, then ours (WriteTraffic).
+                Ok(ConnectionState::PeerClosed) => {
+                    *peer_closed = true;
+                    Ok(false)
+                }
+                Ok(ConnectionState::Closed) => {
+                    *peer_closed = true;
+                    *close_sent = true;
+                    Ok(true)
+                }
+                // BlockedHandshake: more records needed. Early data is never
+                // accepted (max_early_data_size is 0).
+                Ok(_) => Ok(true),
+            };
+            start += discard;
+            match step {
+                Ok(false) => {}
+                Ok(true) => break,
+                Err(Failed::Io(err)) => return Err(err),
+                Err(Failed::Tls(why)) => {
+                    // Say why to the client: rustls queued its alert behind
+                    // any records it had made (a ServerHello, say).
+                    // (Only while records wait: past them, rustls would
+                    // deframe again from a state its error left behind.)
+                    while tls.wants_write() {
+                        let status = tls.process_tls_records(&mut incoming[start..len]);
+                        start += status.discard;
+                        let Ok(ConnectionState::EncodeTlsData(mut data)) = status.state else {
+                            break;
+                        };
+                        let Ok(n) = fill_growing(outgoing, |out| data.encode(out), encode_too_small) else {
+                            break;
+                        };
+                        let _ = send(stream, pending, write_ready, &outgoing[..n]);
+                    }
+                    return Err(tls_failure(why));
                 }
             }
-            Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                conn.read_ready = false;
-                continue;
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
         }
-        let state = conn
-            .tls
-            .process_new_packets()
-            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
         if !conn.announced && !conn.tls.is_handshaking() {
             conn.announced = true;
             log_handshake(&conn.tls);
         }
-        if state.plaintext_bytes_to_read() > 0 {
-            loop {
-                match conn.tls.reader().read(scratch) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        moved.read += n as u64;
-                        plaintext_this_call += n;
-                        conn.tls.writer().write_all(&scratch[..n])?;
-                        moved.written += n as u64;
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(err) => return Err(err),
-                }
-            }
+        let rest = &self.buffers.incoming[start..len];
+        if rest.len() > MAX_PARTIAL - self.read_size {
+            return Err(tls_failure("an incomplete TLS message larger than 64 KiB"));
         }
-        if state.peer_has_closed() && !conn.closing {
-            // TLS half-close: the echo so far is queued; ours follows it.
-            conn.tls.send_close_notify();
-            conn.closing = true;
-        }
+        conn.partial = rest.to_vec();
+        Ok(echoed)
     }
 }
 
-/// The SNI name and ALPN protocol a client asked for, at debug: what a
-/// balancer routing by SNI sent through is the first thing to check.
-fn log_handshake(tls: &ServerConnection) {
+/// What the handshake settled on, at debug (the SNI name is logged from
+/// the ClientHello: `config::LogClientHello`).
+fn log_handshake(tls: &UnbufferedServerConnection) {
     if !log::log_enabled!(log::Level::Debug) {
         return;
     }
     log::debug!(
-        "TLS handshake done: {}, {}, SNI {}, ALPN {}",
+        "TLS handshake done: {}, {}, ALPN {}",
         tls.protocol_version().map_or("?".into(), |v| format!("{v:?}")),
         tls.negotiated_cipher_suite()
             .map_or("?".into(), |s| format!("{:?}", s.suite())),
-        tls.server_name().unwrap_or("(none)"),
         tls.alpn_protocol()
             .map_or("(none)".into(), |p| String::from_utf8_lossy(p).into_owned()),
     );

@@ -1,6 +1,7 @@
 //! TLS with rustls and the ring provider: the echo server's side
-//! (`serve --tls-cert/--tls-key` or `--tls-self-signed`: [`config`],
-//! [`echo`]) and the clients' (`--tls` of send, chat and bench: [`client`]
+//! (`serve --tls-cert/--tls-key` or `--tls-self-signed`: [`config`], and
+//! [`echo`] over rustls's unbuffered API with the reactor's shared
+//! buffers) and the clients' (`--tls` of send, chat and bench: [`client`]
 //! for whom to trust, [`session`] for a session over a non-blocking socket).
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod echo;
 pub mod session;
+mod wire;
 
 /// The one crypto provider, for the server and every client alike.
 pub fn provider() -> Arc<CryptoProvider> {

@@ -1,0 +1,64 @@
+//! Getting TLS records out with the unbuffered API: made into a buffer
+//! that grows to the size rustls asks for, then onto the socket, or into
+//! the connection's pending output for what the socket does not take.
+
+use std::io::{self, Write};
+
+use mio::net::TcpStream;
+use rustls::unbuffered::{EncodeError, EncryptError, InsufficientSizeError};
+
+use crate::pending::PendingOutput;
+
+/// Sends `records` behind whatever already waits; what the socket does not
+/// take waits in `pending`.
+pub(super) fn send(
+    stream: &mut TcpStream,
+    pending: &mut PendingOutput,
+    write_ready: &mut bool,
+    mut records: &[u8],
+) -> io::Result<()> {
+    while pending.is_empty() && *write_ready && !records.is_empty() {
+        match stream.write(records) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => records = &records[n..],
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => *write_ready = false,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    if !records.is_empty() {
+        pending.push(records);
+    }
+    Ok(())
+}
+
+/// Runs `fill` on `buffer`, growing it to the size rustls asks for.
+pub(super) fn fill_growing<E>(
+    buffer: &mut Vec<u8>,
+    mut fill: impl FnMut(&mut [u8]) -> Result<usize, E>,
+    too_small: impl Fn(&E) -> Option<usize>,
+) -> Result<usize, E> {
+    loop {
+        match fill(buffer) {
+            Err(err) => match too_small(&err) {
+                Some(required) => buffer.resize(required, 0),
+                None => return Err(err),
+            },
+            done => return done,
+        }
+    }
+}
+
+pub(super) fn encode_too_small(err: &EncodeError) -> Option<usize> {
+    match err {
+        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => Some(*required_size),
+        _ => None,
+    }
+}
+
+pub(super) fn encrypt_too_small(err: &EncryptError) -> Option<usize> {
+    match err {
+        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => Some(*required_size),
+        _ => None,
+    }
+}
