@@ -1,8 +1,9 @@
 //! What the reactor asks of a kind of service.
 //!
 //! The reactor ([`crate::server`]) owns sockets, tokens, the slab, accepting
-//! and stopping; a service decides what happens to the bytes. Two exist:
-//! [`crate::echo::EchoService`] (each client gets its own bytes back) and
+//! and stopping; a service decides what happens to the bytes:
+//! [`crate::echo::EchoService`] (each client gets its own bytes back),
+//! [`crate::tls::echo::TlsEchoService`] (the same through TLS) and
 //! [`crate::broadcast::BroadcastService`] (every client gets every client's
 //! bytes).
 

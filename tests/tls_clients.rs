@@ -265,3 +265,49 @@ fn send_and_bench_over_tls_against_socats_openssl_echo_server() {
         assert!(number(&report, "bytes") > 0.0, "{mode}: {report}");
     }
 }
+
+/// `--threads`, `--max-connections` and the stats line with TLS: 8 clients
+/// over 2 reactors, at most 4 at once; every plaintext byte counted in and out.
+#[test]
+fn tls_with_two_reactors_a_connection_cap_and_the_stats_line() {
+    let dir = Scratch::new("tls-reactors");
+    let (server, cert) = self_signed_server(
+        &dir,
+        &[
+            "--threads",
+            "2",
+            "--max-connections",
+            "4",
+            "--stats-interval",
+            "0.2",
+        ],
+    );
+    let port = server.addr.port().to_string();
+    let ca = cert.to_str().unwrap();
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (port, ca) = (port.clone(), ca.to_string());
+            std::thread::spawn(move || {
+                run_bin(
+                    &["send", "--port", &port, "--tls", "--tls-ca", &ca],
+                    &pattern(i, 1000),
+                )
+            })
+        })
+        .collect();
+    for (i, client) in clients.into_iter().enumerate() {
+        let output = client.join().unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        assert!(output.stdout == pattern(i as u64, 1000));
+    }
+    let log = server.wait_for_log("0 active, 8 accepted");
+    let total = log
+        .lines()
+        .find(|line| line.contains("0 active, 8 accepted"))
+        .unwrap();
+    assert!(total.contains("stats (all 2 reactors): "), "{total}");
+    assert!(
+        total.contains("8000 bytes in") && total.contains("8000 bytes out"),
+        "{total}"
+    );
+}

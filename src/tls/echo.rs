@@ -181,6 +181,7 @@ impl Service for TlsEchoService {
         let queued = match status.state {
             Ok(ConnectionState::WriteTraffic(mut traffic)) => fill_growing(
                 &mut record,
+                0,
                 |out| traffic.queue_close_notify(out),
                 encrypt_too_small,
             )
@@ -292,6 +293,9 @@ impl TlsEchoService {
         } = conn;
         let mut start = 0;
         let mut echoed = 0;
+        // Records made since the last write: a handshake flight (or the
+        // echo and a close_notify) goes out in one write, not one a record.
+        let mut queued = 0;
         loop {
             let status = tls.process_tls_records(&mut incoming[start..len]);
             let discard = status.discard;
@@ -305,34 +309,38 @@ impl TlsEchoService {
                     }
                 },
                 Ok(ConnectionState::EncodeTlsData(mut data)) => {
-                    match fill_growing(outgoing, |out| data.encode(out), encode_too_small) {
-                        Ok(n) => send(stream, pending, write_ready, &outgoing[..n])
-                            .map(|()| false)
-                            .map_err(Failed::Io),
+                    match fill_growing(outgoing, queued, |out| data.encode(out), encode_too_small) {
+                        Ok(n) => {
+                            queued += n;
+                            Ok(false)
+                        }
                         Err(err) => Err(Failed::Tls(format!("{err:?}"))),
                     }
                 }
-                // Encoded records went to the socket (or `pending`) as they were made.
                 Ok(ConnectionState::TransmitTlsData(transmit)) => {
+                    let sent = send(stream, pending, write_ready, &outgoing[..queued]);
+                    queued = 0;
+                    // Written, or kept in `pending` to be written in order.
                     transmit.done();
-                    Ok(false)
+                    sent.map(|()| false).map_err(Failed::Io)
                 }
                 Ok(ConnectionState::WriteTraffic(mut traffic)) => (|| {
                     if !plaintext.is_empty() {
-                        let n =
-                            fill_growing(outgoing, |out| traffic.encrypt(plaintext, out), encrypt_too_small)
-                                .map_err(|err| Failed::Tls(format!("{err:?}")))?;
+                        let fill = |out: &mut [u8]| traffic.encrypt(plaintext, out);
+                        queued += fill_growing(outgoing, queued, fill, encrypt_too_small)
+                            .map_err(|err| Failed::Tls(format!("{err:?}")))?;
                         echoed += plaintext.len();
                         plaintext.clear();
-                        send(stream, pending, write_ready, &outgoing[..n]).map_err(Failed::Io)?;
                     }
                     if *peer_closed && !*close_sent {
-                        let n =
-                            fill_growing(outgoing, |out| traffic.queue_close_notify(out), encrypt_too_small)
-                                .map_err(|err| Failed::Tls(format!("{err:?}")))?;
-                        send(stream, pending, write_ready, &outgoing[..n]).map_err(Failed::Io)?;
+                        let fill = |out: &mut [u8]| traffic.queue_close_notify(out);
+                        queued += fill_growing(outgoing, queued, fill, encrypt_too_small)
+                            .map_err(|err| Failed::Tls(format!("{err:?}")))?;
                         *close_sent = true;
                     }
+                    let sent = send(stream, pending, write_ready, &outgoing[..queued]);
+                    queued = 0;
+                    sent.map_err(Failed::Io)?;
                     Ok(true)
                 })(),
                 // TLS half-close: the echo so far, then ours (WriteTraffic).
@@ -365,14 +373,19 @@ impl TlsEchoService {
                         let Ok(ConnectionState::EncodeTlsData(mut data)) = status.state else {
                             break;
                         };
-                        let Ok(n) = fill_growing(outgoing, |out| data.encode(out), encode_too_small) else {
+                        let Ok(n) = fill_growing(outgoing, queued, |out| data.encode(out), encode_too_small)
+                        else {
                             break;
                         };
-                        let _ = send(stream, pending, write_ready, &outgoing[..n]);
+                        queued += n;
                     }
+                    let _ = send(stream, pending, write_ready, &outgoing[..queued]);
                     return Err(tls_failure(why));
                 }
             }
+        }
+        if queued > 0 {
+            send(stream, pending, write_ready, &outgoing[..queued])?;
         }
         if !conn.announced && !conn.tls.is_handshaking() {
             conn.announced = true;

@@ -32,16 +32,21 @@ pub(super) fn send(
     Ok(())
 }
 
-/// Runs `fill` on `buffer`, growing it to the size rustls asks for.
+/// Runs `fill` on `buffer` from `at` on, growing it to the size rustls
+/// asks for; returns the bytes filled.
 pub(super) fn fill_growing<E>(
     buffer: &mut Vec<u8>,
+    at: usize,
     mut fill: impl FnMut(&mut [u8]) -> Result<usize, E>,
     too_small: impl Fn(&E) -> Option<usize>,
 ) -> Result<usize, E> {
+    if buffer.len() < at {
+        buffer.resize(at, 0);
+    }
     loop {
-        match fill(buffer) {
+        match fill(&mut buffer[at..]) {
             Err(err) => match too_small(&err) {
-                Some(required) => buffer.resize(required, 0),
+                Some(required) => buffer.resize(at + required, 0),
                 None => return Err(err),
             },
             done => return done,
