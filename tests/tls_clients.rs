@@ -311,3 +311,48 @@ fn tls_with_two_reactors_a_connection_cap_and_the_stats_line() {
         "{total}"
     );
 }
+
+/// Fairness through TLS: while one client streams as fast as it can,
+/// another's small echoes still come back (the streaming connection yields
+/// after its budget instead of holding the reactor).
+#[test]
+fn a_tls_client_streaming_flat_out_does_not_starve_another() {
+    let dir = Scratch::new("tls-fair");
+    let (server, cert) = self_signed_server(&dir, &[]);
+    let addr = server.addr.to_string();
+    let ca = cert.to_str().unwrap().to_string();
+    let streaming = {
+        let (addr, ca) = (addr.clone(), ca.clone());
+        std::thread::spawn(move || {
+            bench_json(
+                &addr,
+                &["-m", "stream", "-c", "1", "-d", "3", "--tls", "--tls-ca", &ca],
+            )
+        })
+    };
+    // Each exchange must finish well inside its own timeout while the
+    // stream runs (bench's connect, then 3 s of streaming).
+    let port = server.addr.port().to_string();
+    for i in 0..10 {
+        let output = run_bin(
+            &[
+                "send",
+                "--port",
+                &port,
+                "--tls",
+                "--tls-ca",
+                &ca,
+                "--timeout",
+                "2",
+            ],
+            &pattern(i, 100),
+        );
+        assert!(output.status.success(), "exchange {i}: {}", stderr_of(&output));
+    }
+    let (code, report, err) = streaming.join().unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        number(&report, "bytes") > 0.0 && errors(&report) == 0.0,
+        "{report}"
+    );
+}
