@@ -356,3 +356,32 @@ fn a_tls_client_streaming_flat_out_does_not_starve_another() {
         "{report}"
     );
 }
+
+/// A server that accepts and then says nothing: the handshake's silence is
+/// bounded by --timeout, and the error says so.
+#[test]
+fn a_server_that_never_answers_the_hello_times_out_with_a_clear_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let holder = std::thread::spawn(move || listener.accept().map(|(socket, _)| socket));
+    let output = run_bin(
+        &[
+            "send",
+            "--port",
+            &port,
+            "--tls",
+            "--tls-insecure",
+            "--timeout",
+            "0.5",
+            "x",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr_of(&output);
+    assert!(
+        err.contains("no TLS handshake from 127.0.0.1:") && err.contains("within 0.5 s"),
+        "{err}"
+    );
+    drop(holder.join());
+}

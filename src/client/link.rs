@@ -18,8 +18,8 @@ use std::time::Duration;
 use rustls::ClientConnection;
 
 use crate::error::describe;
-use crate::tls::client::{ClientTls, describe_handshake_error};
-use crate::tls::session::{Negotiated, tls_error};
+use crate::tls::client::ClientTls;
+use crate::tls::session::Negotiated;
 
 /// Connects to `addr` within `timeout` (which also bounds every later
 /// silence), sends `preamble` raw (a PROXY header goes before TLS, as a
@@ -76,18 +76,16 @@ fn handshake(
 ) -> Result<(), String> {
     while session.is_handshaking() {
         if let Err(err) = session.complete_io(socket) {
-            let name = tls.server_name.to_str();
-            return Err(match tls_error(&err) {
-                Some(tls_err) => describe_handshake_error(tls_err, &addr.to_string(), &name),
-                None if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => format!(
-                    "no TLS handshake from {addr} within {} s (is it a TLS server? leave out --tls for a plain one)",
-                    timeout.as_secs_f64()
-                ),
-                None if err.kind() == io::ErrorKind::UnexpectedEof => format!(
-                    "{addr} closed the connection during the TLS handshake (is it a TLS server? leave out --tls for a plain one)"
-                ),
-                None => format!("the TLS handshake with {addr} failed: {}", describe(&err)),
-            });
+            return Err(
+                if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+                    format!(
+                        "no TLS handshake from {addr} within {} s (is it a TLS server? leave out --tls for a plain one)",
+                        timeout.as_secs_f64()
+                    )
+                } else {
+                    tls.describe_failure(&err, addr)
+                },
+            );
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 //! server that answers a TLS hello with something else is said not to
 //! speak TLS.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,6 +77,21 @@ impl ClientTls {
 
     pub fn connection(&self) -> Result<rustls::ClientConnection, rustls::Error> {
         rustls::ClientConnection::new(Arc::clone(&self.config), self.server_name.clone())
+    }
+
+    /// A handshake with `addr` that failed with `err`, in one line that
+    /// says what to do next.
+    pub fn describe_failure(&self, err: &std::io::Error, addr: SocketAddr) -> String {
+        match crate::tls::session::tls_error(err) {
+            Some(tls_err) => describe_handshake_error(tls_err, &addr.to_string(), &self.server_name.to_str()),
+            None if err.kind() == std::io::ErrorKind::UnexpectedEof => format!(
+                "{addr} closed the connection during the TLS handshake (is it a TLS server? leave out --tls for a plain one)"
+            ),
+            None => format!(
+                "the TLS handshake with {addr} failed: {}",
+                crate::error::describe(err)
+            ),
+        }
     }
 }
 

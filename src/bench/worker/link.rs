@@ -13,8 +13,7 @@ use std::time::Instant;
 
 use super::{Conn, Phase, State, Worker, in_window};
 use crate::bench::Mode;
-use crate::tls::client::describe_handshake_error;
-use crate::tls::session::{ClientSession, Negotiated, tls_error};
+use crate::tls::session::{ClientSession, Negotiated};
 
 impl Conn {
     pub(super) fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<usize> {
@@ -129,16 +128,9 @@ impl Worker<'_> {
     /// Counts a failed handshake as a failed connect (the connection never
     /// became usable); the first is explained.
     fn handshake_failed(&mut self, key: usize, err: &io::Error) {
-        let addr = self.config().addr.to_string();
-        let why = match (tls_error(err), &self.plan.config.tls) {
-            (Some(tls_err), Some(tls)) => describe_handshake_error(tls_err, &addr, &tls.server_name.to_str()),
-            _ if err.kind() == io::ErrorKind::UnexpectedEof => format!(
-                "{addr} closed the connection during the TLS handshake (is it a TLS server? leave out --tls for a plain one)"
-            ),
-            _ => format!(
-                "the TLS handshake with {addr} failed: {}",
-                crate::error::describe(err)
-            ),
+        let why = match &self.plan.config.tls {
+            Some(tls) => tls.describe_failure(err, self.plan.config.addr),
+            None => crate::error::describe(err),
         };
         log::debug!("connection {} failed its handshake: {why}", self.conns[key].id);
         self.plan.warnings.once(
