@@ -218,3 +218,59 @@ fn random_records_never_take_the_server_down() {
     closed_without_leaking(&server, connections, fds);
     still_serving(&server, &cert);
 }
+
+/// A client whose good record is followed, in the same segment, by a forged
+/// one fails between decrypting and echoing: its plaintext must not reach
+/// the next client (the server shares one plaintext buffer per reactor).
+#[test]
+fn plaintext_of_a_failed_connection_never_reaches_the_next_one() {
+    let dir = Scratch::new("tls-no-leak");
+    let (server, cert) = self_signed_server_with(&dir, &[], DEBUG);
+    let script = r#"
+import socket, ssl, sys
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+raw = socket.create_connection((host, port), timeout=20)
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+while True:
+    try:
+        tls.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        raw.sendall(outgoing.read())
+        incoming.write(raw.recv(65536))
+raw.sendall(outgoing.read())
+tls.write(b"SECRET-OF-A " * 50)
+forged = b"\x17\x03\x03\x00\x20" + bytes(32)
+raw.sendall(outgoing.read() + forged)
+while raw.recv(65536):
+    pass
+print("closed")
+"#;
+    let output = run_command(python(script, &server, &cert), b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    server.wait_for_log(" closed: ");
+    let output = util::run_bin(
+        &[
+            "send",
+            "--port",
+            &server.addr.port().to_string(),
+            "--tls",
+            "--tls-ca",
+            cert.to_str().unwrap(),
+            "mine",
+        ],
+        b"",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "mine");
+}

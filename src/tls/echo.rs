@@ -291,6 +291,9 @@ impl TlsEchoService {
             close_sent,
             ..
         } = conn;
+        // Another connection's plaintext is never left here (an error
+        // can end a call between reading records and echoing them).
+        plaintext.clear();
         let mut start = 0;
         let mut echoed = 0;
         // Records made since the last write: a handshake flight (or the
