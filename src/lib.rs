@@ -36,3 +36,4 @@ pub mod proxy_protocol;
 pub mod server;
 pub mod service;
 pub mod tls;
+pub mod udp;

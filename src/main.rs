@@ -106,6 +106,9 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
 
 fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
     let addr = args.endpoint.server_addr()?;
+    if args.udp {
+        return send_datagram(args, addr);
+    }
     let options = SendOptions {
         read_size: args.chunk.unwrap_or(64 * 1024),
         verbose: args.verbose,
@@ -167,6 +170,46 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
             "error: the reply differs from what was sent ({} bytes sent, {} received{kept_open}): {addr} is not an echo server",
             exchange.sent.len(),
             exchange.received.len(),
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `send --udp`: the message (or standard input) as one datagram.
+fn send_datagram(args: &SendArgs, addr: std::net::SocketAddr) -> Result<ExitCode, Failure> {
+    use std::io::Read;
+    let message = match &args.message {
+        Some(message) => message.as_bytes().to_vec(),
+        None => {
+            let mut input = Vec::new();
+            io::stdin()
+                .take(client::datagram::MAX_DATAGRAM as u64 + 1)
+                .read_to_end(&mut input)
+                .map_err(|err| format!("cannot read the input: {err}"))?;
+            input
+        }
+    };
+    if message.len() > client::datagram::MAX_DATAGRAM {
+        return Err(Failure::Usage(format!(
+            "a UDP datagram holds at most {} bytes; the message is longer",
+            client::datagram::MAX_DATAGRAM
+        )));
+    }
+    let reply = client::datagram::exchange(addr, &message, args.timeout)?;
+    let mut stdout = io::stdout().lock();
+    let write_failed = |err: io::Error| format!("cannot write the reply: {err}");
+    stdout.write_all(&reply).map_err(write_failed)?;
+    if args.message.is_some() && stdout.is_terminal() {
+        stdout.write_all(b"\n").map_err(write_failed)?;
+    }
+    stdout.flush().map_err(write_failed)?;
+    if reply == message {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: the reply differs from what was sent ({} bytes sent, {} received): {addr} is not a UDP echo server",
+            message.len(),
+            reply.len()
         );
         Ok(ExitCode::FAILURE)
     }

@@ -17,6 +17,7 @@ use crate::error::describe;
 use crate::tls::client::ClientTls;
 
 pub mod chat;
+pub mod datagram;
 pub mod link;
 
 /// Length and hash of a byte stream, independent of how it was chunked.

@@ -1,4 +1,4 @@
-//! Binding the listening sockets.
+//! Binding the listening sockets, and the pieces a reactor owns.
 //!
 //! Goes through socket2 rather than `mio::net::TcpListener::bind` because mio
 //! fixes the backlog at 128, which overflows when thousands of clients
@@ -7,7 +7,11 @@
 use std::io;
 use std::net::SocketAddr;
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, UdpSocket};
+use mio::{Interest, Poll};
+
+use super::reactor::{LISTENER, SIGNALS, UDP};
+use super::shutdown::ShutdownSignals;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Opens `count` non-blocking listeners on `addr` with `SO_REUSEADDR` (so a
@@ -50,6 +54,47 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
     Ok(socket)
+}
+
+/// One reactor's own pieces: its poll, its listener, its signal pipe.
+pub struct Bound {
+    pub(super) poll: Poll,
+    /// `None` with `--udp-only`.
+    pub(super) listener: Option<TcpListener>,
+    pub(super) udp: Option<UdpSocket>,
+    pub(super) signals: ShutdownSignals,
+}
+
+impl Bound {
+    pub fn new(mut listener: Option<TcpListener>, mut udp: Option<UdpSocket>) -> io::Result<Bound> {
+        let poll = Poll::new()?;
+        if let Some(listener) = &mut listener {
+            poll.registry().register(listener, LISTENER, Interest::READABLE)?;
+        }
+        if let Some(udp) = &mut udp {
+            poll.registry().register(udp, UDP, Interest::READABLE)?;
+        }
+        // Each reactor has its own pipe: signal-hook notifies every one.
+        let signals = ShutdownSignals::register(poll.registry(), SIGNALS)?;
+        Ok(Bound {
+            poll,
+            listener,
+            udp,
+            signals,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match (&self.listener, &self.udp) {
+            (Some(listener), _) => listener.local_addr(),
+            (None, Some(udp)) => udp.local_addr(),
+            (None, None) => Err(io::Error::other("nothing bound")),
+        }
+    }
+
+    pub fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ use crate::fd_limit;
 pub use drain::DEFAULT_QUIET_AFTER;
 pub use limits::{DeadPeers, Keepalive};
 use limits::{PerSource, SourceCounts};
+use listener::Bound;
 use metrics::MetricsEndpoint;
-use reactor::Bound;
 use stats::{StatsBoard, StatsReporter};
 pub use stats::{Summary, plural};
 
@@ -74,6 +74,10 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// `--tls-*`: serve TLS with this configuration.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// Serve TCP (false with `--udp-only`).
+    pub tcp: bool,
+    /// `--udp`: UDP echo on the same address, behind these guards.
+    pub udp: Option<crate::udp::UdpConfig>,
 }
 
 impl Default for Config {
@@ -96,6 +100,8 @@ impl Default for Config {
             max_per_ip: None,
             metrics_addr: None,
             tls: None,
+            tcp: true,
+            udp: None,
         }
     }
 }
@@ -128,12 +134,45 @@ impl Server {
         let max_connections = config
             .max_connections
             .unwrap_or_else(|| fd_limit.saturating_sub(SPARE_FDS * threads as u64).max(1) as usize);
-        let listeners = listener::bind_group(config.addr, config.backlog, threads).map_err(fail)?;
+        let listeners: Vec<Option<_>> = if config.tcp {
+            let group = listener::bind_group(config.addr, config.backlog, threads).map_err(fail)?;
+            group.into_iter().map(Some).collect()
+        } else {
+            (0..threads).map(|_| None).collect()
+        };
+        // UDP on the port TCP got (port 0 picks one for both).
+        let udp_addr = match listeners.first() {
+            Some(Some(tcp)) => tcp.local_addr().map_err(fail)?,
+            _ => config.addr,
+        };
+        let udp_sockets: Vec<Option<_>> = match &config.udp {
+            Some(_) => crate::udp::bind_group(udp_addr, threads)
+                .map_err(|err| format!("cannot listen on {udp_addr} (UDP): {}", describe(&err)))?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => (0..threads).map(|_| None).collect(),
+        };
         let reactors = listeners
             .into_iter()
-            .map(Bound::new)
+            .zip(udp_sockets)
+            .map(|(tcp, udp)| Bound::new(tcp, udp))
             .collect::<io::Result<Vec<_>>>()
             .map_err(fail)?;
+        if let Some(udp) = &config.udp {
+            info!(
+                "UDP echo on {udp_addr}{}: at most {} datagrams/s answered per source, {} sources tracked",
+                if config.tcp { " too" } else { " only" },
+                udp.rate,
+                udp.max_sources
+            );
+            if !udp_addr.ip().is_loopback() {
+                warn!(
+                    "UDP echo on {udp_addr}, not loopback: a reflector for spoofed traffic if the guards \
+                     (--udp-rate, ports below 1024, broadcast sources) are not enough for this network"
+                );
+            }
+        }
         info!(
             "accepting up to {} at once on {} (open-file limit {fd_limit})",
             plural(max_connections as u64, "connection"),

@@ -12,28 +12,32 @@
 //! rest are cut off after `--shutdown-timeout`. A second signal stops now.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::{debug, info};
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll, Token};
 use slab::Slab;
 
 use super::Config;
 use super::drain::Drain;
 use super::idle::IdleTimer;
 use super::limits::{DeadPeers, PerSource};
+use super::listener::Bound;
 use super::metrics::{self, MetricsEndpoint};
 use super::proxy::ProxyGate;
 use super::shutdown::ShutdownSignals;
 use super::stats::{Closed, Levels, StatsBoard, StatsReporter, Summary, plural};
 use crate::error::describe;
 use crate::service::{Progress, Readiness, Service, Transferred};
+use crate::udp::echo::UdpEcho;
+use crate::udp::guard::{Guard, local_broadcasts};
 
 /// Reserved tokens, at the top of the range so they never meet a slab key.
-const LISTENER: Token = Token(usize::MAX);
-const SIGNALS: Token = Token(usize::MAX - 1);
+pub(super) const LISTENER: Token = Token(usize::MAX);
+/// The UDP echo socket, with `--udp`.
+pub(super) const UDP: Token = Token(usize::MAX - 3);
+pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
 
 /// How long to stop accepting after the process or system ran out of file
 /// descriptors or memory: long enough not to spin, short enough that clients
@@ -48,36 +52,6 @@ const BUSY_POLL_SPIN: Duration = Duration::from_millis(50);
 /// stats line or a scrape, rare enough that counting the pending bytes of
 /// every connection costs nothing that matters.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
-
-/// One reactor's own pieces: its poll, its listener, its signal pipe.
-pub struct Bound {
-    poll: Poll,
-    listener: TcpListener,
-    signals: ShutdownSignals,
-}
-
-impl Bound {
-    pub fn new(mut listener: TcpListener) -> io::Result<Bound> {
-        let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        // Each reactor has its own pipe: signal-hook notifies every one.
-        let signals = ShutdownSignals::register(poll.registry(), SIGNALS)?;
-        Ok(Bound {
-            poll,
-            listener,
-            signals,
-        })
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    pub fn registry(&self) -> &mio::Registry {
-        self.poll.registry()
-    }
-}
 
 /// What a reactor is built from besides its service.
 pub struct Setup<'a> {
@@ -118,6 +92,8 @@ pub struct Reactor<S: Service> {
     pub(super) dead_peers: DeadPeers,
     pub(super) per_source: Option<PerSource>,
     pub(super) metrics: Option<MetricsEndpoint>,
+    /// `--udp`: this reactor's UDP echo socket.
+    pub(super) udp: Option<UdpEcho>,
     pub(super) board: Option<(StatsBoard, usize)>,
     pub(super) stats: Option<StatsReporter>,
     pub(super) shutdown_timeout: Duration,
@@ -160,7 +136,10 @@ impl<S: Service> Reactor<S> {
         Reactor {
             tag: tag.map_or_else(String::new, |id| format!("reactor {id}: ")),
             poll: bound.poll,
-            listener: Some(bound.listener),
+            listener: bound.listener,
+            udp: bound.udp.zip(config.udp).map(|(socket, udp)| {
+                UdpEcho::new(socket, Guard::new(udp.rate, udp.max_sources, local_broadcasts()))
+            }),
             signals: bound.signals,
             service,
             connections: Slab::new(),
@@ -212,6 +191,7 @@ impl<S: Service> Reactor<S> {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
+                    UDP => self.echo_datagrams(),
                     SIGNALS if self.signals.received() => {
                         if self.drain.is_some() {
                             info!(
@@ -252,6 +232,9 @@ impl<S: Service> Reactor<S> {
                 self.drive(key);
             }
             self.yielded_now = again;
+            if self.udp.as_ref().is_some_and(|udp| udp.yielded) {
+                self.echo_datagrams();
+            }
             self.run_timers();
             if stop_now {
                 break;
@@ -265,12 +248,7 @@ impl<S: Service> Reactor<S> {
                 break;
             }
         }
-        info!(
-            "{}stopped: served {}, echoed {}",
-            self.tag,
-            plural(self.summary.connections, "connection"),
-            plural(self.summary.bytes_written, "byte")
-        );
+        self.summary.log_stopped(&self.tag, self.udp.is_some());
         // Dropping the reactor closes whatever connections remain.
         self.summary.closed[Closed::Shutdown as usize] += self.connections.len() as u64;
         self.publish(true);
@@ -315,6 +293,14 @@ impl<S: Service> Reactor<S> {
 
     /// Hands this reactor's figures to the board (for the stats line and
     /// the metrics), at most every [`PUBLISH_EVERY`] unless `now` is set.
+    /// Answers the datagrams waiting on the UDP socket (a budget's worth).
+    fn echo_datagrams(&mut self) {
+        if let Some(udp) = &mut self.udp {
+            udp.on_readable(self.now);
+            self.summary.udp = udp.counts;
+        }
+    }
+
     fn publish(&mut self, now: bool) {
         if self.board.is_none() || (!now && self.now < self.published.0 + PUBLISH_EVERY) {
             return;
@@ -348,7 +334,7 @@ impl<S: Service> Reactor<S> {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.yielded.is_empty() {
+        if !self.yielded.is_empty() || self.udp.as_ref().is_some_and(|udp| udp.yielded) {
             return Some(Duration::ZERO);
         }
         if self

@@ -70,7 +70,12 @@ pub struct Summary {
     /// Times a connection stopped reading because its unsent echo reached
     /// `--max-pending` (backpressure).
     pub read_pauses: u64,
+    /// `--udp`: datagrams and what became of them.
+    pub udp: crate::udp::UdpCounts,
 }
+
+/// How many counts a [`Summary`] holds.
+const COUNTERS: usize = 25;
 
 impl Summary {
     pub fn add(&mut self, other: &Summary) {
@@ -84,8 +89,9 @@ impl Summary {
     }
 
     /// Every count, in a fixed order (for the board and for adding up).
-    pub fn counters(&self) -> [u64; 16] {
+    pub fn counters(&self) -> [u64; COUNTERS] {
         let c = &self.closed;
+        let u = &self.udp;
         [
             self.connections,
             self.bytes_read,
@@ -103,11 +109,21 @@ impl Summary {
             self.accept_errors,
             self.accept_backoffs,
             self.read_pauses,
+            u.received,
+            u.echoed,
+            u.bytes,
+            u.dropped,
+            u.errors,
+            u.low_port,
+            u.broadcast,
+            u.rate_limited,
+            u.evicted,
         ]
     }
 
-    fn counters_mut(&mut self) -> [&mut u64; 16] {
+    fn counters_mut(&mut self) -> [&mut u64; COUNTERS] {
         let [c0, c1, c2, c3, c4, c5] = &mut self.closed;
+        let u = &mut self.udp;
         [
             &mut self.connections,
             &mut self.bytes_read,
@@ -125,10 +141,45 @@ impl Summary {
             &mut self.accept_errors,
             &mut self.accept_backoffs,
             &mut self.read_pauses,
+            &mut u.received,
+            &mut u.echoed,
+            &mut u.bytes,
+            &mut u.dropped,
+            &mut u.errors,
+            &mut u.low_port,
+            &mut u.broadcast,
+            &mut u.rate_limited,
+            &mut u.evicted,
         ]
     }
 
-    fn from_counters(values: [u64; 16]) -> Summary {
+    /// The reactor's last line (and, with `--udp`, what its datagrams did).
+    pub fn log_stopped(&self, tag: &str, udp_on: bool) {
+        info!(
+            "{tag}stopped: served {}, echoed {}",
+            plural(self.connections, "connection"),
+            plural(self.bytes_written, "byte")
+        );
+        if udp_on {
+            let udp = &self.udp;
+            info!(
+                "{tag}UDP: {} received, {} echoed ({}); refused {} (source port below 1024 {}, broadcast source {}, \
+                 over --udp-rate {}); {} dropped (socket full), {} socket errors, {} sources evicted",
+                udp.received,
+                udp.echoed,
+                plural(udp.bytes, "byte"),
+                udp.refused(),
+                udp.low_port,
+                udp.broadcast,
+                udp.rate_limited,
+                udp.dropped,
+                udp.errors,
+                udp.evicted
+            );
+        }
+    }
+
+    fn from_counters(values: [u64; COUNTERS]) -> Summary {
         let mut summary = Summary::default();
         for (field, value) in summary.counters_mut().into_iter().zip(values) {
             *field = value;
@@ -163,7 +214,7 @@ pub fn plural(n: impl Into<u64>, noun: &str) -> String {
 #[derive(Default)]
 #[repr(align(64))]
 struct Slot {
-    counters: [AtomicU64; 16],
+    counters: [AtomicU64; COUNTERS],
     levels: [AtomicU64; 3],
 }
 
@@ -266,8 +317,20 @@ impl StatsReporter {
             1 => String::new(),
             n => format!(" (all {n} reactors)"),
         };
+        let udp = &summary.udp;
+        let datagrams = if udp.received > 0 {
+            format!(
+                "; UDP {} echoed ({:.1}/s), {} refused, {} dropped",
+                udp.echoed,
+                rate(udp.echoed, before.udp.echoed),
+                udp.refused(),
+                udp.dropped
+            )
+        } else {
+            String::new()
+        };
         info!(
-            "stats{reactors}: {active} active, {} accepted ({:.1}/s), {} bytes in ({:.2} MB/s), {} bytes out ({:.2} MB/s)",
+            "stats{reactors}: {active} active, {} accepted ({:.1}/s), {} bytes in ({:.2} MB/s), {} bytes out ({:.2} MB/s){datagrams}",
             summary.connections,
             rate(summary.connections, before.connections),
             summary.bytes_read,

@@ -1,0 +1,220 @@
+//! `serve`'s flags: what to listen on and how to serve.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{
+    Endpoint, Failure, HostPort, parse_host_port, parse_millis, parse_positive, parse_rate, parse_seconds,
+    parse_timeout, parse_whole_seconds,
+};
+use crate::server;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+
+    /// Send every chunk from any client to every connected client, the sender included
+    #[arg(long)]
+    pub broadcast: bool,
+
+    /// Stop reading from a client while this many bytes wait to be echoed back to it
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_positive)]
+    pub max_pending: usize,
+
+    /// Length of the kernel's queue of connections waiting to be accepted
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    pub backlog: i32,
+
+    /// Serve at most N connections at once; more wait in the backlog
+    /// [default: the open-file limit less a few spare]
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_connections: Option<usize>,
+
+    /// Close a connection after SECS seconds without traffic [default: never]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub idle_timeout: Option<Duration>,
+
+    /// On SIGINT/SIGTERM/SIGHUP, serve busy connections for up to SECS more
+    /// (a second signal stops at once)
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+
+    /// While stopping, close a connection once its client has sent nothing for SECS
+    /// and nothing is owed to it
+    #[arg(long, value_name = "SECS", default_value = "0.25", value_parser = parse_timeout)]
+    pub drain_quiet: Duration,
+
+    /// Log active connections, totals and rates every SECS seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub stats_interval: Option<Duration>,
+
+    /// Poll without sleeping while traffic flows: lower latency for a whole core
+    /// (after 50 ms without events it sleeps again)
+    #[arg(long)]
+    pub busy_poll: bool,
+
+    /// Reactors, each a thread with its own listener on the address (SO_REUSEPORT)
+    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_positive)]
+    pub threads: usize,
+
+    /// Every connection must start with a PROXY protocol header (v1 or v2, as HAProxy's
+    /// send-proxy and send-proxy-v2 send it); the header is never echoed, and the client
+    /// it names is the one in the logs
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
+    /// With --proxy-protocol: close a connection whose header is not complete after SECS
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_timeout, requires = "proxy_protocol")]
+    pub proxy_timeout: Duration,
+
+    /// Send TCP keepalive probes after SECS of silence, so a peer that vanished (host gone,
+    /// cable pulled) is found and its connection closed, within SECS + interval x probes
+    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds)]
+    pub keepalive: Option<Duration>,
+
+    /// With --keepalive: seconds between probes [default: a third of --keepalive, at least 1]
+    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds, requires = "keepalive")]
+    pub keepalive_interval: Option<Duration>,
+
+    /// With --keepalive: unanswered probes before the peer counts as gone
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127), requires = "keepalive")]
+    pub keepalive_probes: u32,
+
+    /// Drop a connection whose sent data (or keepalive probes) stay unacknowledged for MS
+    /// milliseconds (TCP_USER_TIMEOUT)
+    #[arg(long, value_name = "MS", value_parser = parse_millis)]
+    pub user_timeout: Option<Duration>,
+
+    /// Serve at most N connections at once from one source address (the PROXY header's
+    /// client with --proxy-protocol); more are closed at accept, counted, and logged once
+    /// per source per 10 s
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// Serve Prometheus metrics on GET /metrics (and GET /healthz: 200, or 503 while
+    /// stopping) at HOST:PORT; port 0 picks one, named on the line after the echo address
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub metrics_addr: Option<HostPort>,
+
+    /// Serve UDP echo (RFC 862) on the same address too: each datagram back to its source,
+    /// unchanged. Never to source ports below 1024 or broadcast sources, and at most
+    /// --udp-rate answers per second per source (docs/udp.md)
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Serve UDP echo only, no TCP
+    #[arg(long, conflicts_with_all = ["udp", "tls_cert", "tls_self_signed", "broadcast", "proxy_protocol"])]
+    pub udp_only: bool,
+
+    /// With --udp: answers per second per source address (a token bucket holding one
+    /// second's worth); more are dropped and counted
+    #[arg(long, value_name = "PKTS_PER_S", default_value = "1000", value_parser = parse_rate)]
+    pub udp_rate: f64,
+
+    /// With --udp: source addresses whose rate is tracked at most (the oldest is forgotten
+    /// when a new one comes), bounding the table's memory under a flood of sources
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = parse_positive)]
+    pub udp_max_sources: usize,
+
+    /// Serve TLS with this certificate chain (PEM; with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with_all = ["tls_self_signed", "broadcast"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: RSA, ECDSA or Ed25519)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Serve TLS with a fresh self-signed ECDSA P-256 certificate for the listen address
+    /// and localhost; its SHA-256 fingerprint is printed at start
+    #[arg(long, conflicts_with = "broadcast")]
+    pub tls_self_signed: bool,
+
+    /// With --tls-self-signed: save the certificate (PEM) so that clients can trust it
+    #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
+    pub tls_write_cert: Option<std::path::PathBuf>,
+
+    /// ALPN protocols to offer, comma-separated, in order of preference
+    #[arg(long, value_name = "PROTO,...", value_delimiter = ',')]
+    pub tls_alpn: Vec<String>,
+
+    /// With --proxy-protocol: the only peers allowed to send a header, CIDR ranges,
+    /// comma-separated; a connection from anywhere else is closed at once
+    /// [default: 127.0.0.0/8,::1/128]
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',', value_parser = parse_cidr, requires = "proxy_protocol")]
+    pub proxy_trust: Vec<ipnet::IpNet>,
+}
+
+impl ServeArgs {
+    /// The TLS identity asked for, if any.
+    pub fn tls_settings(&self) -> Option<crate::tls::config::TlsSettings> {
+        use crate::tls::config::{Identity, TlsSettings};
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Identity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ if self.tls_self_signed => Identity::SelfSigned {
+                write_cert: self.tls_write_cert.clone(),
+            },
+            _ => return None,
+        };
+        Some(TlsSettings {
+            identity,
+            alpn: self.tls_alpn.clone(),
+        })
+    }
+}
+
+/// `10.0.0.0/8`, or a bare address for just that host.
+fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is not an address range (CIDR, like 10.0.0.0/8)"))
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> Result<server::Config, Failure> {
+        Ok(server::Config {
+            addr: self.endpoint.listen_addr()?,
+            broadcast: self.broadcast,
+            backlog: self.backlog,
+            max_pending: self.max_pending,
+            max_connections: self.max_connections,
+            idle_timeout: self.idle_timeout,
+            shutdown_timeout: self.shutdown_timeout,
+            drain_quiet: self.drain_quiet,
+            stats_interval: self.stats_interval,
+            busy_poll: self.busy_poll,
+            threads: self.threads,
+            proxy: self.proxy_protocol.then(|| server::proxy::ProxyConfig {
+                timeout: self.proxy_timeout,
+                trusted: if self.proxy_trust.is_empty() {
+                    server::proxy::loopback_ranges()
+                } else {
+                    self.proxy_trust.clone()
+                },
+            }),
+            dead_peers: server::DeadPeers {
+                keepalive: self.keepalive.map(|idle| server::Keepalive {
+                    idle,
+                    interval: self
+                        .keepalive_interval
+                        .unwrap_or_else(|| (idle / 3).max(Duration::from_secs(1))),
+                    probes: self.keepalive_probes,
+                }),
+                user_timeout: self.user_timeout,
+            },
+            max_per_ip: self.max_connections_per_ip,
+            metrics_addr: self.metrics_addr.as_ref().map(HostPort::resolve).transpose()?,
+            tcp: !self.udp_only,
+            udp: (self.udp || self.udp_only).then_some(crate::udp::UdpConfig {
+                rate: self.udp_rate,
+                max_sources: self.udp_max_sources,
+            }),
+            ..server::Config::default()
+        })
+    }
+}
