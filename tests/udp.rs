@@ -1,0 +1,230 @@
+//! `serve --udp`: datagrams echoed to clients no one here wrote (socat,
+//! ncat, Python) and to `send --udp`, and the abuse guards: well-known
+//! source ports, a flooding source, a flood of distinct sources.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use util::{ServerProcess, pattern, run_bin, run_command};
+
+fn udp_server(extra: &[&str]) -> ServerProcess {
+    let mut args = vec!["--udp"];
+    args.extend_from_slice(extra);
+    ServerProcess::start(&args)
+}
+
+fn client_socket(from: &str) -> UdpSocket {
+    let socket = UdpSocket::bind(from).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    socket
+}
+
+/// Replies `socket` gets until it has been silent for its read timeout.
+fn replies(socket: &UdpSocket) -> usize {
+    let mut buf = [0; 2048];
+    let mut count = 0;
+    while socket.recv(&mut buf).is_ok() {
+        count += 1;
+    }
+    count
+}
+
+#[test]
+fn send_udp_gets_its_datagram_back_up_to_the_largest_payload() {
+    let server = udp_server(&[]);
+    let port = server.addr.port().to_string();
+    let output = run_bin(&["send", "--udp", "--port", &port, "one datagram"], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, b"one datagram");
+    let largest = pattern(1, 65_507);
+    let output = run_bin(&["send", "--udp", "--port", &port], &largest);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout == largest, "{} bytes back", output.stdout.len());
+    let output = run_bin(&["send", "--udp", "--port", &port], &pattern(1, 65_508));
+    assert_eq!(output.status.code(), Some(2), "too large is a usage error");
+    // TCP on the same port still echoes.
+    assert_eq!(util::echo(server.addr, b"tcp too"), b"tcp too");
+}
+
+#[test]
+fn socat_and_ncat_as_udp_clients() {
+    let server = udp_server(&[]);
+    let addr = server.addr.to_string();
+    let mut socat = Command::new("socat");
+    socat.args(["-t", "1", "-", &format!("UDP:{addr}")]);
+    let output = run_command(socat, b"from socat\n");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "from socat\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // ncat leaves at its input's EOF in UDP mode: the input stays open
+    // until the echo is read.
+    let mut ncat = Command::new("ncat")
+        .args(["-u", "127.0.0.1", &server.addr.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ncat is installed");
+    let mut input = ncat.stdin.take().unwrap();
+    input.write_all(b"from ncat\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(ncat.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    drop(input);
+    util::wait_child(&mut ncat);
+    assert_eq!(line, "from ncat\n");
+}
+
+#[test]
+fn udp_only_serves_no_tcp_and_a_busy_udp_port_is_refused() {
+    let server = ServerProcess::start(&["--udp-only"]);
+    let port = server.addr.port().to_string();
+    let output = run_bin(&["send", "--udp", "--port", &port, "x"], b"");
+    assert!(output.status.success());
+    assert!(
+        std::net::TcpStream::connect(server.addr).is_err(),
+        "no TCP with --udp-only"
+    );
+    let output = run_bin(&["serve", "--addr", &server.addr.to_string(), "--udp-only"], b"");
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("(UDP): address already in use"), "{err}");
+}
+
+/// A source bound to a well-known port (7, echo: the echo-to-echo loop)
+/// gets nothing back; binding it needs root, so elsewhere this says so
+/// and checks the rest.
+#[test]
+fn a_source_on_a_well_known_port_gets_nothing_back() {
+    let server = udp_server(&["--stats-interval", "0.2"]);
+    match UdpSocket::bind("127.0.0.1:7") {
+        Ok(socket) => {
+            socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            socket.send_to(b"loop?", server.addr).unwrap();
+            assert_eq!(replies(&socket), 0, "answered port 7");
+            server.wait_for_log("not answering UDP from 127.0.0.1:7: its source port is below 1024");
+        }
+        Err(err) => eprintln!("skipped binding port 7 (needs root): {err}"),
+    }
+    // A high port from the same address is answered.
+    let socket = client_socket("127.0.0.1:0");
+    socket.send_to(b"fine", server.addr).unwrap();
+    assert_eq!(replies(&socket), 1);
+}
+
+/// One source floods at 20x its rate: it is cut to about its rate, while
+/// another source, sending a little meanwhile, gets every answer.
+#[test]
+fn a_flooding_source_is_cut_to_its_rate_and_another_is_still_answered() {
+    let server = udp_server(&["--udp-rate", "50"]);
+    // Two loopback addresses: the rate is per source address.
+    let flood = client_socket("127.0.0.2:0");
+    let polite = client_socket("127.0.0.3:0");
+    let mut polite_answers = 0;
+    for round in 0..10 {
+        for i in 0..100 {
+            flood
+                .send_to(&[(round * 100 + i) as u8; 64], server.addr)
+                .unwrap();
+        }
+        // Its answer says the server has read the round: the socket's
+        // queue never holds more than a round (UDP would drop past it).
+        polite.send_to(b"hello", server.addr).unwrap();
+        let mut buf = [0; 64];
+        if polite.recv(&mut buf).is_ok() {
+            polite_answers += 1;
+        }
+    }
+    let answered = replies(&flood);
+    // One second's worth at once, plus what refilled while it sent.
+    assert!((50..=150).contains(&answered), "{answered} of 1000 answered");
+    assert_eq!(polite_answers, 10);
+}
+
+/// 100,000 distinct source addresses (one datagram each, from 127.0.0.0/8)
+/// against a table of 1,000: it stays at 1,000, the server's memory does
+/// not grow with the flood, and it answers the next client.
+#[test]
+fn the_source_table_stays_bounded_under_100000_sources() {
+    let mut server = udp_server(&["--udp-max-sources", "1000"]);
+    let rss_before = server.rss_bytes();
+    let target: SocketAddr = server.addr;
+    let sources = 100_000u32;
+    for i in 0..sources {
+        let ip = std::net::Ipv4Addr::from(0x7F01_0000 + i); // 127.1.0.0 onwards
+        let socket = UdpSocket::bind((ip, 0)).unwrap();
+        socket.send_to(b"x", target).unwrap();
+    }
+    // Every datagram received (the stop summary counts them) before judging.
+    let check = client_socket("127.0.0.1:0");
+    check.send_to(b"after", target).unwrap();
+    assert_eq!(replies(&check), 1);
+    let grown = server.rss_bytes().saturating_sub(rss_before);
+    assert!(grown < 8 << 20, "server RSS grew {grown} bytes");
+    server.signal(libc::SIGTERM);
+    server.wait_exit(util::TIMEOUT).expect("server stops");
+    let log = server.stderr_at_exit();
+    let summary = log
+        .lines()
+        .find(|line| line.contains("UDP: "))
+        .expect("UDP summary");
+    assert!(summary.contains("sources evicted"), "{summary}");
+    let evicted: u64 = summary
+        .rsplit(", ")
+        .next()
+        .and_then(|last| last.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    // 100,001 sources through a table of 1,000 (a few datagrams may be
+    // lost on a busy machine: UDP).
+    assert!((95_000..=99_001).contains(&evicted), "{summary}");
+}
+
+/// `send --udp` to a server that refuses its source (over the rate) waits
+/// out --timeout and says so, exit 1.
+#[test]
+fn send_udp_without_an_answer_times_out_with_a_clear_error() {
+    let server = udp_server(&["--udp-rate", "1"]);
+    let port = server.addr.port().to_string();
+    let first = run_bin(&["send", "--udp", "--port", &port, "first"], b"");
+    assert!(first.status.success());
+    let second = run_bin(
+        &["send", "--udp", "--port", &port, "--timeout", "0.3", "second"],
+        b"",
+    );
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("no UDP reply from") && err.contains("within 0.3 s"),
+        "{err}"
+    );
+}
+
+/// With `--threads 2`, each reactor has its own socket on the port; every
+/// source is answered whichever gets it.
+#[test]
+fn two_reactors_share_the_udp_port() {
+    let server = udp_server(&["--threads", "2"]);
+    for i in 0..20u8 {
+        let socket = client_socket("127.0.0.1:0");
+        socket.send_to(&[i; 100], server.addr).unwrap();
+        let mut buf = [0; 200];
+        let n = socket.recv(&mut buf).expect("an answer");
+        assert_eq!(&buf[..n], &[i; 100]);
+    }
+}
