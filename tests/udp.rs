@@ -228,3 +228,63 @@ fn two_reactors_share_the_udp_port() {
         assert_eq!(&buf[..n], &[i; 100]);
     }
 }
+
+/// Every datagram's fate, from a report.
+fn udp_figure(report: &serde_json::Value, name: &str) -> f64 {
+    util::number(report, &format!("udp.{name}"))
+}
+
+/// On loopback at a modest rate nothing is lost, reordered, duplicated or
+/// corrupted, and the latency is there; closed loop too.
+#[test]
+fn bench_udp_on_loopback_loses_nothing_at_a_modest_rate() {
+    let server = udp_server(&["--udp-rate", "100000"]);
+    let addr = server.addr.to_string();
+    for extra in [&["--rate", "2000"][..], &[]] {
+        let mut args = vec!["--mode", "udp", "-c", "4", "-s", "100", "-d", "0.5"];
+        args.extend_from_slice(extra);
+        let (code, report, err) = util::bench_json(&addr, &args);
+        assert_eq!(code, Some(0), "{err}");
+        let sent = udp_figure(&report, "sent");
+        assert!(sent > 0.0, "{report}");
+        assert_eq!(udp_figure(&report, "received"), sent, "{report}");
+        for name in ["lost", "out_of_order", "duplicated", "corrupted"] {
+            assert_eq!(udp_figure(&report, name), 0.0, "{name}: {report}");
+        }
+        assert!(util::number(&report, "latency.p50_us") > 0.0, "{report}");
+    }
+}
+
+/// A server that answers only 100 datagrams per second of a source: bench
+/// sending 1,000 per second counts about 90% lost, and --max-loss fails
+/// the run with exit status 3.
+#[test]
+fn bench_udp_counts_loss_honestly_and_max_loss_gates_it() {
+    let server = udp_server(&["--udp-rate", "100"]);
+    let addr = server.addr.to_string();
+    let args = [
+        "--mode",
+        "udp",
+        "-c",
+        "2",
+        "-s",
+        "64",
+        "-d",
+        "1",
+        "--rate",
+        "1000",
+        "--max-loss",
+        "5%",
+    ];
+    let (code, report, err) = util::bench_json(&addr, &args);
+    assert_eq!(code, Some(3), "{err}");
+    let (sent, lost) = (udp_figure(&report, "sent"), udp_figure(&report, "lost"));
+    let received = udp_figure(&report, "received");
+    assert_eq!(sent, lost + received, "{report}");
+    // 100/s plus the bucket's first second's worth, out of 1,000.
+    assert!((100.0..=300.0).contains(&received), "{report}");
+    assert!(udp_figure(&report, "loss") > 0.7, "{report}");
+    assert_eq!(report["slo"][0]["pass"], false, "{report}");
+    // Loss is not an error: the errors stay at zero.
+    assert_eq!(util::number(&report, "errors.mismatches"), 0.0, "{report}");
+}

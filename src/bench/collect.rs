@@ -160,6 +160,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
             handshake_latency: Latency::from_micros(&handshake_latency),
             ..figures
         }),
+        udp: None,
         merged_from: None,
     }
 }

@@ -179,6 +179,7 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         steps: None,
         max_rate: None,
         tls,
+        udp: None,
         merged_from: Some(inputs.iter().map(|(name, _)| name.clone()).collect()),
     })
 }

@@ -20,6 +20,7 @@ mod send_batch;
 pub mod slo;
 mod sources;
 mod timer;
+pub mod udp;
 mod worker;
 
 use std::collections::HashSet;
@@ -48,6 +49,9 @@ pub enum Mode {
     Churn,
     /// Open all connections, one exchange each, then hold them idle for the duration
     Hold,
+    /// UDP datagrams from --connections sources (sockets), each reply checked; --rate for
+    /// an open loop; loss, reordering and duplicates reported
+    Udp,
 }
 
 impl Mode {
@@ -57,6 +61,7 @@ impl Mode {
             Mode::Stream => "stream",
             Mode::Churn => "churn",
             Mode::Hold => "hold",
+            Mode::Udp => "udp",
         }
     }
 }
@@ -103,6 +108,8 @@ pub struct Config {
     pub proxy_header: Option<crate::proxy_protocol::Version>,
     /// `--proxy-split`: that header in two writes.
     pub proxy_split: bool,
+    /// `--max-loss`: UDP's gate, a share of the window's datagrams.
+    pub max_loss: Option<f64>,
     /// `--tls`: every connection speaks TLS (the PROXY header, if any,
     /// goes before the handshake, as a balancer sends it).
     pub tls: Option<crate::tls::client::ClientTls>,
@@ -170,6 +177,9 @@ const SPARE_FDS: u64 = 32;
 /// problems only (traffic errors are counted in the report).
 pub fn run(config: &Config) -> Result<Report, String> {
     check_fd_limit(config.connections)?;
+    if config.mode == Mode::Udp {
+        return udp::run(config);
+    }
     let source_ips = choose_source_ips(config)?;
     let warnings = Warnings::default();
     check_source_ips(&source_ips, &warnings);

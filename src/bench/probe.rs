@@ -117,7 +117,7 @@ impl<'a> Probe<'a> {
         let rates = match self.mode {
             Mode::Stream => format!("{mb:.2} MB/s"),
             Mode::Churn => format!("{:.0} connections/s, {mb:.2} MB/s", rate(self.last.1.2, counts.2)),
-            Mode::Pingpong | Mode::Hold => {
+            Mode::Pingpong | Mode::Hold | Mode::Udp => {
                 format!("{:.0} msg/s, {mb:.2} MB/s", rate(self.last.1.0, counts.0))
             }
         };

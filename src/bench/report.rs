@@ -190,6 +190,9 @@ pub struct Report {
     /// `--tls`: protocol, cipher suite and handshakes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFigures>,
+    /// `--mode udp`: what became of the datagrams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<super::udp::UdpFigures>,
     /// `bench merge`: the files merged, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<String>>,
@@ -239,7 +242,7 @@ impl Report {
                 self.measured_s, self.duration_s, self.measured_s
             );
         }
-        if self.mode != "churn" {
+        if self.mode != "churn" && self.mode != "udp" {
             let _ = writeln!(
                 out,
                 "connected   {} in {:.3} s",
@@ -289,6 +292,20 @@ impl Report {
         }
         if let Some(l) = &self.send_lag {
             out.push_str(&percentiles("send lag", l, ", actual minus intended send"));
+        }
+        if let Some(udp) = &self.udp {
+            let _ = writeln!(
+                out,
+                "datagrams   {} sent, {} received, {} lost ({:.3}%), {} out of order, {} duplicated, {} corrupted, {} send errors",
+                udp.sent,
+                udp.received,
+                udp.lost,
+                udp.loss * 100.0,
+                udp.out_of_order,
+                udp.duplicated,
+                udp.corrupted,
+                udp.send_errors
+            );
         }
         if let Some(tls) = &self.tls {
             let _ = writeln!(

@@ -107,6 +107,7 @@ mod tests {
             proxy_header: None,
             proxy_split: false,
             tls: None,
+            max_loss: None,
         }
     }
 

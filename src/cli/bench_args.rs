@@ -188,6 +188,11 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub tls: super::TlsClientArgs,
 
+    /// --mode udp: fail (exit status 3) when more than this share of the window's
+    /// datagrams is lost, as a fraction (0.01) or a percentage (1%)
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub max_loss: Option<f64>,
+
     /// With --tls: resume sessions (tickets) on new connections; without it every
     /// handshake is a full one, which is what churn measures
     #[arg(long, requires = "tls")]
@@ -231,6 +236,12 @@ impl BenchArgs {
             proxy_header: self.proxy_header,
             proxy_split: self.proxy_split,
             tls: self.tls.client_tls(&self.endpoint, self.tls_resume)?,
+            max_loss: match (self.max_loss, self.mode) {
+                (Some(_), mode) if mode != bench::Mode::Udp => {
+                    return Err(Failure::Usage("--max-loss applies to --mode udp only".into()));
+                }
+                (max_loss, _) => max_loss,
+            },
         })
     }
 
@@ -291,9 +302,9 @@ impl BenchArgs {
                 .map(|&rate| (self.step_duration, rate, rate))
                 .collect(),
         };
-        if self.mode != bench::Mode::Pingpong {
+        if !matches!(self.mode, bench::Mode::Pingpong | bench::Mode::Udp) {
             return Err(Failure::Usage(format!(
-                "--rate and --rate-steps apply to pingpong only, not {} (stream keeps a window in flight, \
+                "--rate and --rate-steps apply to pingpong and udp only, not {} (stream keeps a window in flight, \
                  churn and hold have no message schedule)",
                 self.mode.name()
             )));
@@ -362,4 +373,17 @@ fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
             Ok(RateSpec::Ramp(from, to))
         }
     }
+}
+
+/// A share: `0.01` or `1%`, from 0 to 1.
+fn parse_share(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    let share = match trimmed.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => trimmed.parse::<f64>(),
+    };
+    share
+        .ok()
+        .filter(|share| (0.0..=1.0).contains(share))
+        .ok_or_else(|| format!("'{text}' is not a share from 0 to 1 (or 0% to 100%)"))
 }

@@ -16,7 +16,8 @@ impl Worker<'_> {
         let conn = &mut self.conns[key];
         match mode {
             Mode::Stream => conn.target = u64::MAX,
-            Mode::Pingpong | Mode::Hold => {
+            // (UDP never reaches the connection workers: `bench::udp`.)
+            Mode::Pingpong | Mode::Hold | Mode::Udp => {
                 conn.target = conn.sent + size;
                 conn.awaiting = true;
                 conn.started = self.now;
