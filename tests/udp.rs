@@ -275,6 +275,8 @@ fn bench_udp_counts_loss_honestly_and_max_loss_gates_it() {
         "1000",
         "--max-loss",
         "5%",
+        "--drain-timeout",
+        "0.5",
     ];
     let (code, report, err) = util::bench_json(&addr, &args);
     assert_eq!(code, Some(3), "{err}");
