@@ -358,10 +358,12 @@ def write_docs(table, targets, rows, opts, skipped):
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     existing = open(path).read() if os.path.exists(path) else ""
     analysis = existing.split("<!-- analysis -->", 1)[1] if "<!-- analysis -->" in existing else "\n"
-    # The TLS section is scripts/bench-tls.sh's: kept as it is.
+    # The TLS and UDP sections are scripts/bench-tls.sh's and bench-udp.sh's: kept as they are.
     tls = ""
-    if "<!-- tls -->" in existing and "<!-- /tls -->" in existing:
-        tls = "<!-- tls -->" + existing.split("<!-- tls -->", 1)[1].split("<!-- /tls -->", 1)[0] + "<!-- /tls -->\n\n"
+    for name in ("tls", "udp"):
+        start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+        if start in existing and end in existing:
+            tls += start + existing.split(start, 1)[1].split(end, 1)[0] + end + "\n\n"
     with open(path, "w") as f:
         f.write(
             "# Benchmarks\n\n"

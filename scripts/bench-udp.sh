@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Side-by-side UDP benchmark: mio-echo serve --udp-only against a tokio
+# UdpSocket echo server. Prints a table of medians and ratios and writes the
+# UDP section of docs/benchmarks.md.
+#   scripts/bench-udp.sh [--reps N] [--duration SECS] [--no-write]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v taskset >/dev/null || (apt-get install -y -qq util-linux >/dev/null 2>&1 || true)
+cargo build --release --quiet
+(cd benches/tokio-echo && CARGO_TARGET_DIR=../../target/bench-peers cargo build --release --quiet)
+exec python3 scripts/bench_udp.py "$@"
