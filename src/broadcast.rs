@@ -17,8 +17,8 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::rc::Rc;
 
+use crate::transport::Stream;
 use log::info;
-use mio::net::TcpStream;
 use slab::Slab;
 
 use crate::connection::write_until_short;
@@ -70,7 +70,7 @@ impl BroadcastService {
 
 /// One client of the broadcast.
 pub struct Subscriber {
-    stream: TcpStream,
+    stream: Stream,
     /// Chunks still to be written to this client, oldest first.
     queue: VecDeque<Rc<[u8]>>,
     /// Bytes of the front chunk already written.
@@ -89,7 +89,7 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    fn new(stream: TcpStream) -> Subscriber {
+    fn new(stream: Stream) -> Subscriber {
         Subscriber {
             stream,
             queue: VecDeque::new(),
@@ -155,11 +155,11 @@ impl Subscriber {
 impl Service for BroadcastService {
     type Connection = Subscriber;
 
-    fn open(&mut self, stream: TcpStream) -> Subscriber {
+    fn open(&mut self, stream: Stream) -> Subscriber {
         Subscriber::new(stream)
     }
 
-    fn stream(connection: &mut Subscriber) -> &mut TcpStream {
+    fn stream(connection: &mut Subscriber) -> &mut Stream {
         &mut connection.stream
     }
 

@@ -1,6 +1,6 @@
 //! The echo service: each client gets its own bytes back, in order.
 
-use mio::net::TcpStream;
+use crate::transport::Stream;
 use slab::Slab;
 
 use crate::connection::{Connection, Limits};
@@ -27,13 +27,13 @@ impl EchoService {
 }
 
 impl Service for EchoService {
-    type Connection = Connection<TcpStream>;
+    type Connection = Connection<Stream>;
 
-    fn open(&mut self, stream: TcpStream) -> Self::Connection {
+    fn open(&mut self, stream: Stream) -> Self::Connection {
         Connection::new(stream)
     }
 
-    fn stream(connection: &mut Self::Connection) -> &mut TcpStream {
+    fn stream(connection: &mut Self::Connection) -> &mut Stream {
         connection.stream_mut()
     }
 

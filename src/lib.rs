@@ -36,4 +36,5 @@ pub mod proxy_protocol;
 pub mod server;
 pub mod service;
 pub mod tls;
+pub mod transport;
 pub mod udp;

@@ -90,9 +90,14 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
         .transpose()?;
     config.tls = tls.as_ref().map(|loaded| loaded.config.clone());
     let server = Server::bind(&config)?;
-    let addr = server.local_addr().map_err(|err| err.to_string())?;
     // Tests and scripts bind port 0 and read the real port from this line.
-    println!("listening on {addr}");
+    match (&config.unix, config.tcp || config.udp.is_some()) {
+        (Some((path, _)), false) => println!("listening on {path}"),
+        _ => println!(
+            "listening on {}",
+            server.local_addr().map_err(|err| err.to_string())?
+        ),
+    }
     if let Some(metrics) = server.metrics_addr() {
         println!("metrics on {metrics}");
     }
@@ -105,16 +110,16 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
 }
 
 fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
-    let addr = args.endpoint.server_addr()?;
     if args.udp {
-        return send_datagram(args, addr);
+        return send_datagram(args, args.endpoint.server_addr()?);
     }
+    let addr = args.target()?;
     let options = SendOptions {
         read_size: args.chunk.unwrap_or(64 * 1024),
         verbose: args.verbose,
         proxy_header: args.proxy_header,
         tls: args.tls.client_tls(&args.endpoint, false)?,
-        ..SendOptions::new(addr, args.timeout)
+        ..SendOptions::new(addr.clone(), args.timeout)
     };
     let mut stdout = io::stdout().lock();
     let chunked = args.chunk.is_some();
@@ -218,13 +223,7 @@ fn send_datagram(args: &SendArgs, addr: std::net::SocketAddr) -> Result<ExitCode
 fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
     let input = io::BufReader::new(io::stdin());
     let tls = args.tls.client_tls(&args.endpoint, false)?;
-    chat::run(
-        args.endpoint.server_addr()?,
-        args.timeout,
-        tls.as_ref(),
-        input,
-        io::stdout(),
-    )?;
+    chat::run(&args.target()?, args.timeout, tls.as_ref(), input, io::stdout())?;
     Ok(ExitCode::SUCCESS)
 }
 

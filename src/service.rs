@@ -9,7 +9,7 @@
 
 use std::io;
 
-use mio::net::TcpStream;
+use crate::transport::Stream;
 use slab::Slab;
 
 /// What one event said about a connection's socket.
@@ -62,9 +62,9 @@ pub trait Service {
     /// Per-connection state, stored in the reactor's slab.
     type Connection;
 
-    fn open(&mut self, stream: TcpStream) -> Self::Connection;
+    fn open(&mut self, stream: Stream) -> Self::Connection;
 
-    fn stream(connection: &mut Self::Connection) -> &mut TcpStream;
+    fn stream(connection: &mut Self::Connection) -> &mut Stream;
 
     fn on_readiness(connection: &mut Self::Connection, readiness: Readiness);
 

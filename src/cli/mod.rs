@@ -9,6 +9,7 @@ mod bench_args;
 mod serve_args;
 mod tls_args;
 
+use crate::client::socket::Target;
 pub use address::{Endpoint, HostPort, parse_host_port};
 use bench_args::BENCH_HELP;
 pub use bench_args::{BenchArgs, BenchCommand, BenchMerge, MAX_RATE, MergeArgs, RateSpec};
@@ -83,6 +84,24 @@ pub struct ChatArgs {
 
     #[command(flatten)]
     pub tls: TlsClientArgs,
+
+    /// Chat over the Unix domain socket PATH (@NAME: the abstract namespace) instead of TCP
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "port"])]
+    pub unix: Option<String>,
+}
+
+impl ChatArgs {
+    pub fn target(&self) -> Result<Target, Failure> {
+        target(&self.endpoint, self.unix.as_deref())
+    }
+}
+
+/// The server to connect to: `--unix`, or the TCP address.
+fn target(endpoint: &Endpoint, unix: Option<&str>) -> Result<Target, Failure> {
+    match unix {
+        Some(path) => Ok(Target::Unix(path.to_string())),
+        None => Ok(Target::Tcp(endpoint.server_addr()?)),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +137,16 @@ pub struct SendArgs {
     /// no reply within --timeout is an error
     #[arg(long, conflicts_with_all = ["tls", "proxy_header", "chunk"])]
     pub udp: bool,
+
+    /// Send over the Unix domain socket PATH (@NAME: the abstract namespace) instead of TCP
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "port", "udp", "proxy_header"])]
+    pub unix: Option<String>,
+}
+
+impl SendArgs {
+    pub fn target(&self) -> Result<Target, Failure> {
+        target(&self.endpoint, self.unix.as_deref())
+    }
 }
 
 fn parse_positive(text: &str) -> Result<usize, String> {

@@ -98,6 +98,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub metrics_addr: Option<HostPort>,
 
+    /// Serve on a Unix domain stream socket too: a path, or @NAME in the abstract namespace
+    /// (no file). A file left by a server that is gone is replaced; the file is removed
+    /// when the server stops
+    #[arg(long, value_name = "PATH")]
+    pub unix: Option<String>,
+
+    /// With --unix: serve the Unix socket only, no TCP
+    #[arg(long, requires = "unix", conflicts_with_all = ["udp", "udp_only"])]
+    pub unix_only: bool,
+
+    /// With --unix: permissions of the socket file, octal (who may connect)
+    #[arg(long, value_name = "OCTAL", default_value = "660", value_parser = parse_mode, requires = "unix")]
+    pub unix_mode: u32,
+
     /// Serve UDP echo (RFC 862) on the same address too: each datagram back to its source,
     /// unchanged. Never to source ports below 1024 or broadcast sources, and at most
     /// --udp-rate answers per second per source (docs/udp.md)
@@ -209,7 +223,8 @@ impl ServeArgs {
             },
             max_per_ip: self.max_connections_per_ip,
             metrics_addr: self.metrics_addr.as_ref().map(HostPort::resolve).transpose()?,
-            tcp: !self.udp_only,
+            tcp: !self.udp_only && !self.unix_only,
+            unix: self.unix.clone().map(|name| (name, self.unix_mode)),
             udp: (self.udp || self.udp_only).then_some(crate::udp::UdpConfig {
                 rate: self.udp_rate,
                 max_sources: self.udp_max_sources,
@@ -217,4 +232,12 @@ impl ServeArgs {
             ..server::Config::default()
         })
     }
+}
+
+/// File permissions in octal: `660`, `0600`.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim(), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| format!("'{text}' is not a file mode in octal (like 660)"))
 }

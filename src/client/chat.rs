@@ -8,20 +8,20 @@
 //! before our EOF is an error: the user was cut off, not done.
 
 use std::io::{self, BufRead, Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use super::link::{self, ReadHalf, WriteHalf};
+use super::socket::Target;
 use crate::error::describe;
 use crate::tls::client::ClientTls;
 
 /// Runs a chat session until the server closes the connection; an error
 /// when it closes (or fails) before our input ended.
 pub fn run(
-    addr: SocketAddr,
+    addr: &Target,
     connect_timeout: Duration,
     tls: Option<&ClientTls>,
     input: impl BufRead + Send + 'static,

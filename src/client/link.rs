@@ -11,12 +11,13 @@
 //! the split, so its failures are reported as such.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::Shutdown;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustls::ClientConnection;
 
+use super::socket::{Socket, Target};
 use crate::error::describe;
 use crate::tls::client::ClientTls;
 use crate::tls::session::Negotiated;
@@ -25,13 +26,12 @@ use crate::tls::session::Negotiated;
 /// silence), sends `preamble` raw (a PROXY header goes before TLS, as a
 /// balancer sends it), and with `tls` completes the handshake.
 pub fn open(
-    addr: SocketAddr,
+    addr: &Target,
     timeout: Duration,
-    preamble: impl FnOnce(&TcpStream) -> Option<Vec<u8>>,
+    preamble: impl FnOnce(&Socket) -> Option<Vec<u8>>,
     tls: Option<&ClientTls>,
 ) -> Result<(ReadHalf, WriteHalf, Option<Negotiated>), String> {
-    let mut socket = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|err| format!("cannot connect to {addr}: {}", describe(&err)))?;
+    let mut socket = Socket::connect(addr, timeout)?;
     let setup_failed = |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
     socket.set_read_timeout(Some(timeout)).map_err(setup_failed)?;
     socket.set_write_timeout(Some(timeout)).map_err(setup_failed)?;
@@ -69,8 +69,8 @@ pub fn open(
 
 fn handshake(
     session: &mut ClientConnection,
-    socket: &mut TcpStream,
-    addr: SocketAddr,
+    socket: &mut Socket,
+    addr: &Target,
     tls: &ClientTls,
     timeout: Duration,
 ) -> Result<(), String> {
@@ -100,7 +100,7 @@ fn lock(session: &Mutex<ClientConnection>) -> MutexGuard<'_, ClientConnection> {
 /// The receiving half: plaintext in, 0 at the server's end (its
 /// `close_notify` over TLS; a TCP EOF without one is an `UnexpectedEof`).
 pub struct ReadHalf {
-    socket: TcpStream,
+    socket: Socket,
     tls: Option<Arc<Mutex<ClientConnection>>>,
     /// Raw bytes read from the socket and not yet taken by rustls.
     raw: Box<[u8]>,
@@ -166,7 +166,7 @@ impl Read for ReadHalf {
 
 /// The sending half.
 pub struct WriteHalf {
-    socket: TcpStream,
+    socket: Socket,
     tls: Option<Arc<Mutex<ClientConnection>>>,
     /// Records taken from rustls under the lock, written after it.
     records: Vec<u8>,

@@ -8,7 +8,7 @@
 
 use std::hash::{DefaultHasher, Hasher};
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -19,6 +19,9 @@ use crate::tls::client::ClientTls;
 pub mod chat;
 pub mod datagram;
 pub mod link;
+pub mod socket;
+
+use socket::{Socket, Target};
 
 /// Length and hash of a byte stream, independent of how it was chunked.
 #[derive(Debug, Clone)]
@@ -101,7 +104,7 @@ impl Exchange {
 /// How `send` talks to the server.
 #[derive(Debug, Clone)]
 pub struct SendOptions {
-    pub addr: SocketAddr,
+    pub addr: Target,
     /// Bounds the connect and any silence of the socket.
     pub timeout: Duration,
     /// Bytes asked for per read of the reply (`--chunk`).
@@ -115,7 +118,7 @@ pub struct SendOptions {
 }
 
 impl SendOptions {
-    pub fn new(addr: SocketAddr, timeout: Duration) -> SendOptions {
+    pub fn new(addr: Target, timeout: Duration) -> SendOptions {
         SendOptions {
             addr,
             timeout,
@@ -128,9 +131,18 @@ impl SendOptions {
 }
 
 /// Prints the local and the server's socket names, as seed 002's client does.
-pub fn print_socket_names(stream: &TcpStream) {
-    if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
-        eprintln!("connected from {local} to {peer}");
+pub fn print_socket_names(socket: &Socket) {
+    match socket {
+        Socket::Tcp(stream) => {
+            if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
+                eprintln!("connected from {local} to {peer}");
+            }
+        }
+        Socket::Unix(stream) => {
+            if let Ok(peer) = stream.peer_addr() {
+                eprintln!("connected to {}", crate::transport::unix::describe(&peer));
+            }
+        }
     }
 }
 
@@ -141,17 +153,20 @@ where
     R: Read + Send,
     F: FnMut(&[u8]) -> io::Result<()>,
 {
-    let SendOptions { addr, timeout, .. } = *options;
-    let preamble = |socket: &TcpStream| {
+    let SendOptions {
+        ref addr, timeout, ..
+    } = *options;
+    let preamble = |socket: &Socket| {
         if options.verbose {
             print_socket_names(socket);
         }
         // Like a balancer: the header first, with the connection's own endpoints.
         let version = options.proxy_header?;
+        let tcp = socket.as_tcp()?;
         Some(crate::proxy_protocol::encode(
             version,
-            socket.local_addr().ok()?,
-            addr,
+            tcp.local_addr().ok()?,
+            tcp.peer_addr().ok()?,
         ))
     };
     let (mut reader, writer, negotiated) = link::open(addr, timeout, preamble, options.tls.as_ref())?;

@@ -2,11 +2,10 @@
 //! (`serve --proxy-protocol`) a connection passes before it is served.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::transport::{Peer, Stream};
 use log::{debug, info, warn};
-use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::proxy::{Outcome, ProxyGate};
@@ -16,8 +15,17 @@ use crate::error::describe;
 use crate::service::Service;
 
 impl<S: Service> Reactor<S> {
+    /// Accepts from every listener (TCP, and Unix with `--unix`) until
+    /// each would block or the connection cap is reached.
     pub(super) fn accept_all(&mut self) {
-        while let Some(listener) = &self.listener {
+        self.accept_from(false);
+        self.accept_from(true);
+    }
+
+    fn accept_from(&mut self, unix: bool) {
+        loop {
+            let listener = if unix { &self.unix_listener } else { &self.listener };
+            let Some(listener) = listener else { return };
             if self.open_count() >= self.max_connections {
                 if !self.at_capacity {
                     debug!(
@@ -34,7 +42,7 @@ impl<S: Service> Reactor<S> {
                     self.accept_paused_until = None;
                     self.accepted(stream, peer);
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if is_out_of_resources(&err) => {
                     self.summary.accept_errors += 1;
                     if self.accept_paused_until.is_none() {
@@ -47,7 +55,7 @@ impl<S: Service> Reactor<S> {
                         );
                     }
                     self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
-                    break;
+                    return;
                 }
                 // ECONNABORTED and the like concern one client only.
                 Err(err) => {
@@ -63,11 +71,14 @@ impl<S: Service> Reactor<S> {
         self.connections.len() + self.proxy.as_ref().map_or(0, ProxyGate::len)
     }
 
-    /// A new client: served at once, or first made to send its PROXY header.
-    fn accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
-        let Some(gate) = &mut self.proxy else {
-            return self.serve(stream, peer, peer);
+    /// A new client: served at once, or first made to send its PROXY header
+    /// (TCP only: a Unix socket's clients are local processes).
+    fn accepted(&mut self, stream: Stream, peer: Peer) {
+        let (stream, peer) = match (stream, peer) {
+            (Stream::Tcp(stream), Peer::Ip(peer)) if self.proxy.is_some() => (stream, peer),
+            (stream, peer) => return self.serve(stream, peer, peer),
         };
+        let Some(gate) = &mut self.proxy else { return };
         if !gate.trusts(peer.ip()) {
             self.summary.proxy_rejected += 1;
             debug!(
@@ -92,7 +103,7 @@ impl<S: Service> Reactor<S> {
             }
             Outcome::Ready { stream, client, peer } => {
                 self.summary.proxy_accepted += 1;
-                self.serve(stream, client, peer);
+                self.serve(Stream::Tcp(stream), Peer::Ip(client), Peer::Ip(peer));
             }
         }
     }
@@ -112,25 +123,28 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    fn serve(&mut self, stream: TcpStream, client: SocketAddr, peer: SocketAddr) {
-        if let Some(per_source) = &mut self.per_source
-            && let Err(say) = per_source.admit(client.ip(), self.now)
+    fn serve(&mut self, stream: Stream, client: Peer, peer: Peer) {
+        let client_ip = match client {
+            Peer::Ip(addr) => Some(addr.ip()),
+            Peer::Local => None,
+        };
+        if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip)
+            && let Err(say) = per_source.admit(ip, self.now)
         {
             self.summary.per_ip_rejected += 1;
             if say {
                 info!(
                     "{}connections from {} over --max-connections-per-ip are closed at accept \
                      (said once per 10 s per source; all are counted)",
-                    self.tag,
-                    client.ip()
+                    self.tag, ip
                 );
             }
             return;
         }
         match self.add_connection(stream, client, peer) {
             Ok(key) => {
-                if let Some(per_source) = &mut self.per_source {
-                    per_source.opened(key, client.ip());
+                if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip) {
+                    per_source.opened(key, ip);
                 }
                 if self.proxy.is_some() {
                     // Bytes may already wait behind a PROXY header: no new
@@ -139,24 +153,21 @@ impl<S: Service> Reactor<S> {
                 }
             }
             Err(err) => {
-                if let Some(per_source) = &mut self.per_source {
-                    per_source.release(client.ip());
+                if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip) {
+                    per_source.release(ip);
                 }
                 debug!("cannot set up connection from {client}: {}", describe(&err));
             }
         }
     }
 
-    fn add_connection(
-        &mut self,
-        mut stream: TcpStream,
-        client: SocketAddr,
-        peer: SocketAddr,
-    ) -> io::Result<usize> {
-        // Echo traffic is small request/response pairs: Nagle would hold each
-        // reply back for the peer's delayed ACK.
-        stream.set_nodelay(true)?;
-        self.dead_peers.apply(&stream)?;
+    fn add_connection(&mut self, mut stream: Stream, client: Peer, peer: Peer) -> io::Result<usize> {
+        if let Some(tcp) = stream.as_tcp() {
+            // Echo traffic is small request/response pairs: Nagle would hold
+            // each reply back for the peer's delayed ACK.
+            tcp.set_nodelay(true)?;
+            self.dead_peers.apply(tcp)?;
+        }
         let entry = self.connections.vacant_entry();
         let key = entry.key();
         // Registered once for both directions: no epoll_ctl per message.
@@ -165,9 +176,7 @@ impl<S: Service> Reactor<S> {
             .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
         if log::log_enabled!(log::Level::Debug) {
             // As seed 002's server prints both ends; getsockname only when asked for.
-            let local = stream
-                .local_addr()
-                .map_or_else(|_| "?".to_string(), |addr| addr.to_string());
+            let local = stream.local_name();
             let via = if client == peer {
                 String::new()
             } else {

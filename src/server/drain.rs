@@ -100,7 +100,10 @@ impl<S: Service> Reactor<S> {
     /// First stop signal: refuse new clients; from now on connections are
     /// closed once quiet (see [`super::drain`]).
     pub(super) fn begin_drain(&mut self) {
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.unix_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         if let Some(gate) = &mut self.proxy {

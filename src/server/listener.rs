@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Interest, Poll};
 
-use super::reactor::{LISTENER, SIGNALS, UDP};
+use super::reactor::{LISTENER, SIGNALS, UDP, UNIX_LISTENER};
 use super::shutdown::ShutdownSignals;
+use crate::transport::Listener;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Opens `count` non-blocking listeners on `addr` with `SO_REUSEADDR` (so a
@@ -60,16 +61,27 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
 pub struct Bound {
     pub(super) poll: Poll,
     /// `None` with `--udp-only`.
-    pub(super) listener: Option<TcpListener>,
+    pub(super) listener: Option<Listener>,
+    /// `--unix PATH`: a copy of the one Unix listener (every reactor polls it).
+    pub(super) unix: Option<Listener>,
     pub(super) udp: Option<UdpSocket>,
     pub(super) signals: ShutdownSignals,
 }
 
 impl Bound {
-    pub fn new(mut listener: Option<TcpListener>, mut udp: Option<UdpSocket>) -> io::Result<Bound> {
+    pub fn new(
+        listener: Option<TcpListener>,
+        mut unix: Option<Listener>,
+        mut udp: Option<UdpSocket>,
+    ) -> io::Result<Bound> {
         let poll = Poll::new()?;
+        let mut listener = listener.map(Listener::Tcp);
         if let Some(listener) = &mut listener {
             poll.registry().register(listener, LISTENER, Interest::READABLE)?;
+        }
+        if let Some(unix) = &mut unix {
+            poll.registry()
+                .register(unix, UNIX_LISTENER, Interest::READABLE)?;
         }
         if let Some(udp) = &mut udp {
             poll.registry().register(udp, UDP, Interest::READABLE)?;
@@ -79,14 +91,15 @@ impl Bound {
         Ok(Bound {
             poll,
             listener,
+            unix,
             udp,
             signals,
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match (&self.listener, &self.udp) {
-            (Some(listener), _) => listener.local_addr(),
+        match (self.listener.as_ref().and_then(Listener::tcp_addr), &self.udp) {
+            (Some(addr), _) => addr,
             (None, Some(udp)) => udp.local_addr(),
             (None, None) => Err(io::Error::other("nothing bound")),
         }

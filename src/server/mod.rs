@@ -78,6 +78,8 @@ pub struct Config {
     pub tcp: bool,
     /// `--udp`: UDP echo on the same address, behind these guards.
     pub udp: Option<crate::udp::UdpConfig>,
+    /// `--unix PATH` (or `@name`) and the socket file's permissions.
+    pub unix: Option<(String, u32)>,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             tls: None,
             tcp: true,
             udp: None,
+            unix: None,
         }
     }
 }
@@ -153,10 +156,12 @@ impl Server {
                 .collect(),
             None => (0..threads).map(|_| None).collect(),
         };
+        let unix = unix_listeners(config, threads)?;
         let reactors = listeners
             .into_iter()
+            .zip(unix)
             .zip(udp_sockets)
-            .map(|(tcp, udp)| Bound::new(tcp, udp))
+            .map(|((tcp, unix), udp)| Bound::new(tcp, unix, udp))
             .collect::<io::Result<Vec<_>>>()
             .map_err(fail)?;
         if let Some(udp) = &config.udp {
@@ -297,6 +302,34 @@ fn unguarded_warning(config: &Config) -> Option<String> {
             config.addr
         )
     })
+}
+
+/// `--unix`: the listener bound once, a copy for each reactor (all poll
+/// it; whichever accepts first serves the client).
+fn unix_listeners(
+    config: &Config,
+    threads: usize,
+) -> Result<Vec<Option<crate::transport::Listener>>, String> {
+    use crate::transport::{Listener, unix};
+    let Some((name, mode)) = &config.unix else {
+        return Ok((0..threads).map(|_| None).collect());
+    };
+    let fail = |err: io::Error| format!("cannot listen on {name}: {}", describe(&err));
+    let (listener, file) = unix::bind(name, *mode).map_err(fail)?;
+    let mut copies = Vec::with_capacity(threads);
+    for _ in 1..threads {
+        let copy = listener.try_clone().map_err(fail)?;
+        copies.push(Some(Listener::Unix(
+            mio::net::UnixListener::from_std(copy),
+            file.shared(),
+        )));
+    }
+    info!("listening on the Unix socket {name}");
+    copies.insert(
+        0,
+        Some(Listener::Unix(mio::net::UnixListener::from_std(listener), file)),
+    );
+    Ok(copies)
 }
 
 fn run_reactor(setup: reactor::Setup<'_>) -> io::Result<Summary> {

@@ -14,8 +14,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use crate::transport::Listener;
 use log::{debug, info};
-use mio::net::TcpListener;
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
@@ -37,6 +37,8 @@ use crate::udp::guard::{Guard, local_broadcasts};
 pub(super) const LISTENER: Token = Token(usize::MAX);
 /// The UDP echo socket, with `--udp`.
 pub(super) const UDP: Token = Token(usize::MAX - 3);
+/// The Unix listener, with `--unix`.
+pub(super) const UNIX_LISTENER: Token = Token(usize::MAX - 4);
 pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
 
 /// How long to stop accepting after the process or system ran out of file
@@ -75,7 +77,9 @@ pub struct Reactor<S: Service> {
     pub(super) tag: String,
     pub(super) poll: Poll,
     /// `None` once stopping: new clients are refused.
-    pub(super) listener: Option<TcpListener>,
+    pub(super) listener: Option<Listener>,
+    /// `--unix PATH`; `None` once stopping, as `listener`.
+    pub(super) unix_listener: Option<Listener>,
     pub(super) signals: ShutdownSignals,
     pub(super) service: S,
     pub(super) connections: Slab<S::Connection>,
@@ -137,6 +141,7 @@ impl<S: Service> Reactor<S> {
             tag: tag.map_or_else(String::new, |id| format!("reactor {id}: ")),
             poll: bound.poll,
             listener: bound.listener,
+            unix_listener: bound.unix,
             udp: bound.udp.zip(config.udp).map(|(socket, udp)| {
                 UdpEcho::new(socket, Guard::new(udp.rate, udp.max_sources, local_broadcasts()))
             }),
@@ -190,7 +195,7 @@ impl<S: Service> Reactor<S> {
             let mut stop_now = false;
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER | UNIX_LISTENER => self.accept_all(),
                     UDP => self.echo_datagrams(),
                     SIGNALS if self.signals.received() => {
                         if self.drain.is_some() {
@@ -414,6 +419,8 @@ impl<S: Service> Reactor<S> {
         if let Some(per_source) = &mut self.per_source {
             per_source.closed(key);
         }
+        // Closed before it is said to be (tests count descriptors on the word).
+        drop(conn);
         debug!("{}connection {key} closed: {why}", self.tag);
     }
 }

@@ -8,7 +8,6 @@
 //! server that answers a TLS hello with something else is said not to
 //! speak TLS.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -81,7 +80,7 @@ impl ClientTls {
 
     /// A handshake with `addr` that failed with `err`, in one line that
     /// says what to do next.
-    pub fn describe_failure(&self, err: &std::io::Error, addr: SocketAddr) -> String {
+    pub fn describe_failure(&self, err: &std::io::Error, addr: impl std::fmt::Display) -> String {
         match crate::tls::session::tls_error(err) {
             Some(tls_err) => describe_handshake_error(tls_err, &addr.to_string(), &self.server_name.to_str()),
             None if err.kind() == std::io::ErrorKind::UnexpectedEof => format!(

@@ -22,7 +22,7 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use mio::net::TcpStream;
+use crate::transport::Stream;
 use rustls::ServerConfig;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::ConnectionState;
@@ -78,7 +78,7 @@ impl TlsEchoService {
 }
 
 pub struct TlsConnection {
-    stream: TcpStream,
+    stream: Stream,
     tls: UnbufferedServerConnection,
     /// The start of a record (or of a handshake message) whose rest has
     /// not arrived; empty, and unallocated, almost always.
@@ -130,7 +130,7 @@ fn tls_failure(err: impl std::fmt::Display) -> io::Error {
 impl Service for TlsEchoService {
     type Connection = TlsConnection;
 
-    fn open(&mut self, stream: TcpStream) -> TlsConnection {
+    fn open(&mut self, stream: Stream) -> TlsConnection {
         let tls = UnbufferedServerConnection::new(Arc::clone(&self.config))
             .expect("a server session always starts");
         TlsConnection {
@@ -147,7 +147,7 @@ impl Service for TlsEchoService {
         }
     }
 
-    fn stream(connection: &mut TlsConnection) -> &mut TcpStream {
+    fn stream(connection: &mut TlsConnection) -> &mut Stream {
         &mut connection.stream
     }
 

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use mio::net::TcpStream;
+use crate::transport::Stream;
 use rustls::unbuffered::{EncodeError, EncryptError, InsufficientSizeError};
 
 use crate::pending::PendingOutput;
@@ -12,7 +12,7 @@ use crate::pending::PendingOutput;
 /// Sends `records` behind whatever already waits; what the socket does not
 /// take waits in `pending`.
 pub(super) fn send(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     pending: &mut PendingOutput,
     write_ready: &mut bool,
     mut records: &[u8],
