@@ -164,3 +164,33 @@ fn an_abstract_socket_needs_no_file() {
     );
     assert_eq!(output.stdout, b"abstract");
 }
+
+#[test]
+fn bench_pingpong_and_stream_over_the_unix_socket() {
+    let dir = Scratch::new("unix-bench");
+    let (_server, path) = unix_server(&dir, &[]);
+    for mode in ["pingpong", "stream", "churn"] {
+        let output = run_bin(
+            &[
+                "bench", "--unix", &path, "-m", mode, "-c", "8", "-d", "0.5", "--json",
+            ],
+            b"",
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(report["addr"], path.as_str(), "{report}");
+        assert!(util::number(&report, "bytes") > 0.0, "{mode}: {report}");
+        let errors: f64 = report["errors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert_eq!(errors, 0.0, "{mode}: {report}");
+    }
+}

@@ -107,7 +107,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
     let per_cycle = |cpu: f64| if churn { per_unit(cpu, cycles) } else { None };
     Report {
         mode: config.mode.name().to_string(),
-        addr: config.addr.to_string(),
+        addr: config.target(),
         connections: config.connections,
         size: config.size,
         threads,

@@ -108,11 +108,20 @@ pub struct Config {
     pub proxy_header: Option<crate::proxy_protocol::Version>,
     /// `--proxy-split`: that header in two writes.
     pub proxy_split: bool,
+    /// `--unix PATH`: connect to this Unix domain socket instead of `addr`.
+    pub unix: Option<String>,
     /// `--max-loss`: UDP's gate, a share of the window's datagrams.
     pub max_loss: Option<f64>,
     /// `--tls`: every connection speaks TLS (the PROXY header, if any,
     /// goes before the handshake, as a balancer sends it).
     pub tls: Option<crate::tls::client::ClientTls>,
+}
+
+impl Config {
+    /// The server, as the user named it: a TCP address or a Unix socket.
+    pub fn target(&self) -> String {
+        self.unix.clone().unwrap_or_else(|| self.addr.to_string())
+    }
 }
 
 /// The open loop's settings (`--rate`, `--arrival`, `--max-inflight`).
@@ -180,7 +189,12 @@ pub fn run(config: &Config) -> Result<Report, String> {
     if config.mode == Mode::Udp {
         return udp::run(config);
     }
-    let source_ips = choose_source_ips(config)?;
+    // Spreading over source addresses is TCP's (a Unix socket has no ports).
+    let source_ips = if config.unix.is_some() {
+        Vec::new()
+    } else {
+        choose_source_ips(config)?
+    };
     let warnings = Warnings::default();
     check_source_ips(&source_ips, &warnings);
     if let Some(pid) = config

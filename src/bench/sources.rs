@@ -108,6 +108,7 @@ mod tests {
             proxy_split: false,
             tls: None,
             max_loss: None,
+            unix: None,
         }
     }
 

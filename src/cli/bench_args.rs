@@ -188,6 +188,10 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub tls: super::TlsClientArgs,
 
+    /// Load the server's Unix domain socket PATH (@NAME: the abstract namespace) instead of TCP
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "port", "proxy_header", "source_ips"])]
+    pub unix: Option<String>,
+
     /// --mode udp: fail (exit status 3) when more than this share of the window's
     /// datagrams is lost, as a fraction (0.01) or a percentage (1%)
     #[arg(long, value_name = "SHARE", value_parser = parse_share)]
@@ -236,6 +240,14 @@ impl BenchArgs {
             proxy_header: self.proxy_header,
             proxy_split: self.proxy_split,
             tls: self.tls.client_tls(&self.endpoint, self.tls_resume)?,
+            unix: match (&self.unix, self.mode) {
+                (Some(_), bench::Mode::Udp) => {
+                    return Err(Failure::Usage(
+                        "--unix is a stream socket: not with --mode udp".into(),
+                    ));
+                }
+                (unix, _) => unix.clone(),
+            },
             max_loss: match (self.max_loss, self.mode) {
                 (Some(_), mode) if mode != bench::Mode::Udp => {
                     return Err(Failure::Usage("--max-loss applies to --mode udp only".into()));

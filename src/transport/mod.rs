@@ -36,6 +36,37 @@ impl Stream {
         }
     }
 
+    /// The error a non-blocking connect ended with, if it failed.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(stream) => stream.take_error(),
+            Stream::Unix(stream) => stream.take_error(),
+        }
+    }
+
+    /// Ok once a non-blocking connect has completed (`NotConnected` while
+    /// it goes on).
+    pub fn connected(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.peer_addr().map(drop),
+            Stream::Unix(stream) => stream.peer_addr().map(drop),
+        }
+    }
+
+    /// Connects without blocking to a Unix socket path, or `@NAME` in the
+    /// abstract namespace.
+    pub fn connect_unix(name: &str) -> io::Result<Stream> {
+        let stream = match name.strip_prefix('@') {
+            Some(abstract_name) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())?;
+                UnixStream::connect_addr(&addr)?
+            }
+            None => UnixStream::connect(name)?,
+        };
+        Ok(Stream::Unix(stream))
+    }
+
     /// This end's address, for logs.
     pub fn local_name(&self) -> String {
         match self {
@@ -45,6 +76,15 @@ impl Stream {
             Stream::Unix(stream) => stream
                 .local_addr()
                 .map_or_else(|_| "?".into(), |addr| unix::describe(&addr)),
+        }
+    }
+}
+
+impl std::os::fd::AsRawFd for Stream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Stream::Tcp(stream) => stream.as_raw_fd(),
+            Stream::Unix(stream) => stream.as_raw_fd(),
         }
     }
 }

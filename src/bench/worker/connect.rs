@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
+
+use crate::transport::Stream;
 use mio::{Interest, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -73,11 +75,14 @@ impl Worker<'_> {
         self.connecting += 1;
     }
 
-    pub(super) fn new_socket(&self, id: u64) -> io::Result<TcpStream> {
+    pub(super) fn new_socket(&self, id: u64) -> io::Result<Stream> {
+        if let Some(path) = &self.config().unix {
+            return Stream::connect_unix(path);
+        }
         let addr = self.config().addr;
         let ips = self.plan.source_ips;
         if ips.is_empty() {
-            return TcpStream::connect(addr);
+            return TcpStream::connect(addr).map(Stream::Tcp);
         }
         let source = ips[(id % ips.len() as u64) as usize];
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -90,7 +95,7 @@ impl Worker<'_> {
             Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(err) => return Err(err),
         }
-        Ok(TcpStream::from_std(socket.into()))
+        Ok(Stream::Tcp(TcpStream::from_std(socket.into())))
     }
 
     /// True once connected; on failure the connection is dropped and counted.
@@ -101,8 +106,8 @@ impl Worker<'_> {
         }
         let failure = match conn.stream.take_error() {
             Ok(Some(err)) | Err(err) => Some(err),
-            Ok(None) => match conn.stream.peer_addr() {
-                Ok(_) => None,
+            Ok(None) => match conn.stream.connected() {
+                Ok(()) => None,
                 // A spurious wake-up: still connecting.
                 Err(err) if err.kind() == io::ErrorKind::NotConnected => return false,
                 Err(err) => Some(err),
@@ -116,10 +121,13 @@ impl Worker<'_> {
             self.refill(id);
             return false;
         }
-        let _ = conn.stream.set_nodelay(true);
-        if let Some(version) = self.plan.config.proxy_header {
+        let tcp = conn.stream.as_tcp();
+        if let Some(tcp) = tcp {
+            let _ = tcp.set_nodelay(true);
+        }
+        if let (Some(version), Some(tcp)) = (self.plan.config.proxy_header, tcp) {
             // As a balancer would: the header first, with the real endpoints.
-            let (Ok(local), Ok(peer)) = (conn.stream.local_addr(), conn.stream.peer_addr()) else {
+            let (Ok(local), Ok(peer)) = (tcp.local_addr(), tcp.peer_addr()) else {
                 return false;
             };
             let mut header = crate::proxy_protocol::encode(version, local, peer);
@@ -181,7 +189,7 @@ impl Worker<'_> {
             "connect",
             format!(
                 "connecting to {} failed: {} (further failures are counted, not shown)",
-                self.config().addr,
+                self.config().target(),
                 crate::error::describe(err)
             ),
         );

@@ -129,7 +129,7 @@ impl Worker<'_> {
     /// became usable); the first is explained.
     fn handshake_failed(&mut self, key: usize, err: &io::Error) {
         let why = match &self.plan.config.tls {
-            Some(tls) => tls.describe_failure(err, self.plan.config.addr),
+            Some(tls) => tls.describe_failure(err, self.plan.config.target()),
             None => crate::error::describe(err),
         };
         log::debug!("connection {} failed its handshake: {why}", self.conns[key].id);

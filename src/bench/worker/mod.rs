@@ -35,7 +35,7 @@ use std::sync::Barrier;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
+use crate::transport::Stream;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::SIGINT;
 use signal_hook_mio::v1_0::Signals;
@@ -90,7 +90,7 @@ enum Phase {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// Seeds the byte pattern; in churn mode, also the slot it refills.
     id: u64,
     state: State,

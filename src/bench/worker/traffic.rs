@@ -134,7 +134,7 @@ impl Worker<'_> {
                             "tls-alert",
                             format!(
                                 "{} answered with a TLS alert: it is a TLS server (add --tls)",
-                                self.plan.config.addr
+                                self.plan.config.target()
                             ),
                         );
                     }
