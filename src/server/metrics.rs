@@ -138,6 +138,7 @@ pub fn render(board: &StatsBoard) -> String {
         "Connections waiting for their PROXY header",
         levels.proxy_waiting,
     );
+    crate::udp::register_metrics(&mut metrics, &total.udp);
     let mut text = String::new();
     encode(&mut text, &metrics).expect("writing to a String cannot fail");
     text

@@ -39,6 +39,48 @@ impl UdpCounts {
     }
 }
 
+/// The UDP counts as Prometheus metrics: datagrams by what became of
+/// them, bytes echoed, socket errors and evicted sources.
+pub fn register_metrics(metrics: &mut prometheus_client::registry::Registry, counts: &UdpCounts) {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
+    let datagrams: Family<Vec<(String, String)>, Counter> = Family::default();
+    for (result, value) in [
+        ("received", counts.received),
+        ("echoed", counts.echoed),
+        ("dropped", counts.dropped),
+        ("refused_low_port", counts.low_port),
+        ("refused_broadcast", counts.broadcast),
+        ("refused_rate", counts.rate_limited),
+    ] {
+        datagrams
+            .get_or_create(&vec![("result".to_string(), result.to_string())])
+            .inc_by(value);
+    }
+    metrics.register(
+        "udp_datagrams",
+        "UDP datagrams: received, echoed, dropped (socket full), refused by guard",
+        datagrams,
+    );
+    for (name, help, value) in [
+        ("udp_bytes_echoed", "UDP payload bytes echoed", counts.bytes),
+        (
+            "udp_socket_errors",
+            "Errors reported on the UDP socket (ICMP unreachable)",
+            counts.errors,
+        ),
+        (
+            "udp_sources_evicted",
+            "Sources dropped from the full --udp-rate table",
+            counts.evicted,
+        ),
+    ] {
+        let counter: Counter = Counter::default();
+        counter.inc_by(value);
+        metrics.register(name, help, counter);
+    }
+}
+
 /// `--udp`'s guards.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct UdpConfig {
