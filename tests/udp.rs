@@ -328,3 +328,11 @@ fn udp_counts_are_in_the_metrics() {
         assert!(text.contains(line), "{line} missing in:\n{text}");
     }
 }
+
+/// UDP on an address other than loopback is a possible reflector: said at start.
+#[test]
+fn udp_beyond_loopback_is_warned_about_at_start() {
+    let server = ServerProcess::start_with_command(&["serve", "--addr", "0.0.0.0:0", "--udp-only"]);
+    let log = server.wait_for_log("not loopback");
+    assert!(log.contains("a reflector for spoofed traffic"), "{log}");
+}
