@@ -39,6 +39,9 @@ fn main() -> ExitCode {
             BenchCommand { run, .. } => run_bench(&run),
         },
         Command::Chat(args) => run_chat(&args),
+        Command::Completions { shell } => mio_echo::cli::docs::completions(shell, &mut io::stdout())
+            .map_err(|err| Failure::Runtime(format!("cannot write the completions: {err}"))),
+        Command::Man { subcommand } => mio_echo::cli::docs::man(subcommand.as_deref(), &mut io::stdout()),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod address;
 mod bench_args;
+pub mod docs;
 mod serve_args;
 mod tls_args;
 
@@ -71,6 +72,17 @@ pub enum Command {
         mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
     )]
     Chat(ChatArgs),
+    /// Print a shell completion script: mio-echo completions bash > /etc/bash_completion.d/mio-echo
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of mio-echo or of one subcommand: mio-echo man serve | man -l -
+    Man {
+        /// The subcommand whose page to print [default: the whole program]
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
