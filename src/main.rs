@@ -87,6 +87,10 @@ fn usage_error(err: &clap::Error) -> ExitCode {
 
 fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
     let mut config = args.config()?;
+    if args.check {
+        println!("the serve command line is valid");
+        return Ok(ExitCode::SUCCESS);
+    }
     let tls = args
         .tls_settings()
         .map(|settings| mio_echo::tls::config::load(&settings, config.addr))

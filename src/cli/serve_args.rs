@@ -98,6 +98,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub metrics_addr: Option<HostPort>,
 
+    /// Check the command line and exit (0 if valid) without serving: for deployment files
+    /// (systemd units, Kubernetes manifests) to be tested against this binary
+    #[arg(long)]
+    pub check: bool,
+
     /// Serve on a Unix domain stream socket too: a path, or @NAME in the abstract namespace
     /// (no file). A file left by a server that is gone is replaced; the file is removed
     /// when the server stops

@@ -8,6 +8,7 @@
 //!   [`stats`]: the summary and the periodic figures line.
 
 mod accept;
+mod activation;
 mod drain;
 mod idle;
 mod limits;
@@ -137,7 +138,24 @@ impl Server {
         let max_connections = config
             .max_connections
             .unwrap_or_else(|| fd_limit.saturating_sub(SPARE_FDS * threads as u64).max(1) as usize);
-        let listeners: Vec<Option<_>> = if config.tcp {
+        let inherited = if config.tcp {
+            activation::inherited_listener()?
+        } else {
+            None
+        };
+        let listeners: Vec<Option<_>> = if let Some(socket) = inherited {
+            // Every reactor polls a copy of the one socket systemd passed.
+            let addr = socket.local_addr().map_err(fail)?;
+            info!("serving the socket systemd passed (fd 3, {addr}); --addr is not used");
+            (0..threads)
+                .map(|_| {
+                    socket
+                        .try_clone()
+                        .map(|copy| Some(mio::net::TcpListener::from_std(copy)))
+                })
+                .collect::<io::Result<_>>()
+                .map_err(fail)?
+        } else if config.tcp {
             let group = listener::bind_group(config.addr, config.backlog, threads).map_err(fail)?;
             group.into_iter().map(Some).collect()
         } else {
