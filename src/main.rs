@@ -236,6 +236,10 @@ fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
 
 fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let config = args.config()?;
+    if args.check {
+        println!("the bench command line is valid");
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = if args.find_max_rate {
         bench::search::find_max_rate(&config, args.search_start(), mio_echo::cli::MAX_RATE)?
     } else {

@@ -160,3 +160,87 @@ fn the_systemd_units_verify_and_their_command_line_parses() {
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && said.trim().is_empty(), "{said}");
 }
+
+/// The Kubernetes manifests validate against the API schema offline
+/// (`kubernetes-validate --strict`, from PyPI), and every container's
+/// args, with `$(VAR)`s expanded as the kubelet would, is a command line
+/// this binary accepts (`--check`): the manifests cannot drift from the CLI.
+#[test]
+fn the_kubernetes_manifests_validate_and_their_args_parse() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let manifests: Vec<String> = std::fs::read_dir(format!("{root}/deploy/kubernetes"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().display().to_string())
+        .filter(|path| path.ends_with(".yaml"))
+        .collect();
+    assert!(manifests.len() >= 4, "{manifests:?}");
+    if Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "skipped: kubernetes-validate is not installed (pip install kubernetes-validate; .ci/run does)"
+        );
+        return;
+    }
+    let mut validate = Command::new("kubernetes-validate");
+    validate.arg("--strict").args(&manifests);
+    let output = run_command(validate, b"");
+    let said = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert_eq!(
+        said.matches(" passed for resource ").count(),
+        manifests.len(),
+        "{said}"
+    );
+    // Each container's args, expanded: env values, and limits.cpu through
+    // the downward API (rounded up to whole cores with divisor 1). The
+    // Service's DNS name only resolves in the cluster: localhost stands in.
+    let script = r#"
+import json, math, sys, yaml
+def cores(text):
+    return math.ceil(float(text[:-1]) / 1000 if text.endswith("m") else float(text))
+for path in sys.argv[1:]:
+    for doc in yaml.safe_load_all(open(path)):
+        spec = doc.get("spec", {})
+        pod = spec.get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            values = {}
+            for env in container.get("env", []):
+                if "value" in env:
+                    values[env["name"]] = env["value"]
+                elif env["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu":
+                    values[env["name"]] = str(cores(container["resources"]["limits"]["cpu"]))
+            args = []
+            for arg in container["args"]:
+                for name, value in values.items():
+                    arg = arg.replace(f"$({name})", value)
+                args.append(arg.replace("mio-echo:10000", "localhost:10000"))
+            print(json.dumps(args))
+"#;
+    let mut python = Command::new("python3");
+    python.args(["-c", script]).args(&manifests);
+    let output = run_command(python, b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2, "a server and a bench container: {lines:?}");
+    for line in lines {
+        let mut args: Vec<String> = serde_json::from_str(&line).unwrap();
+        args.push("--check".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run_bin(&args, b"");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -188,6 +188,10 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub tls: super::TlsClientArgs,
 
+    /// Check the command line and exit (0 if valid) without running: for deployment files
+    #[arg(long)]
+    pub check: bool,
+
     /// Load the server's Unix domain socket PATH (@NAME: the abstract namespace) instead of TCP
     #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "port", "proxy_header", "source_ips"])]
     pub unix: Option<String>,
