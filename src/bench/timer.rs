@@ -66,7 +66,7 @@ impl PacingTimer {
                 tv_nsec: 0,
             },
             it_value: libc::timespec {
-                tv_sec: value.as_secs() as libc::time_t,
+                tv_sec: value.as_secs() as _,
                 tv_nsec: value.subsec_nanos() as libc::c_long,
             },
         };

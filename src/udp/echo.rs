@@ -144,7 +144,7 @@ impl UdpEcho {
                 self.socket.as_raw_fd(),
                 batch.received.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
             )
         };
@@ -190,7 +190,7 @@ impl UdpEcho {
                     self.socket.as_raw_fd(),
                     batch.replies[sent..].as_mut_ptr(),
                     (replies - sent) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
+                    libc::MSG_DONTWAIT as _,
                 )
             };
             if n > 0 {
