@@ -121,41 +121,47 @@ fn an_inherited_fd_that_is_no_tcp_listener_is_a_clear_error() {
 #[test]
 fn the_systemd_units_verify_and_their_command_line_parses() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let service = std::fs::read_to_string(format!("{root}/deploy/systemd/mio-echo.service")).unwrap();
-    let exec = service
-        .lines()
-        .find_map(|line| line.strip_prefix("ExecStart="))
-        .expect("an ExecStart line");
-    let mut words = exec.split_whitespace();
-    assert_eq!(words.next(), Some("/usr/local/bin/mio-echo"));
-    let mut args: Vec<&str> = words.collect();
-    args.push("--check");
-    let output = run_bin(&args, b"");
-    assert!(
-        output.status.success(),
-        "{exec}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let units = ["mio-echo.service", "mio-echo-standalone.service"];
+    for unit in units {
+        let text = std::fs::read_to_string(format!("{root}/deploy/systemd/{unit}")).unwrap();
+        let exec = text
+            .lines()
+            .find_map(|line| line.strip_prefix("ExecStart="))
+            .expect("an ExecStart line");
+        let mut words = exec.split_whitespace();
+        assert_eq!(words.next(), Some("/usr/local/bin/mio-echo"));
+        let mut args: Vec<&str> = words.collect();
+        args.push("--check");
+        let output = run_bin(&args, b"");
+        assert!(
+            output.status.success(),
+            "{unit}: {exec}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     if Command::new("systemd-analyze").arg("--version").output().is_err() {
         eprintln!("skipped systemd-analyze verify: not installed");
         return;
     }
     // Verified with ExecStart pointing at this build (verify wants the binary to exist).
     let dir = util::tls::Scratch::new("units");
-    std::fs::write(
-        dir.path("mio-echo.service"),
-        service.replace("/usr/local/bin/mio-echo", BIN),
-    )
-    .unwrap();
+    for unit in units {
+        let text = std::fs::read_to_string(format!("{root}/deploy/systemd/{unit}")).unwrap();
+        std::fs::write(dir.path(unit), text.replace("/usr/local/bin/mio-echo", BIN)).unwrap();
+    }
     std::fs::copy(
         format!("{root}/deploy/systemd/mio-echo.socket"),
         dir.path("mio-echo.socket"),
     )
     .unwrap();
     let mut verify = Command::new("systemd-analyze");
-    verify
-        .current_dir(&dir.0)
-        .args(["verify", "--man=no", "./mio-echo.socket", "./mio-echo.service"]);
+    verify.current_dir(&dir.0).args([
+        "verify",
+        "--man=no",
+        "./mio-echo.socket",
+        "./mio-echo.service",
+        "./mio-echo-standalone.service",
+    ]);
     let output = run_command(verify, b"");
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success() && said.trim().is_empty(), "{said}");
