@@ -226,6 +226,19 @@ fn merged_percentiles_come_from_merged_histograms_never_from_averages() {
     );
     assert_eq!(number(&merged, "rate.target"), 4000.0);
     assert_eq!(merged["merged_from"], serde_json::json!([a, b]));
+    // A report fetched with `kubectl logs` has the run's stderr around it.
+    let logs = scratch.file("pod-0.log");
+    std::fs::write(
+        &logs,
+        format!("warning: a busy pod\n{first}\nerror: a late line\n"),
+    )
+    .unwrap();
+    let output = run_bin(&["bench", "merge", &logs, &b, "--json"], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // Each input's own warnings (a busy test machine may have some) come
     // along, named by their file.
     for warning in merged["warnings"].as_array().unwrap() {

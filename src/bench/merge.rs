@@ -27,6 +27,14 @@ pub fn merge_files(paths: &[impl AsRef<Path>]) -> Result<Report, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| format!("{name}: cannot read it: {}", crate::error::describe(&err)))?;
         let report: Report = serde_json::from_str(text.trim())
+            .or_else(|err| {
+                // `kubectl logs` mixes stderr (warnings) into the report's
+                // file: the report is its one line that is a JSON object.
+                text.lines()
+                    .rev()
+                    .find(|line| line.starts_with('{'))
+                    .map_or(Err(err), serde_json::from_str)
+            })
             .map_err(|err| format!("{name}: not a mio-echo bench --json report ({err})"))?;
         inputs.push((name, report));
     }
