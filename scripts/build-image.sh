@@ -8,9 +8,18 @@ cd "$(dirname "$0")/.."
 save=
 if [ "${1:-}" = --save ]; then save=${2:?--save needs a file}; fi
 target=x86_64-unknown-linux-musl
-rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
-# ring compiles C for the target: musl-gcc (Debian's musl-tools).
-CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --release --quiet --target "$target"
+if rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target" >&2; then
+    # ring compiles C for the target: musl-gcc (Debian's musl-tools).
+    CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --release --quiet --target "$target"
+else
+    # No musl target to be had (no network for rustup): glibc, linked
+    # statically. It serves and loads numeric addresses; host names need
+    # glibc's NSS modules, which an empty image does not have.
+    echo "note: no $target; building a static glibc binary (names in --addr will not resolve in the image)" >&2
+    target=x86_64-unknown-linux-gnu
+    RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_STRIP=symbols \
+        cargo build --release --quiet --target "$target"
+fi
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 cp "${CARGO_TARGET_DIR:-target}/$target/release/mio-echo" Containerfile "$context/"
