@@ -136,6 +136,7 @@ fn a_flooding_source_is_cut_to_its_rate_and_another_is_still_answered() {
     let flood = client_socket("127.0.0.2:0");
     let polite = client_socket("127.0.0.3:0");
     let mut polite_answers = 0;
+    let started = std::time::Instant::now();
     for round in 0..10 {
         for i in 0..100 {
             flood
@@ -150,9 +151,15 @@ fn a_flooding_source_is_cut_to_its_rate_and_another_is_still_answered() {
             polite_answers += 1;
         }
     }
+    let sending = started.elapsed().as_secs_f64();
     let answered = replies(&flood);
-    // One second's worth at once, plus what refilled while it sent.
-    assert!((50..=150).contains(&answered), "{answered} of 1000 answered");
+    // One second's worth at once, plus what refilled while it sent (a
+    // slow machine sends for longer; the bound follows).
+    let most = 50 + (50.0 * sending).ceil() as usize + 1;
+    assert!(
+        (50..=most).contains(&answered),
+        "{answered} of 1000 answered in {sending:.2} s"
+    );
     assert_eq!(polite_answers, 10);
 }
 
