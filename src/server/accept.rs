@@ -4,7 +4,7 @@
 use std::io;
 use std::time::Instant;
 
-use crate::transport::{Peer, Stream};
+use crate::transport::{Accepted, Peer, Stream};
 use log::{debug, info, warn};
 use mio::{Interest, Token};
 
@@ -38,9 +38,9 @@ impl<S: Service> Reactor<S> {
             }
             self.at_capacity = false;
             match listener.accept() {
-                Ok((stream, peer)) => {
+                Ok(client) => {
                     self.accept_paused_until = None;
-                    self.accepted(stream, peer);
+                    self.accepted(client);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if is_out_of_resources(&err) => {
@@ -73,10 +73,13 @@ impl<S: Service> Reactor<S> {
 
     /// A new client: served at once, or first made to send its PROXY header
     /// (TCP only: a Unix socket's clients are local processes).
-    fn accepted(&mut self, stream: Stream, peer: Peer) {
-        let (stream, peer) = match (stream, peer) {
-            (Stream::Tcp(stream), Peer::Ip(peer)) if self.proxy.is_some() => (stream, peer),
-            (stream, peer) => return self.serve(stream, peer, peer),
+    fn accepted(&mut self, client: Accepted) {
+        let (stream, peer) = match client {
+            Accepted::Tcp(stream, peer) if self.proxy.is_some() => (stream, peer),
+            Accepted::Tcp(stream, peer) => {
+                return self.serve(Stream::from_tcp(stream), Peer::Ip(peer), Peer::Ip(peer));
+            }
+            Accepted::Unix(stream) => return self.serve(Stream::from_unix(stream), Peer::Local, Peer::Local),
         };
         let Some(gate) = &mut self.proxy else { return };
         if !gate.trusts(peer.ip()) {
@@ -103,7 +106,7 @@ impl<S: Service> Reactor<S> {
             }
             Outcome::Ready { stream, client, peer } => {
                 self.summary.proxy_accepted += 1;
-                self.serve(Stream::Tcp(stream), Peer::Ip(client), Peer::Ip(peer));
+                self.serve(Stream::from_tcp(stream), Peer::Ip(client), Peer::Ip(peer));
             }
         }
     }
@@ -162,11 +165,11 @@ impl<S: Service> Reactor<S> {
     }
 
     fn add_connection(&mut self, mut stream: Stream, client: Peer, peer: Peer) -> io::Result<usize> {
-        if let Some(tcp) = stream.as_tcp() {
+        if let Peer::Ip(_) = peer {
             // Echo traffic is small request/response pairs: Nagle would hold
             // each reply back for the peer's delayed ACK.
-            tcp.set_nodelay(true)?;
-            self.dead_peers.apply(tcp)?;
+            stream.socket().set_tcp_nodelay(true)?;
+            self.dead_peers.apply(stream.socket())?;
         }
         let entry = self.connections.vacant_entry();
         let key = entry.key();

@@ -8,8 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-use socket2::{SockRef, TcpKeepalive};
+use socket2::TcpKeepalive;
 
 /// How often a source over its share is said in the log, at most.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -40,8 +39,7 @@ pub struct DeadPeers {
 }
 
 impl DeadPeers {
-    pub fn apply(&self, stream: &TcpStream) -> io::Result<()> {
-        let socket = SockRef::from(stream);
+    pub fn apply(&self, socket: &socket2::Socket) -> io::Result<()> {
         if let Some(k) = self.keepalive {
             let params = TcpKeepalive::new()
                 .with_time(k.idle)
@@ -152,7 +150,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
-        let stream = TcpStream::from_std(accepted);
+        let socket = socket2::Socket::from(accepted);
         let options = DeadPeers {
             keepalive: Some(Keepalive {
                 idle: Duration::from_secs(7),
@@ -161,8 +159,7 @@ mod tests {
             }),
             user_timeout: Some(Duration::from_millis(1500)),
         };
-        options.apply(&stream).unwrap();
-        let socket = SockRef::from(&stream);
+        options.apply(&socket).unwrap();
         assert!(socket.keepalive().unwrap());
         assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
         assert_eq!(socket.tcp_keepalive_interval().unwrap(), Duration::from_secs(2));

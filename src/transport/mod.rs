@@ -7,50 +7,51 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 pub mod unix;
 
-/// A connected stream socket.
+/// A connected stream socket, TCP or Unix domain. One type for both:
+/// reading, writing, shutting down and polling a stream socket are the same
+/// system calls whatever its family, and an idle connection stays the size
+/// of its descriptor (an enum of the two would add a tag to every
+/// connection the server holds). What only TCP has (Nagle, keepalive) is
+/// set through [`Stream::socket`] by whoever knows the family.
 #[derive(Debug)]
-pub enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
+pub struct Stream(socket2::Socket);
 
 impl Stream {
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.shutdown(how),
-            Stream::Unix(stream) => stream.shutdown(how),
-        }
+    pub fn from_tcp(stream: TcpStream) -> Stream {
+        Stream(socket2::Socket::from(OwnedFd::from(stream)))
     }
 
-    /// The TCP socket, for what only TCP has (Nagle, keepalive).
-    pub fn as_tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Stream::Tcp(stream) => Some(stream),
-            Stream::Unix(_) => None,
-        }
+    pub fn from_unix(stream: UnixStream) -> Stream {
+        Stream(socket2::Socket::from(OwnedFd::from(stream)))
+    }
+
+    /// The socket, for its options and addresses.
+    pub fn socket(&self) -> &socket2::Socket {
+        &self.0
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.shutdown(how)
     }
 
     /// The error a non-blocking connect ended with, if it failed.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        match self {
-            Stream::Tcp(stream) => stream.take_error(),
-            Stream::Unix(stream) => stream.take_error(),
-        }
+        self.0.take_error()
     }
 
     /// Ok once a non-blocking connect has completed (`NotConnected` while
     /// it goes on).
     pub fn connected(&self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.peer_addr().map(drop),
-            Stream::Unix(stream) => stream.peer_addr().map(drop),
-        }
+        self.0.peer_addr().map(drop)
     }
 
     /// Connects without blocking to a Unix socket path, or `@NAME` in the
@@ -64,46 +65,41 @@ impl Stream {
             }
             None => UnixStream::connect(name)?,
         };
-        Ok(Stream::Unix(stream))
+        Ok(Stream::from_unix(stream))
     }
 
     /// This end's address, for logs.
     pub fn local_name(&self) -> String {
-        match self {
-            Stream::Tcp(stream) => stream
-                .local_addr()
-                .map_or_else(|_| "?".into(), |addr| addr.to_string()),
-            Stream::Unix(stream) => stream
-                .local_addr()
-                .map_or_else(|_| "?".into(), |addr| unix::describe(&addr)),
+        let Ok(addr) = self.0.local_addr() else {
+            return "?".into();
+        };
+        if let Some(ip) = addr.as_socket() {
+            return ip.to_string();
+        }
+        match (addr.as_pathname(), addr.as_abstract_namespace()) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
+            (None, None) => "(unnamed)".into(),
         }
     }
 }
 
 impl std::os::fd::AsRawFd for Stream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        match self {
-            Stream::Tcp(stream) => stream.as_raw_fd(),
-            Stream::Unix(stream) => stream.as_raw_fd(),
-        }
+        self.0.as_raw_fd()
     }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(stream) => stream.read(buf),
-            Stream::Unix(stream) => stream.read(buf),
-        }
+        (&self.0).read(buf)
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(stream) => stream.write(buf),
-            Stream::Unix(stream) => stream.write(buf),
-        }
+        // A peer gone away is an EPIPE error, never a signal.
+        self.0.send_with_flags(buf, libc::MSG_NOSIGNAL)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -113,24 +109,15 @@ impl Write for Stream {
 
 impl Source for Stream {
     fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.register(registry, token, interests),
-            Stream::Unix(stream) => stream.register(registry, token, interests),
-        }
+        SourceFd(&self.0.as_raw_fd()).register(registry, token, interests)
     }
 
     fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.reregister(registry, token, interests),
-            Stream::Unix(stream) => stream.reregister(registry, token, interests),
-        }
+        SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interests)
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.deregister(registry),
-            Stream::Unix(stream) => stream.deregister(registry),
-        }
+        SourceFd(&self.0.as_raw_fd()).deregister(registry)
     }
 }
 
@@ -157,15 +144,20 @@ pub enum Listener {
     Unix(UnixListener, unix::SocketFile),
 }
 
+/// A client just accepted, still its own kind: a TCP one may first have to
+/// pass the PROXY gate, and gets TCP's options.
+pub enum Accepted {
+    Tcp(TcpStream, SocketAddr),
+    Unix(UnixStream),
+}
+
 impl Listener {
-    pub fn accept(&self) -> io::Result<(Stream, Peer)> {
+    pub fn accept(&self) -> io::Result<Accepted> {
         match self {
             Listener::Tcp(listener) => listener
                 .accept()
-                .map(|(stream, peer)| (Stream::Tcp(stream), Peer::Ip(peer))),
-            Listener::Unix(listener, _) => listener
-                .accept()
-                .map(|(stream, _)| (Stream::Unix(stream), Peer::Local)),
+                .map(|(stream, peer)| Accepted::Tcp(stream, peer)),
+            Listener::Unix(listener, _) => listener.accept().map(|(stream, _)| Accepted::Unix(stream)),
         }
     }
 

@@ -82,7 +82,7 @@ impl Worker<'_> {
         let addr = self.config().addr;
         let ips = self.plan.source_ips;
         if ips.is_empty() {
-            return TcpStream::connect(addr).map(Stream::Tcp);
+            return TcpStream::connect(addr).map(Stream::from_tcp);
         }
         let source = ips[(id % ips.len() as u64) as usize];
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -95,7 +95,7 @@ impl Worker<'_> {
             Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(err) => return Err(err),
         }
-        Ok(Stream::Tcp(TcpStream::from_std(socket.into())))
+        Ok(Stream::from_tcp(TcpStream::from_std(socket.into())))
     }
 
     /// True once connected; on failure the connection is dropped and counted.
@@ -121,13 +121,18 @@ impl Worker<'_> {
             self.refill(id);
             return false;
         }
-        let tcp = conn.stream.as_tcp();
-        if let Some(tcp) = tcp {
-            let _ = tcp.set_nodelay(true);
+        let tcp = self.plan.config.unix.is_none();
+        if tcp {
+            let _ = conn.stream.socket().set_tcp_nodelay(true);
         }
-        if let (Some(version), Some(tcp)) = (self.plan.config.proxy_header, tcp) {
+        if let (Some(version), true) = (self.plan.config.proxy_header, tcp) {
             // As a balancer would: the header first, with the real endpoints.
-            let (Ok(local), Ok(peer)) = (tcp.local_addr(), tcp.peer_addr()) else {
+            let socket = conn.stream.socket();
+            let ends = (socket.local_addr().ok(), socket.peer_addr().ok());
+            let (Some(Some(local)), Some(Some(peer))) = (
+                ends.0.map(|addr| addr.as_socket()),
+                ends.1.map(|addr| addr.as_socket()),
+            ) else {
                 return false;
             };
             let mut header = crate::proxy_protocol::encode(version, local, peer);
