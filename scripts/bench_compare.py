@@ -385,6 +385,26 @@ def write_docs(table, targets, rows, opts, skipped):
     print(f"wrote {path} and docs/benchmarks.svg", file=sys.stderr)
 
 
+def write_section(name, section):
+    """Puts `section` (which starts with `<!-- name -->` and ends with
+    `<!-- /name -->`) into docs/benchmarks.md, in place of the old one or
+    before the analysis: how bench-tls.sh and bench-udp.sh publish."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->\n"
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    text = open(path).read()
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    elif "<!-- analysis -->" in text:
+        before, rest = text.split("<!-- analysis -->", 1)
+        text = before + section + "\n<!-- analysis -->" + rest
+    else:
+        text += "\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote the {name} section of {path}", file=sys.stderr)
+
+
 def svg_chart(rows, path):
     """Server CPU per message (pingpong) and RSS per idle connection, by
     server, drawn by gnuplot (installed by bench-compare.sh)."""

@@ -230,19 +230,7 @@ def write_docs(table, targets, opts):
         "idle for 0.5 s, minus VmRSS before, over the connections.\n\n"
         "### Results\n\n" + table + "\n\n### Targets\n\n" + targets + "\n<!-- /tls -->\n"
     )
-    path = os.path.join(ROOT, "docs", "benchmarks.md")
-    text = open(path).read()
-    if "<!-- tls -->" in text:
-        before, rest = text.split("<!-- tls -->", 1)
-        text = before + section + rest.split("<!-- /tls -->\n", 1)[1]
-    elif "<!-- analysis -->" in text:
-        before, rest = text.split("<!-- analysis -->", 1)
-        text = before + section + "\n<!-- analysis -->" + rest
-    else:
-        text += "\n" + section
-    with open(path, "w") as f:
-        f.write(text)
-    print(f"wrote the TLS section of {path}", file=sys.stderr)
+    common.write_section("tls", section)
 
 
 if __name__ == "__main__":

@@ -104,17 +104,7 @@ def write_docs(table, targets, opts):
         "hold the 64 sources, all on one address, to 1,000 answers a second.\n\n"
         "### Results\n\n" + table + "\n\n### Targets\n\n" + targets + "\n<!-- /udp -->\n"
     )
-    path = os.path.join(ROOT, "docs", "benchmarks.md")
-    text = open(path).read()
-    if "<!-- udp -->" in text:
-        before, rest = text.split("<!-- udp -->", 1)
-        text = before + section + rest.split("<!-- /udp -->\n", 1)[1]
-    else:
-        before, rest = text.split("<!-- analysis -->", 1)
-        text = before + section + "\n<!-- analysis -->" + rest
-    with open(path, "w") as f:
-        f.write(text)
-    print(f"wrote the UDP section of {path}", file=sys.stderr)
+    common.write_section("udp", section)
 
 
 if __name__ == "__main__":

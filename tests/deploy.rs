@@ -32,24 +32,35 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn a_socket_activated_server_echoes_and_drains_on_sigterm() {
-    let Some(activate) = activator() else { return };
-    let port = free_port();
+/// Starts the activator with `args` and waits for its "Listening on" line:
+/// the socket is open, and clients queue in it until the server, started
+/// by the first of them, accepts. Returns it and the rest of its stderr.
+fn activate_listening(
+    activate: &str,
+    args: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
     let mut child = Command::new(activate)
-        .args(["-l", &format!("127.0.0.1:{port}"), BIN, "serve", "--threads", "2"])
-        .stdout(Stdio::piped())
+        .args(args)
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Its "Listening on" line says the socket is open: connections queue
-    // in it until the server, started by the first one, accepts them.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("Listening on") {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "the activator exited");
     }
+    (child, stderr)
+}
+
+#[test]
+fn a_socket_activated_server_echoes_and_drains_on_sigterm() {
+    let Some(activate) = activator() else { return };
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut child, mut stderr) =
+        activate_listening(activate, &["-l", &listen, BIN, "serve", "--threads", "2"]);
     let output = run_bin(&["send", "--port", &port.to_string(), "activated"], b"");
     assert!(
         output.status.success(),
@@ -91,17 +102,8 @@ fn an_inherited_fd_that_is_no_tcp_listener_is_a_clear_error() {
     // A datagram socket where a stream one belongs.
     let Some(activate) = activator() else { return };
     let port = free_port();
-    let mut child = Command::new(activate)
-        .args(["--datagram", "-l", &format!("127.0.0.1:{port}"), BIN, "serve"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("Listening on") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "the activator exited");
-    }
+    let listen = format!("127.0.0.1:{port}");
+    let (mut child, mut stderr) = activate_listening(activate, &["--datagram", "-l", &listen, BIN, "serve"]);
     // A datagram starts the server, which refuses the socket.
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()

@@ -28,8 +28,6 @@ fn python_ssl_gets_16_mib_back_and_a_clean_close() {
     // written from two threads at once.
     let script = r#"
 import hashlib, os, select, socket, ssl, sys
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
 tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname="localhost")
 data = os.urandom(16 << 20)
 got = bytearray()
@@ -147,8 +145,6 @@ fn a_tls_client_that_never_reads_leaves_memory_flat() {
     let before = server.rss_bytes();
     let script = r#"
 import os, socket, ssl, sys, time
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
 tls = ctx.wrap_socket(socket.create_connection((host, port)), server_hostname="localhost")
 tls.settimeout(1.0)
 block = os.urandom(1 << 16)
@@ -194,9 +190,6 @@ fn a_graceful_stop_says_close_notify_to_quiet_tls_clients() {
     let dir = Scratch::new("farewell");
     let (mut server, cert) = self_signed_server(&dir, &[]);
     let script = r#"
-import socket, ssl, sys
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
 tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20),
                       server_hostname="localhost", suppress_ragged_eofs=False)
 tls.sendall(b"hi")

@@ -60,8 +60,6 @@ fn clients_limited_to_tls_1_2_or_to_tls_1_3_are_both_served() {
     let chain = make_chain(&dir, KeyKind::Ecdsa);
     let server = chain_server(&chain, &[], &[]);
     let script = r#"
-import socket, ssl, sys
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 for name in ("TLSv1_2", "TLSv1_3"):
     ctx = ssl.create_default_context(cafile=cafile)
     ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, name)
@@ -142,9 +140,6 @@ fn alpn_picks_the_servers_protocol_and_sni_is_logged() {
     server.wait_for_log_count("SNI localhost", 2);
     // Python offering ALPN too: it gets the same answer.
     let script = r#"
-import socket, ssl, sys
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
 ctx.set_alpn_protocols(["h2", "echo"])
 with ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname="localhost") as tls:
     print(tls.selected_alpn_protocol())

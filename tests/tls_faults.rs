@@ -52,9 +52,6 @@ fn resets_mid_handshake_and_mid_stream_close_that_connection_only() {
     closed_without_leaking(&server, 1, fds);
     // Mid-stream: Python sends 1 MiB without reading, then resets.
     let script = r#"
-import socket, ssl, struct, sys
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
 tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname="localhost")
 tls.setblocking(False)
 sent = 0
@@ -87,9 +84,6 @@ fn a_stream_truncated_without_close_notify_is_logged_and_closed() {
     // TCP FIN with no close_notify first: SSLSocket.shutdown is the plain
     // socket's (unwrap() would send close_notify).
     let script = r#"
-import socket, ssl, sys
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
 tls = ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_hostname="localhost")
 tls.sendall(b"cut short")
 assert tls.recv(9) == b"cut short"
@@ -227,9 +221,6 @@ fn plaintext_of_a_failed_connection_never_reaches_the_next_one() {
     let dir = Scratch::new("tls-no-leak");
     let (server, cert) = self_signed_server_with(&dir, &[], DEBUG);
     let script = r#"
-import socket, ssl, sys
-host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(cafile=cafile)
 raw = socket.create_connection((host, port), timeout=20)
 incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")

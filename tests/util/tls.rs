@@ -197,13 +197,21 @@ pub fn s_client(server: &ServerProcess, ca: &Path) -> Command {
     command
 }
 
-/// Python running `script` with the server's host, port and `ca` as arguments.
+/// What every Python TLS client script starts with: `host`, `port` and
+/// `cafile` from its arguments, and a context that trusts `cafile`.
+const PYTHON_PREAMBLE: &str = "import socket, ssl, struct, sys
+host, port, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cafile)
+";
+
+/// Python running `script` (after [`PYTHON_PREAMBLE`]) with the server's
+/// host, port and `ca` as arguments.
 pub fn python(script: &str, server: &ServerProcess, ca: &Path) -> Command {
     let mut command = Command::new("python3");
     command
         .args([
             "-c",
-            script,
+            &format!("{PYTHON_PREAMBLE}{script}"),
             &server.addr.ip().to_string(),
             &server.addr.port().to_string(),
         ])
