@@ -37,13 +37,10 @@ impl Socket {
     pub fn connect(target: &Target, timeout: Duration) -> Result<Socket, String> {
         let connected = match target {
             Target::Tcp(addr) => TcpStream::connect_timeout(addr, timeout).map(Socket::Tcp),
-            Target::Unix(name) => match name.strip_prefix('@') {
-                Some(abstract_name) => {
-                    use std::os::linux::net::SocketAddrExt;
-                    std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
-                        .and_then(|addr| UnixStream::connect_addr(&addr))
-                        .map(Socket::Unix)
-                }
+            Target::Unix(name) => match crate::transport::unix::abstract_address(name) {
+                Some(addr) => addr
+                    .and_then(|addr| UnixStream::connect_addr(&addr))
+                    .map(Socket::Unix),
                 None => UnixStream::connect(name).map(Socket::Unix),
             },
         };

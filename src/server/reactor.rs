@@ -302,7 +302,7 @@ impl<S: Service> Reactor<S> {
     fn echo_datagrams(&mut self) {
         if let Some(udp) = &mut self.udp {
             udp.on_readable(self.now);
-            self.summary.udp = udp.counts;
+            self.summary.udp = udp.counts();
         }
     }
 

@@ -57,12 +57,8 @@ impl Stream {
     /// Connects without blocking to a Unix socket path, or `@NAME` in the
     /// abstract namespace.
     pub fn connect_unix(name: &str) -> io::Result<Stream> {
-        let stream = match name.strip_prefix('@') {
-            Some(abstract_name) => {
-                use std::os::linux::net::SocketAddrExt;
-                let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())?;
-                UnixStream::connect_addr(&addr)?
-            }
+        let stream = match unix::abstract_address(name) {
+            Some(addr) => UnixStream::connect_addr(&addr?)?,
             None => UnixStream::connect(name)?,
         };
         Ok(Stream::from_unix(stream))

@@ -30,13 +30,21 @@ impl Drop for SocketFile {
     }
 }
 
+/// `@NAME` as an address in Linux's abstract namespace; `None` for a path.
+/// Every client and listener of this crate spells Unix addresses so.
+pub fn abstract_address(name: &str) -> Option<io::Result<std::os::unix::net::SocketAddr>> {
+    use std::os::linux::net::SocketAddrExt;
+    let abstract_name = name.strip_prefix('@')?;
+    Some(std::os::unix::net::SocketAddr::from_abstract_name(
+        abstract_name.as_bytes(),
+    ))
+}
+
 /// Binds `name` (a path, or `@name` for the abstract namespace) and
 /// returns the non-blocking listener and the guard of its file.
 pub fn bind(name: &str, mode: u32) -> io::Result<(UnixListener, SocketFile)> {
-    if let Some(abstract_name) = name.strip_prefix('@') {
-        use std::os::linux::net::SocketAddrExt;
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())?;
-        let listener = UnixListener::bind_addr(&addr)?;
+    if let Some(addr) = abstract_address(name) {
+        let listener = UnixListener::bind_addr(&addr?)?;
         listener.set_nonblocking(true)?;
         return Ok((listener, SocketFile(None)));
     }

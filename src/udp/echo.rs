@@ -33,7 +33,8 @@ pub struct UdpEcho {
     socket: UdpSocket,
     guard: Guard,
     batch: Box<Batch>,
-    pub counts: UdpCounts,
+    /// What the socket itself saw; the refusals are the guard's.
+    counts: UdpCounts,
     /// The budget ran out with datagrams maybe still queued: no new edge
     /// will come for them, so the reactor drives the socket again.
     pub yielded: bool,
@@ -73,19 +74,6 @@ impl UdpEcho {
         }
     }
 
-    pub fn socket(&mut self) -> &mut UdpSocket {
-        &mut self.socket
-    }
-
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
-    }
-
-    /// Sources the guard tracks now.
-    pub fn sources(&self) -> usize {
-        self.guard.sources()
-    }
-
     /// Reads and answers until the socket is empty or the budget is spent.
     pub fn on_readable(&mut self, now: Instant) {
         self.yielded = false;
@@ -113,11 +101,18 @@ impl UdpEcho {
             }
         }
         self.yielded = handled >= BUDGET;
+    }
+
+    /// Everything counted so far: the socket's figures and the guard's.
+    pub fn counts(&self) -> UdpCounts {
         let refusals = self.guard.refusals;
-        self.counts.low_port = refusals.low_port;
-        self.counts.broadcast = refusals.broadcast;
-        self.counts.rate_limited = refusals.rate_limited;
-        self.counts.evicted = self.guard.evictions;
+        UdpCounts {
+            low_port: refusals.low_port,
+            broadcast: refusals.broadcast,
+            rate_limited: refusals.rate_limited,
+            evicted: self.guard.evictions,
+            ..self.counts
+        }
     }
 
     fn receive(&mut self) -> io::Result<usize> {

@@ -53,18 +53,6 @@ pub struct Refusals {
     pub rate_limited: u64,
 }
 
-impl Refusals {
-    pub fn total(&self) -> u64 {
-        self.low_port + self.broadcast + self.rate_limited
-    }
-
-    pub fn add(&mut self, other: &Refusals) {
-        self.low_port += other.low_port;
-        self.broadcast += other.broadcast;
-        self.rate_limited += other.rate_limited;
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,

@@ -273,21 +273,12 @@ impl<'a> Run<'a> {
             due_ns: due.duration_since(self.started).as_nanos() as u64,
         };
         payload::write(datagram, stamp);
-        let counted = self.in_window(due);
-        match source.socket.send(datagram) {
-            Ok(_) => {
-                if counted {
-                    self.figures.sent += 1;
-                    source.outstanding.insert(sequence);
-                }
-            }
-            Err(_) => {
-                if counted {
-                    self.figures.sent += 1;
-                    self.figures.send_errors += 1;
-                    source.outstanding.insert(sequence);
-                }
-            }
+        let refused = source.socket.send(datagram).is_err();
+        if self.in_window(due) {
+            // A refused send is still due: it counts as sent, and lost.
+            self.figures.sent += 1;
+            self.figures.send_errors += u64::from(refused);
+            source.outstanding.insert(sequence);
         }
     }
 
