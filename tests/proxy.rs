@@ -186,3 +186,82 @@ fn send_and_bench_speak_the_header_to_a_server_that_wants_it() {
     assert_eq!(output.status.code(), Some(1));
     let _ = TcpStream::connect_timeout(&server.addr, TIMEOUT).map(|s| s.shutdown(Shutdown::Both));
 }
+
+/// A v2 header that announces `body` bytes of addresses and TLVs (from
+/// [2001:db8::7]:40000, then NOOP padding), whole.
+fn v2_announcing(body: u16) -> Vec<u8> {
+    let mut header = v2();
+    header.truncate(16 + 36);
+    let padding = usize::from(body) - 36 - 3;
+    header.extend_from_slice(&[0x04]);
+    header.extend_from_slice(&(padding as u16).to_be_bytes());
+    header.resize(16 + usize::from(body), 0);
+    header[14..16].copy_from_slice(&body.to_be_bytes());
+    header
+}
+
+/// Issue 19, item 1: trusted peers that trickle a long header a byte per
+/// segment must not stall anyone else. Before the fix the gate re-peeked
+/// the whole unread header on every event, and 20 such peers held a
+/// canary's echo for seconds.
+#[test]
+fn headers_trickled_a_byte_per_segment_stall_no_one() {
+    let server = ServerProcess::start(&["--proxy-protocol", "--proxy-timeout", "30"]);
+    let trickle_for = Duration::from_secs(3);
+    let mut tricklers = Vec::new();
+    for n in 0..20 {
+        let addr = server.addr;
+        // Half announce the format's largest header, half one under the cap.
+        let header = v2_announcing(if n % 2 == 0 { 65_535 } else { 4000 });
+        tricklers.push(std::thread::spawn(move || {
+            let mut peer = connect(addr);
+            peer.set_nodelay(true).unwrap();
+            let started = Instant::now();
+            let mut sent = 0;
+            for byte in header.iter().cycle() {
+                if started.elapsed() > trickle_for || peer.write_all(&[*byte]).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    let mut canary = connect(server.addr);
+    canary.set_nodelay(true).unwrap();
+    canary.write_all(V1).unwrap();
+    let started = Instant::now();
+    let mut worst = Duration::ZERO;
+    let mut rounds = 0;
+    while started.elapsed() < trickle_for {
+        let asked = Instant::now();
+        canary.write_all(b"ping").unwrap();
+        assert_eq!(util::read_exact_vec(&mut canary, 4).unwrap(), b"ping");
+        worst = worst.max(asked.elapsed());
+        rounds += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent: usize = tricklers.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(sent > 20 * 16, "the tricklers sent {sent} bytes");
+    assert!(rounds > 50, "{rounds} canary rounds");
+    assert!(
+        worst < Duration::from_millis(50),
+        "the canary waited {worst:?} for an echo ({rounds} rounds, {sent} bytes trickled)"
+    );
+}
+
+#[test]
+fn a_v2_header_over_the_cap_is_refused() {
+    let server = ServerProcess::start_with(&["--proxy-protocol"], &[("RUST_LOG", "debug")]);
+    for (body, served) in [(4096 - 16, true), (4096 - 15, false)] {
+        let mut header = v2_announcing(body);
+        header.extend_from_slice(b"after the header");
+        let mut client = connect(server.addr);
+        let _ = client.write_all(&header);
+        let mut back = vec![0; 16];
+        let got = client.read_exact(&mut back).map(|()| back);
+        assert_eq!(got.is_ok(), served, "a body of {body} bytes");
+    }
+    let log = server.wait_for_log("a PROXY v2 header of 4097 bytes");
+    assert!(log.contains("(at most 4096 are served)"), "{log}");
+}

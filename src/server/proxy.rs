@@ -6,9 +6,17 @@
 //! header, and only trusted peers (`--proxy-trust`) may send one. A
 //! connection waits here, outside the echo slab, until its whole header has
 //! arrived, however it is split across reads (a classic bug: servers that
-//! parse the first read only). The socket is *peeked*, and only the
-//! header's own bytes are then read, so whatever the client sent after it
-//! stays in the socket for the echo. LOCAL headers (a balancer's health
+//! parse the first read only). Only the header's own bytes are ever taken
+//! from the socket, so whatever the client sent after it stays there for
+//! the echo: a v1 line (at most 107 bytes) is peeked until its CRLF is
+//! there, a v2 header is *read* into the connection's own buffer, its
+//! 16-byte prefix first (which gives the length), then exactly the rest.
+//! So one readable event costs at most one 107-byte peek or the bytes that
+//! are new, whatever the peer trickles: an earlier version re-peeked the
+//! whole unread header on every event, and 20 peers sending a 64 KiB header
+//! a byte per segment froze every other client for seconds. A v2 header
+//! may be at most [`MAX_V2_HEADER`] bytes (real balancers send a few hundred
+//! at most). LOCAL headers (a balancer's health
 //! checks) keep the real endpoints; TLVs are skipped by their length. A
 //! header that is invalid, or not complete within `--proxy-timeout`, closes
 //! that connection only, with a debug line and a count.
@@ -28,8 +36,21 @@ use slab::Slab;
 /// the reactor's reserved tokens), the gate's slab key added.
 pub const FIRST_TOKEN: usize = 1 << (usize::BITS - 2);
 
-/// The longest v2 header: 16 bytes, then a 16-bit length of addresses and TLVs.
-const MAX_HEADER: usize = 16 + 65_535;
+/// The longest v2 header served, TLVs included. The format allows 16 +
+/// 65,535 bytes, but HAProxy, AWS's and Google's balancers, nginx and Envoy
+/// send addresses and a few TLVs (authority, unique ID, TLS details, a VPC
+/// endpoint): hundreds of bytes. Documented in docs/load-balancers.md.
+pub const MAX_V2_HEADER: usize = 4096;
+
+/// A v1 line is at most 107 bytes, CRLF included (the spec's bound).
+const MAX_V1_HEADER: usize = 107;
+
+/// Every v2 header starts with these 12 bytes.
+const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+
+/// A v2 header's fixed part: the signature, version and command, family,
+/// and the 16-bit length of what follows.
+const V2_PREFIX: usize = 16;
 
 /// The spec's minimum wait for a header, and the default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -97,14 +118,16 @@ struct Waiting {
     peer: SocketAddr,
     /// Told apart from a later connection under the same key.
     serial: u64,
+    /// A v2 header's length once its prefix is seen (0 until then, and for
+    /// v1, which is peeked).
+    v2_len: usize,
+    /// The v2 header's bytes read so far: each event reads only what is new.
+    header: Vec<u8>,
 }
 
 /// The connections waiting for their header.
 pub struct ProxyGate {
     config: ProxyConfig,
-    /// Where headers are peeked into; its size bounds a header (v2 TLVs
-    /// included): the largest possible v2 header fits.
-    peeked: Box<[u8]>,
     waiting: Slab<Waiting>,
     /// (deadline, key, serial) in arrival order, so in deadline order: every
     /// connection waits the same time.
@@ -116,7 +139,6 @@ impl ProxyGate {
     pub fn new(config: ProxyConfig) -> ProxyGate {
         ProxyGate {
             config,
-            peeked: vec![0; MAX_HEADER].into_boxed_slice(),
             waiting: Slab::new(),
             deadlines: VecDeque::new(),
             next_serial: 0,
@@ -160,6 +182,8 @@ impl ProxyGate {
             stream,
             peer,
             serial: self.next_serial,
+            v2_len: 0,
+            header: Vec::new(),
         });
         self.deadlines
             .push_back((now + self.config.timeout, key, self.next_serial));
@@ -169,20 +193,12 @@ impl ProxyGate {
     /// Looks at what connection `token` has sent so far.
     pub fn on_readable(&mut self, registry: &Registry, token: Token) -> Outcome {
         let key = token.0 - FIRST_TOKEN;
-        let scratch = &mut self.peeked[..];
         let Some(waiting) = self.waiting.get_mut(key) else {
             return Outcome::Waiting;
         };
-        let header = match waiting.stream.peek(&mut *scratch) {
-            Ok(0) => Header::Invalid("closed before its PROXY header was complete".into()),
-            Ok(n) => match parse(&scratch[..n]) {
-                Header::Incomplete if n == scratch.len() => {
-                    Header::Invalid(format!("a PROXY header longer than {n} bytes"))
-                }
-                header => header,
-            },
+        let header = match read_header(waiting) {
+            Ok(header) => header,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Outcome::Waiting,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => return Outcome::Waiting,
             Err(err) => Header::Invalid(crate::error::describe(&err)),
         };
         match header {
@@ -190,8 +206,10 @@ impl ProxyGate {
             Header::Invalid(why) => Outcome::Rejected(self.remove(registry, key).peer, why),
             Header::Complete { len, client } => {
                 let mut waiting = self.remove(registry, key);
-                // The header's bytes only: what follows is the client's.
-                if let Err(err) = consume(&mut waiting.stream, len, &mut self.peeked) {
+                // A v1 line was only peeked: take its bytes, and no more.
+                if waiting.v2_len == 0
+                    && let Err(err) = consume(&mut waiting.stream, len)
+                {
                     return Outcome::Rejected(waiting.peer, crate::error::describe(&err));
                 }
                 Outcome::Ready {
@@ -248,8 +266,73 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Takes what is new of a waiting connection's header, never a byte past
+/// it: `Incomplete` until it is all there (or `WouldBlock` when nothing new
+/// has come). The cost is bounded by the header's size, not by how finely
+/// the peer splits it.
+fn read_header(waiting: &mut Waiting) -> io::Result<Header> {
+    if waiting.v2_len == 0 {
+        // Enough to tell v1 from v2 and to hold any v1 line.
+        let mut start = [0; MAX_V1_HEADER];
+        let seen = match peek(&waiting.stream, &mut start)? {
+            0 => return Ok(closed_early()),
+            n => &start[..n],
+        };
+        let signature = &V2_SIGNATURE[..seen.len().min(V2_SIGNATURE.len())];
+        if !seen.starts_with(signature) {
+            return Ok(match parse(seen) {
+                Header::Incomplete if seen.len() == MAX_V1_HEADER => {
+                    Header::Invalid(format!("a PROXY v1 line longer than {MAX_V1_HEADER} bytes"))
+                }
+                header => header,
+            });
+        }
+        if seen.len() < V2_PREFIX {
+            return Ok(Header::Incomplete);
+        }
+        let len = V2_PREFIX + usize::from(u16::from_be_bytes([seen[14], seen[15]]));
+        if len > MAX_V2_HEADER {
+            return Ok(Header::Invalid(format!(
+                "a PROXY v2 header of {len} bytes (at most {MAX_V2_HEADER} are served)"
+            )));
+        }
+        waiting.v2_len = len;
+        waiting.header.reserve_exact(len);
+    }
+    // v2: read (not peek) exactly the header's bytes, what is new each event.
+    let len = waiting.v2_len;
+    loop {
+        let have = waiting.header.len();
+        if have == len {
+            return Ok(parse(&waiting.header));
+        }
+        let mut piece = [0; 1024];
+        let want = (len - have).min(piece.len());
+        match waiting.stream.read(&mut piece[..want]) {
+            Ok(0) => return Ok(closed_early()),
+            Ok(n) => waiting.header.extend_from_slice(&piece[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+fn closed_early() -> Header {
+    Header::Invalid("closed before its PROXY header was complete".into())
+}
+
+fn peek(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.peek(buf) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
 /// Reads exactly `len` bytes (already in the socket: they were peeked).
-fn consume(stream: &mut TcpStream, len: usize, scratch: &mut [u8]) -> io::Result<()> {
+fn consume(stream: &mut TcpStream, len: usize) -> io::Result<()> {
+    let mut scratch = [0; MAX_V1_HEADER];
     let mut left = len;
     while left > 0 {
         match stream.read(&mut scratch[..left]) {
