@@ -31,6 +31,7 @@ pub mod connection;
 pub mod echo;
 pub mod error;
 pub mod fd_limit;
+pub mod logging;
 pub mod pending;
 pub mod proxy_protocol;
 pub mod server;

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     };
     // rustls warns of every peer that misbehaves; the server says so at
     // debug and the clients in their own error, so its warnings are noise.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,rustls=error")).init();
+    mio_echo::logging::init("info,rustls=error");
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Send(args) => send(&args),
@@ -43,6 +43,8 @@ fn main() -> ExitCode {
             .map_err(|err| Failure::Runtime(format!("cannot write the completions: {err}"))),
         Command::Man { subcommand } => mio_echo::cli::docs::man(subcommand.as_deref(), &mut io::stdout()),
     };
+    // The last log lines (a stop summary) are out before the error or exit.
+    mio_echo::logging::flush();
     match result {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {

@@ -351,3 +351,85 @@ fn udp_beyond_loopback_is_warned_about_at_start() {
     let log = server.wait_for_log("not loopback");
     assert!(log.contains("a reflector for spoofed traffic"), "{log}");
 }
+
+/// Issue 19, item 3: refusals from 20,000 forged sources, with the
+/// server's stderr on a pipe that nobody reads. Before, each source got a
+/// log line, the pipe filled, the log write blocked and the reactor with
+/// it: TCP and UDP echo stopped. Now the refusals are summed up and the
+/// log never blocks, so the echo goes on between rounds.
+#[test]
+fn a_flood_of_refused_sources_with_stderr_unread_stops_no_echo() {
+    let mut child = Command::new(util::BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--udp", "--udp-rate", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped()) // held, never read
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr: SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let unread_stderr = child.stderr.take();
+    for round in 0..100u32 {
+        for i in 0..200u32 {
+            let ip = std::net::Ipv4Addr::from(0x7F02_0000 + round * 200 + i);
+            let socket = UdpSocket::bind((ip, 0)).unwrap();
+            // The first is answered, the second refused (and was logged).
+            socket.send_to(b"x", addr).unwrap();
+            socket.send_to(b"y", addr).unwrap();
+        }
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        tcp.write_all(b"still there?").unwrap();
+        let mut back = [0; 12];
+        let answered = std::io::Read::read_exact(&mut tcp, &mut back);
+        if answered.is_err() {
+            let _ = child.kill();
+        }
+        assert!(answered.is_ok(), "the TCP echo stopped after round {round}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(unread_stderr);
+}
+
+/// The same flood with stderr read: two lines say it, not one per source.
+#[test]
+fn a_flood_of_refused_sources_is_summed_up_in_the_log() {
+    let mut server = udp_server(&["--udp-rate", "1"]);
+    let check = client_socket("127.0.0.1:0");
+    for round in 0..10u32 {
+        for i in 0..200u32 {
+            let ip = std::net::Ipv4Addr::from(0x7F03_0000 + round * 200 + i);
+            let socket = UdpSocket::bind((ip, 0)).unwrap();
+            socket.send_to(b"x", server.addr).unwrap();
+            socket.send_to(b"y", server.addr).unwrap();
+        }
+        // The TCP echo's answer says the round was read.
+        assert_eq!(util::echo(server.addr, b"read?"), b"read?");
+    }
+    drop(check);
+    server.signal(libc::SIGTERM);
+    server.wait_exit(util::TIMEOUT).expect("server stops");
+    let log = server.stderr_at_exit();
+    let refusal_lines = log
+        .lines()
+        .filter(|line| line.contains("UDP from") || line.contains("UDP datagram"))
+        .count();
+    assert!(
+        refusal_lines <= 2,
+        "{refusal_lines} lines for 2,000 refusals: {log}"
+    );
+    assert!(log.contains("further refusals are summed up every 10 s"), "{log}");
+    assert!(
+        log.contains(" more UDP datagrams from "),
+        "the rest, summed up at stop: {log}"
+    );
+}

@@ -253,6 +253,9 @@ impl<S: Service> Reactor<S> {
                 break;
             }
         }
+        if let Some(udp) = &mut self.udp {
+            udp.flush_log(None);
+        }
         self.summary.log_stopped(&self.tag, self.udp.is_some());
         // Dropping the reactor closes whatever connections remain.
         self.summary.closed[Closed::Shutdown as usize] += self.connections.len() as u64;
@@ -262,6 +265,9 @@ impl<S: Service> Reactor<S> {
 
     fn run_timers(&mut self) {
         self.expire_proxy_headers();
+        if let Some(udp) = &mut self.udp {
+            udp.flush_log(Some(self.now));
+        }
         if let Some(endpoint) = &mut self.metrics {
             endpoint.expire(self.poll.registry(), self.now);
         }
@@ -355,6 +361,7 @@ impl<S: Service> Reactor<S> {
             self.stats.as_ref().map(StatsReporter::next_deadline),
             self.proxy.as_ref().and_then(ProxyGate::next_deadline),
             self.metrics.as_ref().and_then(MetricsEndpoint::next_deadline),
+            self.udp.as_ref().and_then(UdpEcho::next_log_deadline),
             self.drain.as_ref().map(Drain::next_deadline),
             self.unpublished_since(),
         ];

@@ -103,6 +103,15 @@ impl UdpEcho {
         self.yielded = handled >= BUDGET;
     }
 
+    /// When the guard's refusal summary is due, if one waits.
+    pub fn next_log_deadline(&self) -> Option<Instant> {
+        self.guard.next_log_deadline()
+    }
+
+    pub fn flush_log(&mut self, now: Option<Instant>) {
+        self.guard.flush_log(now);
+    }
+
     /// Everything counted so far: the socket's figures and the guard's.
     pub fn counts(&self) -> UdpCounts {
         let refusals = self.guard.refusals;

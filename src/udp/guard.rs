@@ -7,11 +7,17 @@
 //! - no answer to broadcast or multicast sources;
 //! - each source address gets at most `rate` answers per second (a token
 //!   bucket holding up to one second's worth), in a table of at most
-//!   `max_sources` addresses: when it is full, the oldest entry goes.
+//!   `max_sources` addresses. When it is full, the oldest entry goes if its
+//!   bucket has refilled (forgetting it then loses nothing); otherwise the
+//!   newcomer is refused, counted as rate-limited: evicting a source still
+//!   over its rate would hand it a fresh bucket when it came back (cycling
+//!   101 sources through a table of 100 once got every datagram answered).
 //!
 //! Replies are never larger than requests, so there is no amplification to
-//! guard against. Refusals are counted by reason, and logged at most once
-//! per source per [`LOG_EVERY`] (never a line per datagram).
+//! guard against. Refusals are counted by reason. The log says the first
+//! refusal after a quiet spell at once, and the rest in one summary line
+//! per [`LOG_EVERY`] (how many, from how many sources, the busiest ones):
+//! forged sources cost no more log than one.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,6 +38,8 @@ pub enum Verdict {
     Broadcast,
     /// Over its source's rate.
     RateLimited,
+    /// A new source while the table is full of sources not yet refilled.
+    TableFull,
 }
 
 impl Verdict {
@@ -41,6 +49,9 @@ impl Verdict {
             Verdict::LowPort => "its source port is below 1024",
             Verdict::Broadcast => "its source is a broadcast or multicast address",
             Verdict::RateLimited => "its source is over --udp-rate",
+            Verdict::TableFull => {
+                "the table of sources (--udp-max-sources) is full of sources still over their rate"
+            }
         }
     }
 }
@@ -57,8 +68,100 @@ pub struct Refusals {
 struct Bucket {
     tokens: f64,
     refilled: Instant,
-    /// When a refusal of this source was last logged.
-    logged: Option<Instant>,
+}
+
+impl Bucket {
+    /// Tops the bucket up for the time since it was last.
+    fn refill(&mut self, now: Instant, rate: f64) {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(capacity(rate));
+        self.refilled = now;
+    }
+}
+
+/// A bucket holds one second's worth (at least one answer).
+fn capacity(rate: f64) -> f64 {
+    rate.max(1.0)
+}
+
+/// Sources the refusal summary tells apart in one interval; the rest are
+/// counted, not named.
+const SUMMARY_SOURCES: usize = 1024;
+
+/// Refusals since the last line about them.
+#[derive(Default)]
+struct RefusalLog {
+    /// When the interval began (its first refusal, logged on its own).
+    since: Option<Instant>,
+    /// Refused after that first one.
+    datagrams: u64,
+    /// Per source (up to [`SUMMARY_SOURCES`]): how many, and the last reason.
+    sources: HashMap<IpAddr, (u64, Verdict)>,
+    /// Refused from sources past that bound.
+    unnamed: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, source: SocketAddr, verdict: Verdict, now: Instant) {
+        if self.since.is_none() {
+            self.since = Some(now);
+            log::info!(
+                "not answering UDP from {source}: {} (further refusals are summed up every {} s)",
+                verdict.reason(),
+                LOG_EVERY.as_secs()
+            );
+            return;
+        }
+        self.datagrams += 1;
+        let known = self.sources.len();
+        match self.sources.get_mut(&source.ip()) {
+            Some(entry) => *entry = (entry.0 + 1, verdict),
+            None if known < SUMMARY_SOURCES => {
+                self.sources.insert(source.ip(), (1, verdict));
+            }
+            None => self.unnamed += 1,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.since.map(|since| since + LOG_EVERY)
+    }
+
+    /// Says what was refused in an interval that has ended (any interval
+    /// with `now` unset: the server is stopping).
+    fn flush(&mut self, now: Option<Instant>) {
+        if self.since.is_none() || now.zip(self.next_deadline()).is_some_and(|(now, due)| now < due) {
+            return;
+        }
+        if self.datagrams > 0 {
+            log::info!("{}", self.summary());
+        }
+        *self = RefusalLog::default();
+    }
+
+    fn summary(&self) -> String {
+        let mut busiest: Vec<_> = self.sources.iter().collect();
+        busiest.sort_unstable_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
+        let top: Vec<String> = busiest
+            .iter()
+            .take(3)
+            .map(|(ip, (count, verdict))| format!("{ip} ({count}, {})", verdict.reason()))
+            .collect();
+        let sources = if self.unnamed > 0 {
+            format!("more than {SUMMARY_SOURCES} sources")
+        } else if self.sources.len() == 1 {
+            "1 source".to_string()
+        } else {
+            format!("{} sources", self.sources.len())
+        };
+        format!(
+            "refused {} more UDP datagram{} from {sources} in the last {} s; most: {}",
+            self.datagrams,
+            if self.datagrams == 1 { "" } else { "s" },
+            LOG_EVERY.as_secs(),
+            top.join(", ")
+        )
+    }
 }
 
 pub struct Guard {
@@ -71,10 +174,7 @@ pub struct Guard {
     pub refusals: Refusals,
     /// Entries dropped because the table was full.
     pub evictions: u64,
-    /// Sources not in the table (refused for their port or address) whose
-    /// refusal was logged lately; bounded like the table, cleared every
-    /// [`LOG_EVERY`].
-    logged_unlisted: HashMap<IpAddr, Instant>,
+    log: RefusalLog,
     /// This host's directed broadcast addresses ([`local_broadcasts`]).
     broadcasts: Vec<Ipv4Addr>,
 }
@@ -89,7 +189,7 @@ impl Guard {
             arrivals: VecDeque::new(),
             refusals: Refusals::default(),
             evictions: 0,
-            logged_unlisted: HashMap::new(),
+            log: RefusalLog::default(),
         }
     }
 
@@ -99,93 +199,76 @@ impl Guard {
     }
 
     /// Whether to answer a datagram from `source` at `now`; a refusal is
-    /// counted, and logged if this source's was not lately.
+    /// counted, and goes into the log's summary.
     pub fn check(&mut self, source: SocketAddr, now: Instant) -> Verdict {
         let ip = source.ip();
         let verdict = if is_broadcast_or_multicast(ip, &self.broadcasts) {
             Verdict::Broadcast
         } else if source.port() < LOWEST_PORT {
             Verdict::LowPort
-        } else if !self.take_token(ip, now) {
-            Verdict::RateLimited
         } else {
-            return Verdict::Answer;
+            self.take_token(ip, now)
         };
         match verdict {
+            Verdict::Answer => return verdict,
             Verdict::Broadcast => self.refusals.broadcast += 1,
             Verdict::LowPort => self.refusals.low_port += 1,
-            _ => self.refusals.rate_limited += 1,
+            Verdict::RateLimited | Verdict::TableFull => self.refusals.rate_limited += 1,
         }
-        if self.should_log(ip, verdict, now) {
-            log::info!(
-                "not answering UDP from {source}: {} (logged once per source per {} s)",
-                verdict.reason(),
-                LOG_EVERY.as_secs()
-            );
-        }
+        self.log.refused(source, verdict, now);
         verdict
     }
 
-    fn take_token(&mut self, ip: IpAddr, now: Instant) -> bool {
+    /// When the refusal summary is due, if anything waits to be said.
+    pub fn next_log_deadline(&self) -> Option<Instant> {
+        self.log.next_deadline()
+    }
+
+    /// Logs the refusal summary if its interval has ended, or at once
+    /// with `now` unset.
+    pub fn flush_log(&mut self, now: Option<Instant>) {
+        self.log.flush(now);
+    }
+
+    fn take_token(&mut self, ip: IpAddr, now: Instant) -> Verdict {
         let rate = self.rate;
         if !self.buckets.contains_key(&ip) {
-            if self.buckets.len() >= self.max_sources {
-                self.evict_oldest();
+            if self.buckets.len() >= self.max_sources && !self.evict_oldest(now) {
+                return Verdict::TableFull;
             }
             self.arrivals.push_back(ip);
         }
         let bucket = self.buckets.entry(ip).or_insert(Bucket {
-            tokens: rate,
+            tokens: capacity(rate),
             refilled: now,
-            logged: None,
         });
-        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate.max(1.0));
-        bucket.refilled = now;
+        bucket.refill(now, rate);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
-            true
+            Verdict::Answer
         } else {
-            false
+            Verdict::RateLimited
         }
     }
 
-    fn evict_oldest(&mut self) {
-        while let Some(oldest) = self.arrivals.pop_front() {
-            if self.buckets.remove(&oldest).is_some() {
-                self.evictions += 1;
-                return;
-            }
-        }
-    }
-
-    fn should_log(&mut self, ip: IpAddr, verdict: Verdict, now: Instant) -> bool {
-        let due =
-            |last: Option<Instant>| last.is_none_or(|at| now.saturating_duration_since(at) >= LOG_EVERY);
-        if verdict == Verdict::RateLimited {
-            let bucket = self
-                .buckets
-                .get_mut(&ip)
-                .expect("a rate-limited source is in the table");
-            let log = due(bucket.logged);
-            if log {
-                bucket.logged = Some(now);
-            }
-            return log;
-        }
-        if self.logged_unlisted.len() >= self.max_sources {
-            // Forget who was logged rather than grow: a few lines more.
-            self.logged_unlisted
-                .retain(|_, at| now.saturating_duration_since(*at) < LOG_EVERY);
-            if self.logged_unlisted.len() >= self.max_sources {
+    /// Forgets the oldest source if that loses nothing (its bucket is full
+    /// again, as a new one would be); false if it is still over its rate.
+    fn evict_oldest(&mut self, now: Instant) -> bool {
+        while let Some(&oldest) = self.arrivals.front() {
+            let Some(bucket) = self.buckets.get_mut(&oldest) else {
+                self.arrivals.pop_front();
+                continue;
+            };
+            bucket.refill(now, self.rate);
+            if bucket.tokens < capacity(self.rate) {
                 return false;
             }
+            self.arrivals.pop_front();
+            self.buckets.remove(&oldest);
+            self.evictions += 1;
+            return true;
         }
-        let log = due(self.logged_unlisted.get(&ip).copied());
-        if log {
-            self.logged_unlisted.insert(ip, now);
-        }
-        log
+        false
     }
 }
 
@@ -280,12 +363,16 @@ mod tests {
     #[test]
     fn the_table_of_sources_stays_bounded() {
         let mut guard = Guard::new(10.0, 1000, Vec::new());
-        let now = Instant::now();
+        let start = Instant::now();
         for i in 0..100_000u32 {
             let ip = std::net::Ipv4Addr::from(0x0A00_0000 + i);
+            // A tenth of a second apart per thousand: the oldest has
+            // refilled (one token at 10/s) by the time it is evicted.
+            let now = start + Duration::from_millis(u64::from(i) / 10);
             assert_eq!(
                 guard.check(SocketAddr::new(ip.into(), 40000), now),
-                Verdict::Answer
+                Verdict::Answer,
+                "source {i}"
             );
         }
         assert_eq!(guard.sources(), 1000);
@@ -293,21 +380,54 @@ mod tests {
         assert!(guard.arrivals.len() <= 1000);
     }
 
+    /// Issue 19, item 5: cycling one more source than the table holds
+    /// must not hand each a fresh bucket (before: 600 of 600 answered).
     #[test]
-    fn a_source_is_logged_once_per_interval_however_much_it_is_refused() {
-        let mut guard = Guard::new(1.0, 10, Vec::new());
-        let now = Instant::now();
-        let source: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..100 {
-            guard.check(SocketAddr::new(source, 5000), now);
+    fn cycling_sources_through_a_full_table_earns_no_fresh_buckets() {
+        let mut guard = Guard::new(1.0, 100, Vec::new());
+        let start = Instant::now();
+        let mut answered = 0;
+        for round in 0..6u32 {
+            for i in 0..101u32 {
+                let ip = std::net::Ipv4Addr::from(0x0A00_0000 + i);
+                // Each round within the same second: nobody refills.
+                let now = start + Duration::from_millis(u64::from(round) * 100);
+                if guard.check(SocketAddr::new(ip.into(), 40000), now) == Verdict::Answer {
+                    answered += 1;
+                }
+            }
         }
-        assert_eq!(guard.refusals.rate_limited, 99);
-        // Logged at the first refusal: not again within the interval.
-        assert!(!guard.should_log(source, Verdict::RateLimited, now + Duration::from_secs(1)));
-        assert!(guard.should_log(source, Verdict::RateLimited, now + LOG_EVERY));
-        let other: IpAddr = "10.0.0.9".parse().unwrap();
-        assert!(guard.should_log(other, Verdict::LowPort, now));
-        assert!(!guard.should_log(other, Verdict::LowPort, now));
+        assert_eq!(answered, 100, "one token per source, and the 101st refused");
+        assert_eq!(guard.refusals.rate_limited, 606 - 100);
+        // Once the oldest has refilled, a newcomer takes its place.
+        let later = start + Duration::from_secs(2);
+        assert_eq!(guard.check(at("10.0.1.0", 40000), later), Verdict::Answer);
+        assert_eq!(guard.evictions, 1);
+    }
+
+    /// Issue 19, item 3: 20,000 refused sources make two log lines (the
+    /// first refusal, then one summary), not one each.
+    #[test]
+    fn refusals_are_summed_up_not_logged_per_source() {
+        let mut guard = Guard::new(1.0, 100_000, Vec::new());
+        let now = Instant::now();
+        for i in 0..20_000u32 {
+            let source = SocketAddr::new(std::net::Ipv4Addr::from(0x0A00_0000 + i).into(), 40000);
+            guard.check(source, now);
+            guard.check(source, now);
+            guard.flush_log(Some(now));
+        }
+        assert_eq!(guard.refusals.rate_limited, 20_000);
+        assert_eq!(guard.log.datagrams, 19_999, "all but the first are waiting");
+        assert_eq!(guard.next_log_deadline(), Some(now + LOG_EVERY));
+        let summary = guard.log.summary();
+        assert!(
+            summary.starts_with("refused 19999 more UDP datagrams from more than 1024 sources in the last 10 s; most: 10.0.0.1 (1, its source is over --udp-rate)"),
+            "{summary}"
+        );
+        guard.flush_log(Some(now + LOG_EVERY));
+        assert_eq!(guard.next_log_deadline(), None, "said, and a new interval waits");
+        assert_eq!(guard.log.sources.len(), 0);
     }
 
     #[test]
