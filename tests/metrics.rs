@@ -151,3 +151,55 @@ fn a_hostile_metrics_port_does_not_touch_the_echo() {
         "scrapes work again"
     );
 }
+
+fn healthz_answered(metrics: SocketAddr) -> bool {
+    get(metrics, "GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n").starts_with("HTTP/1.1 200")
+}
+
+/// Issue 19, item 4: 64 idle connections used to fill every scraper place,
+/// and `/healthz` then answered 2 of 237 probes. A new scraper takes the
+/// oldest one's place.
+#[test]
+fn idle_connections_cannot_take_healthz_away() {
+    let (_server, metrics) = with_metrics(&[]);
+    let idle: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect_timeout(&metrics, TIMEOUT).unwrap())
+        .collect();
+    let answered = (0..20).filter(|_| healthz_answered(metrics)).count();
+    assert_eq!(answered, 20, "of 20 probes beside 64 idle connections");
+    drop(idle);
+}
+
+/// Issue 19, item 4: a probe that arrives while the process has no
+/// descriptor left is answered once one frees up, with no other scraper
+/// needed to wake the listener (before, it was never answered).
+#[test]
+fn a_probe_waiting_out_descriptor_exhaustion_is_answered() {
+    let server = ServerProcess::start_with_fd_limit(
+        32,
+        &["--max-connections", "1000", "--metrics-addr", "127.0.0.1:0"],
+    );
+    let metrics: SocketAddr = server
+        .second_line()
+        .strip_prefix("metrics on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut clients: Vec<TcpStream> = (0..40).map(|_| connect(server.addr)).collect();
+    clients[0].write_all(b"?").unwrap();
+    let mut first = [0; 1];
+    clients[0].read_exact(&mut first).unwrap();
+    server.wait_for_log("cannot accept");
+    // The probe waits in the metrics listener's backlog, unaccepted.
+    let mut probe = TcpStream::connect_timeout(&metrics, TIMEOUT).unwrap();
+    probe.set_read_timeout(Some(TIMEOUT)).unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: probe\r\n\r\n")
+        .unwrap();
+    // Every echo client goes, freeing descriptors (those in the echo
+    // backlog are closed before they are accepted).
+    drop(clients);
+    let mut answer = String::new();
+    let _ = probe.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "the probe got {answer:?}");
+}

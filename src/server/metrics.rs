@@ -4,8 +4,13 @@
 //!
 //! The metrics port faces the same network as the echo port, so it is
 //! hostile input too: a request is read up to [`MAX_REQUEST`] bytes within
-//! [`REQUEST_TIMEOUT`], at most [`MAX_CLIENTS`] scrapers are served at once
-//! (more are closed at accept), and every answer closes its connection.
+//! [`REQUEST_TIMEOUT`], at most [`MAX_CLIENTS`] scrapers are held at once,
+//! and every answer closes its connection. A new scraper is always served:
+//! when all the places are taken, the oldest connection is closed for it
+//! (idle connections must not take `/healthz` away from a balancer, which
+//! would then drop a healthy server). After the process runs out of
+//! descriptors, accepting is tried again every [`ACCEPT_RETRY`], so a probe
+//! that came meanwhile is answered as soon as a descriptor frees up.
 //! None of it can hold up echo traffic: each step is a non-blocking read or
 //! write of a few kilobytes in the reactor's loop.
 
@@ -35,8 +40,11 @@ const FIRST_TOKEN: usize = 1 << (usize::BITS - 3);
 pub const MAX_REQUEST: usize = 8 * 1024;
 /// A request not complete by then is closed (a slowloris on the metrics port).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Scrapers served at once; more are closed at accept.
+/// Scrapers held at once; a new one takes the oldest one's place.
 pub const MAX_CLIENTS: usize = 64;
+/// How soon accepting is tried again after it failed for want of
+/// descriptors or memory.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// The text exposition of every reactor's figures.
 pub fn render(board: &StatsBoard) -> String {
@@ -200,8 +208,11 @@ pub struct MetricsEndpoint {
     listener: TcpListener,
     board: StatsBoard,
     scrapers: Slab<Scraper>,
+    /// (deadline, key, serial) in arrival order: the front is the oldest.
     deadlines: VecDeque<(Instant, usize, u64)>,
     next_serial: u64,
+    /// Accepting failed for want of resources: try again then.
+    retry_accept: Option<Instant>,
 }
 
 impl MetricsEndpoint {
@@ -217,6 +228,7 @@ impl MetricsEndpoint {
             scrapers: Slab::new(),
             deadlines: VecDeque::new(),
             next_serial: 0,
+            retry_accept: None,
         })
     }
 
@@ -229,12 +241,15 @@ impl MetricsEndpoint {
     }
 
     pub fn accept_all(&mut self, registry: &Registry, now: Instant) {
+        self.retry_accept = None;
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
                     if self.scrapers.len() >= MAX_CLIENTS {
-                        log::debug!("metrics: {peer} closed: {MAX_CLIENTS} scrapers already connected");
-                        continue;
+                        self.close_oldest(registry);
+                        log::debug!(
+                            "metrics: {MAX_CLIENTS} scrapers connected: the oldest closed for {peer}"
+                        );
                     }
                     let entry = self.scrapers.vacant_entry();
                     let token = Token(FIRST_TOKEN + entry.key());
@@ -258,8 +273,21 @@ impl MetricsEndpoint {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     log::debug!("metrics: accept failed: {}", crate::error::describe(&err));
+                    // Out of descriptors (or memory): no new edge may come
+                    // for a probe already waiting, so try again soon.
+                    self.retry_accept = Some(now + ACCEPT_RETRY);
                     return;
                 }
+            }
+        }
+    }
+
+    fn close_oldest(&mut self, registry: &Registry) {
+        while let Some((_, key, serial)) = self.deadlines.pop_front() {
+            if self.scrapers.get(key).is_some_and(|s| s.serial == serial) {
+                let mut scraper = self.scrapers.remove(key);
+                let _ = registry.deregister(&mut scraper.stream);
+                return;
             }
         }
     }
@@ -284,11 +312,16 @@ impl MetricsEndpoint {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.front().map(|(deadline, _, _)| *deadline)
+        let oldest = self.deadlines.front().map(|(deadline, _, _)| *deadline);
+        oldest.into_iter().chain(self.retry_accept).min()
     }
 
-    /// Closes scrapers that did not finish in time.
+    /// Closes scrapers that did not finish in time, and accepts again if
+    /// that is due.
     pub fn expire(&mut self, registry: &Registry, now: Instant) {
+        if self.retry_accept.is_some_and(|at| now >= at) {
+            self.accept_all(registry, now);
+        }
         while let Some(&(deadline, key, serial)) = self.deadlines.front() {
             if deadline > now {
                 break;
