@@ -36,6 +36,7 @@ pub mod pending;
 pub mod proxy_protocol;
 pub mod server;
 pub mod service;
+mod sys;
 pub mod tls;
 pub mod transport;
 pub mod udp;

@@ -113,3 +113,64 @@ fn stats_with_threads_is_one_total_line_per_interval() {
         "5 stats lines within {elapsed:?} at a 0.2 s interval"
     );
 }
+
+/// Which of `clients` have an echoed byte waiting, read.
+fn answered(clients: &mut [std::net::TcpStream]) -> Vec<usize> {
+    use std::io::Read;
+    let mut got = [0; 1];
+    (0..clients.len())
+        .filter(|&i| {
+            clients[i].set_nonblocking(true).unwrap();
+            let read = clients[i].read(&mut got);
+            clients[i].set_nonblocking(false).unwrap();
+            matches!(read, Ok(1))
+        })
+        .collect()
+}
+
+/// Issue 19, item 5: `--max-connections` holds for the server, not per
+/// reactor (before, `--threads 4 --max-connections 1` served 4 at once).
+/// A place freed on one reactor lets in a client waiting on another.
+#[test]
+fn max_connections_holds_across_reactors() {
+    use std::io::Write;
+    let server = ServerProcess::start(&["--threads", "4", "--max-connections", "1"]);
+    let mut clients: Vec<_> = (0..6).map(|_| connect(server.addr)).collect();
+    for client in &mut clients {
+        client.write_all(b"?").unwrap();
+    }
+    for round in 0..6 {
+        let started = std::time::Instant::now();
+        let mut first = answered(&mut clients);
+        while first.is_empty() && started.elapsed() < TIMEOUT {
+            std::thread::sleep(Duration::from_millis(5));
+            first = answered(&mut clients);
+        }
+        assert_eq!(first.len(), 1, "round {round}: answered {first:?}");
+        // A window in which no one else may be served while it is open.
+        std::thread::sleep(Duration::from_millis(300));
+        let others = answered(&mut clients);
+        assert!(
+            others.is_empty(),
+            "round {round}: {others:?} served beside {first:?}"
+        );
+        drop(clients.remove(first[0]));
+    }
+}
+
+/// Issue 19, item 5: 10 clients under a cap of 10 on 4 reactors are all
+/// served at once (before, 7 to 9 were: the cap was split per reactor).
+#[test]
+fn a_cap_of_ten_serves_ten_at_once_on_four_reactors() {
+    use std::io::{Read, Write};
+    let server = ServerProcess::start(&["--threads", "4", "--max-connections", "10"]);
+    let mut clients: Vec<_> = (0..10).map(|_| connect(server.addr)).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.write_all(&[i as u8]).unwrap();
+        let mut got = [0; 1];
+        client
+            .read_exact(&mut got)
+            .unwrap_or_else(|err| panic!("client {i}: {err}"));
+        assert_eq!(got[0], i as u8);
+    }
+}

@@ -433,3 +433,25 @@ fn a_flood_of_refused_sources_is_summed_up_in_the_log() {
         "the rest, summed up at stop: {log}"
     );
 }
+
+/// Issue 19, item 5: `--udp-rate` is per source address for the whole
+/// server: one address sending from 20 ports to 4 reactors is cut to its
+/// rate (before, it got 204 answers at `--udp-rate 50` instead of 51).
+#[test]
+fn the_udp_rate_holds_across_reactors_and_source_ports() {
+    let server = udp_server(&["--threads", "4", "--udp-rate", "50"]);
+    let ports: Vec<UdpSocket> = (0..20).map(|_| client_socket("127.0.0.2:0")).collect();
+    let started = std::time::Instant::now();
+    for round in 0..50u8 {
+        for socket in &ports {
+            socket.send_to(&[round; 32], server.addr).unwrap();
+        }
+    }
+    let sending = started.elapsed().as_secs_f64();
+    let answered: usize = ports.iter().map(replies).sum();
+    let most = 50 + (50.0 * sending).ceil() as usize + 1;
+    assert!(
+        (50..=most).contains(&answered),
+        "{answered} of 1000 answered in {sending:.2} s"
+    );
+}

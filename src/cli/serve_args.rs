@@ -27,8 +27,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 
-    /// Serve at most N connections at once; more wait in the backlog
-    /// [default: the open-file limit less a few spare]
+    /// Serve at most N connections at once, all reactors together; more wait in the
+    /// backlog [default: the open-file limit less a few spare]
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub max_connections: Option<usize>,
 
@@ -132,8 +132,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PKTS_PER_S", default_value = "1000", value_parser = parse_rate)]
     pub udp_rate: f64,
 
-    /// With --udp: source addresses whose rate is tracked at most (the oldest is forgotten
-    /// when a new one comes), bounding the table's memory under a flood of sources
+    /// With --udp: source addresses whose rate is tracked at most, all reactors together
+    /// (the oldest is forgotten for a new one once its bucket has refilled; until then
+    /// the new one is refused), bounding the table's memory under a flood of sources
     #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = parse_positive)]
     pub udp_max_sources: usize,
 

@@ -8,7 +8,7 @@ use crate::transport::{Accepted, Peer, Stream};
 use log::{debug, info, warn};
 use mio::{Interest, Token};
 
-use super::proxy::{Outcome, ProxyGate};
+use super::proxy::Outcome;
 use super::reactor::{ACCEPT_BACKOFF, Reactor};
 use super::stats::plural;
 use crate::error::describe;
@@ -26,11 +26,11 @@ impl<S: Service> Reactor<S> {
         loop {
             let listener = if unix { &self.unix_listener } else { &self.listener };
             let Some(listener) = listener else { return };
-            if self.open_count() >= self.max_connections {
+            if !self.admission.claim() {
                 if !self.at_capacity {
                     debug!(
                         "at {} connections: new clients wait in the backlog",
-                        self.max_connections
+                        self.admission.limit()
                     );
                 }
                 self.at_capacity = true;
@@ -41,9 +41,14 @@ impl<S: Service> Reactor<S> {
                 Ok(client) => {
                     self.accept_paused_until = None;
                     self.accepted(client);
+                    continue;
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.admission.release(1);
+                    return;
+                }
                 Err(err) if is_out_of_resources(&err) => {
+                    self.admission.release(1);
                     self.summary.accept_errors += 1;
                     if self.accept_paused_until.is_none() {
                         self.summary.accept_backoffs += 1;
@@ -59,16 +64,12 @@ impl<S: Service> Reactor<S> {
                 }
                 // ECONNABORTED and the like concern one client only.
                 Err(err) => {
+                    self.admission.release(1);
                     self.summary.accept_errors += 1;
                     debug!("accept failed: {}", describe(&err));
                 }
             }
         }
-    }
-
-    /// Connections held now: served, or waiting for their PROXY header.
-    pub(super) fn open_count(&self) -> usize {
-        self.connections.len() + self.proxy.as_ref().map_or(0, ProxyGate::len)
     }
 
     /// A new client: served at once, or first made to send its PROXY header
@@ -83,6 +84,7 @@ impl<S: Service> Reactor<S> {
         };
         let Some(gate) = &mut self.proxy else { return };
         if !gate.trusts(peer.ip()) {
+            self.admission.release(1);
             self.summary.proxy_rejected += 1;
             debug!(
                 "{}connection from {peer} closed: not a trusted proxy (--proxy-trust)",
@@ -91,6 +93,7 @@ impl<S: Service> Reactor<S> {
             return;
         }
         if let Err(err) = gate.admit(self.poll.registry(), stream, peer, self.now) {
+            self.admission.release(1);
             debug!("cannot set up connection from {peer}: {}", describe(&err));
         }
     }
@@ -101,6 +104,7 @@ impl<S: Service> Reactor<S> {
         match gate.on_readable(self.poll.registry(), token) {
             Outcome::Waiting => {}
             Outcome::Rejected(peer, why) => {
+                self.admission.release(1);
                 self.summary.proxy_rejected += 1;
                 debug!("{}connection from {peer} closed: {why}", self.tag);
             }
@@ -117,6 +121,7 @@ impl<S: Service> Reactor<S> {
         let timeout = gate.timeout();
         let mut expired = Vec::new();
         gate.expire(self.poll.registry(), self.now, &mut expired);
+        self.admission.release(expired.len());
         for peer in expired {
             self.summary.proxy_rejected += 1;
             debug!(
@@ -134,6 +139,7 @@ impl<S: Service> Reactor<S> {
         if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip)
             && let Err(say) = per_source.admit(ip, self.now)
         {
+            self.admission.release(1);
             self.summary.per_ip_rejected += 1;
             if say {
                 info!(
@@ -156,6 +162,7 @@ impl<S: Service> Reactor<S> {
                 }
             }
             Err(err) => {
+                self.admission.release(1);
                 if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip) {
                     per_source.release(ip);
                 }

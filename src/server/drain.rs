@@ -108,6 +108,7 @@ impl<S: Service> Reactor<S> {
         }
         if let Some(gate) = &mut self.proxy {
             let closed = gate.close_all(self.poll.registry());
+            self.admission.release(closed);
             if closed > 0 {
                 debug!(
                     "{}closed {closed} connections still waiting for their PROXY header",

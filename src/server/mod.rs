@@ -9,6 +9,7 @@
 
 mod accept;
 mod activation;
+mod admission;
 mod drain;
 mod idle;
 mod limits;
@@ -21,12 +22,14 @@ mod stats;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use log::{info, warn};
 
 use crate::error::describe;
 use crate::fd_limit;
+use admission::Admission;
 pub use drain::DEFAULT_QUIET_AFTER;
 pub use limits::{DeadPeers, Keepalive};
 use limits::{PerSource, SourceCounts};
@@ -116,8 +119,8 @@ pub struct Server {
     /// One per reactor; with `--threads N` they share the address through
     /// `SO_REUSEPORT` and the kernel spreads new connections over them.
     reactors: Vec<Bound>,
-    /// Connection cap of each reactor.
-    max_connections: usize,
+    /// `--max-connections`, for all reactors together.
+    admission: Arc<Admission>,
     /// Where the reactors publish their figures, when a stats line or the
     /// metrics read them.
     board: Option<StatsBoard>,
@@ -182,6 +185,12 @@ impl Server {
             .map(|((tcp, unix), udp)| Bound::new(tcp, unix, udp))
             .collect::<io::Result<Vec<_>>>()
             .map_err(fail)?;
+        let wakers = reactors
+            .iter()
+            .map(|bound| mio::Waker::new(bound.registry(), reactor::WAKE))
+            .collect::<io::Result<_>>()
+            .map_err(fail)?;
+        let admission = Arc::new(Admission::new(max_connections, wakers));
         if let Some(udp) = &config.udp {
             info!(
                 "UDP echo on {udp_addr}{}: at most {} datagrams/s answered per source, {} sources tracked",
@@ -227,7 +236,7 @@ impl Server {
         Ok(Server {
             config: config.clone(),
             reactors,
-            max_connections: max_connections.div_ceil(threads),
+            admission,
             board,
             metrics,
         })
@@ -247,7 +256,7 @@ impl Server {
         let Server {
             config,
             reactors,
-            max_connections,
+            admission,
             board,
             metrics,
         } = self;
@@ -256,7 +265,7 @@ impl Server {
         let setup = |id: usize, bound: Bound| reactor::Setup {
             bound,
             config: &config,
-            max_connections,
+            admission: Arc::clone(&admission),
             tag: (config.threads > 1).then_some(id),
             board: board.clone().map(|board| (board, id)),
             reporter: None,

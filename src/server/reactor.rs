@@ -12,6 +12,7 @@
 //! rest are cut off after `--shutdown-timeout`. A second signal stops now.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::transport::Listener;
@@ -20,6 +21,7 @@ use mio::{Events, Poll, Token};
 use slab::Slab;
 
 use super::Config;
+use super::admission::Admission;
 use super::drain::Drain;
 use super::idle::IdleTimer;
 use super::limits::{DeadPeers, PerSource};
@@ -40,6 +42,8 @@ pub(super) const UDP: Token = Token(usize::MAX - 3);
 /// The Unix listener, with `--unix`.
 pub(super) const UNIX_LISTENER: Token = Token(usize::MAX - 4);
 pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
+/// Another reactor freed a place under `--max-connections`.
+pub(super) const WAKE: Token = Token(usize::MAX - 5);
 
 /// How long to stop accepting after the process or system ran out of file
 /// descriptors or memory: long enough not to spin, short enough that clients
@@ -59,7 +63,8 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 pub struct Setup<'a> {
     pub bound: Bound,
     pub config: &'a Config,
-    pub max_connections: usize,
+    /// `--max-connections`, shared with the other reactors.
+    pub admission: Arc<Admission>,
     /// The reactor's number, with `--threads`, for its log lines.
     pub tag: Option<usize>,
     /// Where to publish figures for the stats line, and under which slot.
@@ -83,9 +88,9 @@ pub struct Reactor<S: Service> {
     pub(super) signals: ShutdownSignals,
     pub(super) service: S,
     pub(super) connections: Slab<S::Connection>,
-    pub(super) max_connections: usize,
-    /// Accepting stopped at `max_connections`; clients wait in the backlog
-    /// and are accepted as soon as a connection closes.
+    pub(super) admission: Arc<Admission>,
+    /// Accepting stopped at `--max-connections`; clients wait in the
+    /// backlog and are accepted as soon as a connection closes anywhere.
     pub(super) at_capacity: bool,
     /// Set while accepting is paused after running out of descriptors.
     pub(super) accept_paused_until: Option<Instant>,
@@ -130,7 +135,7 @@ impl<S: Service> Reactor<S> {
         let Setup {
             bound,
             config,
-            max_connections,
+            admission,
             tag,
             board,
             reporter,
@@ -143,12 +148,15 @@ impl<S: Service> Reactor<S> {
             listener: bound.listener,
             unix_listener: bound.unix,
             udp: bound.udp.zip(config.udp).map(|(socket, udp)| {
-                UdpEcho::new(socket, Guard::new(udp.rate, udp.max_sources, local_broadcasts()))
+                // Each source address reaches one reactor (udp::bind_group):
+                // each guards its share of the table.
+                let max_sources = udp.max_sources.div_ceil(config.threads.max(1));
+                UdpEcho::new(socket, Guard::new(udp.rate, max_sources, local_broadcasts()))
             }),
             signals: bound.signals,
             service,
             connections: Slab::new(),
-            max_connections,
+            admission,
             at_capacity: false,
             accept_paused_until: None,
             idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
@@ -209,7 +217,7 @@ impl<S: Service> Reactor<S> {
                             self.begin_drain();
                         }
                     }
-                    SIGNALS => {}
+                    SIGNALS | WAKE => {}
                     token if ProxyGate::owns(token) => self.on_proxy_readable(token),
                     metrics::LISTENER => {
                         if let Some(endpoint) = &mut self.metrics {
@@ -272,7 +280,7 @@ impl<S: Service> Reactor<S> {
             endpoint.expire(self.poll.registry(), self.now);
         }
         if self.accept_paused_until.is_some_and(|until| self.now >= until)
-            || (self.at_capacity && self.open_count() < self.max_connections)
+            || (self.at_capacity && self.admission.has_room())
         {
             self.accept_all();
         }
@@ -423,6 +431,7 @@ impl<S: Service> Reactor<S> {
         if let Some(idle) = &mut self.idle {
             idle.closed(key);
         }
+        self.admission.release(1);
         if let Some(per_source) = &mut self.per_source {
             per_source.closed(key);
         }

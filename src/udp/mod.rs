@@ -91,10 +91,12 @@ pub struct UdpConfig {
 }
 
 /// Opens `count` non-blocking UDP sockets on `addr`. With `count > 1` they
-/// share it through `SO_REUSEPORT` (the kernel spreads datagrams by source
-/// over them), but only after an exclusive bind proved the port free: as
-/// with TCP (`server::listener`), a group must never join another
-/// process's sockets.
+/// share it through `SO_REUSEPORT`, but only after an exclusive bind proved
+/// the port free: as with TCP (`server::listener`), a group must never join
+/// another process's sockets. A datagram goes to the socket its source
+/// *address* picks ([`steer_by_source_address`]), not its address and port
+/// as the kernel would by default: each source's guard then lives in one
+/// reactor, so `--udp-rate` holds for the whole server without a lock.
 pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
     let first = new_socket(addr)?;
     first.bind(&addr.into())?;
@@ -108,14 +110,69 @@ pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> 
     // UDP forms a reuseport group at bind: the exclusive socket gives way
     // to the group, now that the port is known to be ours.
     drop(first);
-    (0..count)
+    let group: Vec<Socket> = (0..count)
         .map(|_| {
             let socket = new_socket(addr)?;
             socket.set_reuse_port(true)?;
             socket.bind(&addr.into())?;
-            Ok(UdpSocket::from_std(socket.into()))
+            Ok(socket)
         })
-        .collect()
+        .collect::<io::Result<_>>()?;
+    steer_by_source_address(&group[0], count)?;
+    Ok(group
+        .into_iter()
+        .map(|socket| UdpSocket::from_std(socket.into()))
+        .collect())
+}
+
+/// Attaches a classic BPF program to the reuseport group that picks the
+/// socket from a hash of the datagram's source IP address (IPv4, or the
+/// four words of IPv6 folded), so that every datagram from one address
+/// reaches the same reactor whatever its source port.
+fn steer_by_source_address(member: &Socket, count: usize) -> io::Result<()> {
+    use libc::{
+        BPF_A, BPF_ABS, BPF_ALU, BPF_B, BPF_JA, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_MISC, BPF_MOD, BPF_MUL,
+        BPF_RET, BPF_RSH, BPF_TAX, BPF_W, BPF_X, BPF_XOR, SKF_NET_OFF,
+    };
+    let op = |code: u32, k: i32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k: k as u32,
+    };
+    let network = |offset: i32| SKF_NET_OFF + offset;
+    let jump_if = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (BPF_JMP | BPF_JEQ | BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let program = [
+        // The IP version: the high nibble of the network header's first byte.
+        op(BPF_LD | BPF_B | BPF_ABS, network(0)),
+        op(BPF_ALU | BPF_RSH | BPF_K, 4),
+        jump_if(4, 0, 2),
+        // IPv4: the source address, then on to the hash.
+        op(BPF_LD | BPF_W | BPF_ABS, network(12)),
+        op(BPF_JMP | BPF_JA, 10),
+        // IPv6: the source address's four words, xor-ed.
+        op(BPF_LD | BPF_W | BPF_ABS, network(8)),
+        op(BPF_MISC | BPF_TAX, 0),
+        op(BPF_LD | BPF_W | BPF_ABS, network(12)),
+        op(BPF_ALU | BPF_XOR | BPF_X, 0),
+        op(BPF_MISC | BPF_TAX, 0),
+        op(BPF_LD | BPF_W | BPF_ABS, network(16)),
+        op(BPF_ALU | BPF_XOR | BPF_X, 0),
+        op(BPF_MISC | BPF_TAX, 0),
+        op(BPF_LD | BPF_W | BPF_ABS, network(20)),
+        op(BPF_ALU | BPF_XOR | BPF_X, 0),
+        // Fibonacci hashing spreads neighbouring addresses over the group.
+        op(BPF_ALU | BPF_MUL | BPF_K, 0x9E37_79B1_u32 as i32),
+        op(BPF_ALU | BPF_RSH | BPF_K, 16),
+        op(BPF_ALU | BPF_MOD | BPF_K, count as i32),
+        op(BPF_RET | BPF_A, 0),
+    ];
+    crate::sys::attach_reuseport_cbpf(member, &program)
 }
 
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
@@ -127,6 +184,54 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Which sockets of `group` got a datagram, each drained.
+    fn receivers(group: &[UdpSocket]) -> Vec<usize> {
+        let mut buf = [0; 16];
+        (0..group.len())
+            .filter(|&i| {
+                let mut got = false;
+                while group[i].recv_from(&mut buf).is_ok() {
+                    got = true;
+                }
+                got
+            })
+            .collect()
+    }
+
+    /// Issue 19, item 5: a source reaches one reactor whatever its port, so
+    /// its rate limit holds for the server; distinct sources still spread.
+    #[test]
+    fn a_group_steers_by_source_address_not_port() {
+        for (server, sources) in [("127.0.0.1:0", "127.0.0"), ("[::1]:0", "")] {
+            let group = bind_group(server.parse().unwrap(), 4).unwrap();
+            let addr = group[0].local_addr().unwrap();
+            let one_address: Vec<std::net::UdpSocket> = (0..40)
+                .map(|_| {
+                    std::net::UdpSocket::bind(if sources.is_empty() {
+                        "[::1]:0"
+                    } else {
+                        "127.0.0.1:0"
+                    })
+                    .unwrap()
+                })
+                .collect();
+            // On loopback a datagram is queued at its receiver before
+            // send_to returns: nothing to wait for.
+            for socket in &one_address {
+                socket.send_to(b"x", addr).unwrap();
+            }
+            assert_eq!(receivers(&group).len(), 1, "{server}: 40 ports of one address");
+            if sources.is_empty() {
+                continue;
+            }
+            for i in 1..=40 {
+                let socket = std::net::UdpSocket::bind(format!("{sources}.{i}:0")).unwrap();
+                socket.send_to(b"y", addr).unwrap();
+            }
+            assert!(receivers(&group).len() > 1, "40 addresses spread");
+        }
+    }
 
     #[test]
     fn a_group_takes_a_free_port_and_refuses_a_busy_one() {
