@@ -7,7 +7,10 @@
 //! O(log n) per timeout period per connection and nothing per byte, and
 //! thousands of idle connections add nothing to a busy one's path. A timer
 //! wheel would make the push O(1), but with one uniform timeout the heap
-//! holds at most one live entry per connection and stays simple.
+//! holds at most one live entry per connection and stays simple. Entries
+//! of closed connections are dropped in one sweep once they outnumber the
+//! live ones (plus a margin), so memory follows the connections open now,
+//! not every connection opened within the last timeout.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -22,7 +25,13 @@ pub struct IdleTimer {
     /// holding that key (a stale heap entry for a reused key is ignored).
     activity: Vec<Activity>,
     next_serial: u32,
+    /// Connections open now (entries in the heap beyond these are stale).
+    open: usize,
 }
+
+/// Stale heap entries tolerated before a sweep, beyond one per open
+/// connection: a sweep is then paid for by as many closes.
+const STALE_MARGIN: usize = 1024;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Activity {
@@ -38,6 +47,7 @@ impl IdleTimer {
             heap: BinaryHeap::new(),
             activity: Vec::new(),
             next_serial: 0,
+            open: 0,
         }
     }
 
@@ -50,14 +60,19 @@ impl IdleTimer {
         if self.activity.len() <= key {
             self.activity.resize(key + 1, Activity::default());
         }
-        self.next_serial = self.next_serial.wrapping_add(1);
+        // Serial 0 marks a closed key.
+        self.next_serial = self.next_serial.checked_add(1).unwrap_or(1);
+        self.open += 1;
         let last_ms = self.ms(now);
         self.activity[key] = Activity {
             last_ms,
             serial: self.next_serial,
         };
-        self.heap
-            .push(Reverse((last_ms + self.timeout_ms, key, self.next_serial)));
+        self.heap.push(Reverse((
+            last_ms.saturating_add(self.timeout_ms),
+            key,
+            self.next_serial,
+        )));
     }
 
     /// Connection `key` moved bytes.
@@ -90,7 +105,7 @@ impl IdleTimer {
             if activity.serial != serial {
                 continue; // the connection it was for has closed
             }
-            let due = activity.last_ms + self.timeout_ms;
+            let due = activity.last_ms.saturating_add(self.timeout_ms);
             if due <= now_ms {
                 expired.push(key);
             } else {
@@ -101,8 +116,17 @@ impl IdleTimer {
 
     /// Connection `key` closed: its entry, if any, becomes stale.
     pub fn closed(&mut self, key: usize) {
-        if let Some(activity) = self.activity.get_mut(key) {
+        let Some(activity) = self.activity.get_mut(key) else {
+            return;
+        };
+        if activity.serial != 0 {
             activity.serial = 0;
+            self.open -= 1;
+        }
+        if self.heap.len() > 2 * self.open + STALE_MARGIN {
+            let activity = &self.activity;
+            self.heap
+                .retain(|Reverse((_, key, serial))| activity.get(*key).is_some_and(|a| a.serial == *serial));
         }
     }
 }
@@ -132,6 +156,30 @@ mod tests {
         expired.clear();
         timer.expire(at(160), &mut expired);
         assert_eq!(expired, [1]);
+    }
+
+    /// Issue 19, item 6: 300,000 short connections under a long timeout
+    /// leave no entry each behind (before, the heap held all 300,000 until
+    /// their deadlines passed).
+    #[test]
+    fn closed_connections_leave_nothing_behind() {
+        let t0 = Instant::now();
+        let mut timer = IdleTimer::new(Duration::from_secs(3600), t0);
+        timer.opened(0, t0); // one that stays open
+        for i in 0..300_000u64 {
+            let now = t0 + Duration::from_micros(i);
+            timer.opened(1 + (i % 8) as usize, now);
+            timer.closed(1 + (i % 8) as usize);
+        }
+        assert!(
+            timer.heap.len() <= 2 + STALE_MARGIN,
+            "{} entries left",
+            timer.heap.len()
+        );
+        assert_eq!(timer.open, 1);
+        let mut expired = Vec::new();
+        timer.expire(t0 + Duration::from_secs(3600), &mut expired);
+        assert_eq!(expired, [0], "the open one still expires");
     }
 
     #[test]

@@ -52,6 +52,10 @@ const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 /// and the 16-bit length of what follows.
 const V2_PREFIX: usize = 16;
 
+/// Deadlines of connections gone tolerated before a sweep, beyond one per
+/// waiting connection.
+const STALE_MARGIN: usize = 1024;
+
 /// The spec's minimum wait for a header, and the default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -224,6 +228,14 @@ impl ProxyGate {
     fn remove(&mut self, registry: &Registry, key: usize) -> Waiting {
         let mut waiting = self.waiting.remove(key);
         let _ = registry.deregister(&mut waiting.stream);
+        // The deadlines of connections gone are dropped once they outnumber
+        // the waiting ones: memory follows the connections waiting now, not
+        // every one in the last --proxy-timeout.
+        if self.deadlines.len() > 2 * self.waiting.len() + STALE_MARGIN {
+            let waiting = &self.waiting;
+            self.deadlines
+                .retain(|&(_, key, serial)| waiting.get(key).is_some_and(|w| w.serial == serial));
+        }
         waiting
     }
 
@@ -423,6 +435,37 @@ mod tests {
         // A v1 line that never ends is cut off at the spec's 107 bytes.
         let endless = [b"PROXY TCP4 ".as_slice(), &[b'1'; 120]].concat();
         assert!(matches!(parse(&endless), Header::Invalid(_)));
+    }
+
+    /// Issue 19, item 6: connections that came and went under a long
+    /// `--proxy-timeout` leave no deadline each behind until it passes.
+    #[test]
+    fn connections_gone_leave_no_deadlines_behind() {
+        let poll = mio::Poll::new().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut gate = ProxyGate::new(ProxyConfig {
+            timeout: Duration::from_secs(3600),
+            trusted: loopback_ranges(),
+        });
+        let now = Instant::now();
+        for _ in 0..3000 {
+            let client = std::net::TcpStream::connect(addr).unwrap();
+            let (accepted, peer) = listener.accept().unwrap();
+            accepted.set_nonblocking(true).unwrap();
+            gate.admit(poll.registry(), TcpStream::from_std(accepted), peer, now)
+                .unwrap();
+            drop(client); // EOF before any header: rejected and removed
+            let key = gate.waiting.iter().next().map(|(key, _)| key).unwrap();
+            let outcome = gate.on_readable(poll.registry(), Token(FIRST_TOKEN + key));
+            assert!(matches!(outcome, Outcome::Rejected(..)));
+        }
+        assert!(gate.is_empty());
+        assert!(
+            gate.deadlines.len() <= STALE_MARGIN + 1,
+            "{} deadlines kept",
+            gate.deadlines.len()
+        );
     }
 
     #[test]

@@ -147,6 +147,11 @@ impl ServerProcess {
         proc_status_field(self.pid(), "VmRSS:") * 1024
     }
 
+    /// The most memory the server has held at once (its RSS high-water mark).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        proc_status_field(self.pid(), "VmHWM:") * 1024
+    }
+
     /// Open file descriptors of the server, from /proc.
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
