@@ -338,3 +338,58 @@ fn serve_says_where_it_listens_once_and_counts_in_words() {
         "{log}"
     );
 }
+
+/// Issue 19, item 7: durations and counts out of their documented range
+/// are one-line usage errors at parse time (before, 1e19 s passed
+/// `--check` and panicked at start, at the first connection or at SIGTERM,
+/// and `--idle-timeout 18446744073709552` closed connections after 0.38 s).
+#[test]
+fn out_of_range_values_are_usage_errors_not_panics() {
+    for args in [
+        &["serve", "--check", "--stats-interval", "1e19"][..],
+        &["serve", "--check", "--proxy-protocol", "--proxy-timeout", "1e19"],
+        &["serve", "--check", "--shutdown-timeout", "1e19"],
+        &["serve", "--check", "--drain-quiet", "1e19"],
+        &["serve", "--check", "--idle-timeout", "18446744073709552"],
+        &["serve", "--check", "--threads", "100000"],
+        &["bench", "--check", "--duration", "1e19"],
+        &["bench", "--check", "--connections", "0"],
+        &["send", "--timeout", "1e300", "x"],
+    ] {
+        let output = run_bin(args, b"");
+        let err = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("out of range") && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// The longest durations allowed start, serve and stop without a panic.
+#[test]
+fn the_longest_durations_allowed_work() {
+    let mut server = ServerProcess::start(&[
+        "--stats-interval",
+        "31536000",
+        "--idle-timeout",
+        "31536000",
+        "--shutdown-timeout",
+        "31536000",
+        "--drain-quiet",
+        "31536000",
+        "--proxy-protocol",
+        "--proxy-timeout",
+        "31536000",
+    ]);
+    let mut client = util::connect(server.addr);
+    client.write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 2000\r\nhi").unwrap();
+    let mut back = [0; 2];
+    client.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hi");
+    server.signal(libc::SIGTERM);
+    server.wait_for_log("stopping");
+    // Busy until its quiet time (a year) passes: a second signal stops now.
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit(util::TIMEOUT).expect("stops");
+    let log = server.stderr_at_exit();
+    assert!(status.success() && !log.contains("panicked"), "{status:?}: {log}");
+}

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{Endpoint, Failure, parse_positive, parse_rate, parse_seconds, parse_timeout};
+use super::{
+    Endpoint, Failure, MAX_BYTES, MAX_COUNT, MAX_THREADS, parse_count, parse_rate, parse_seconds,
+    parse_timeout,
+};
 use crate::bench;
 
 pub(super) const BENCH_HELP: &str = "\
@@ -19,6 +22,8 @@ the same settings, and read the rates as the throughput of this closed loop.
 Every byte that comes back is checked against a pattern that differs per connection and per
 message. Mismatches, early EOFs, resets, connect failures and timeouts are counted apart;
 any of them makes the exit status 1.
+
+Durations (SECS) are seconds, fractions allowed, at most 31536000 (365 days).
 
 Examples:
   mio-echo bench --connections 1000 --size 512 --duration 10
@@ -62,12 +67,12 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub endpoint: Endpoint,
 
-    /// Concurrent connections (slots, in churn mode)
-    #[arg(long, short = 'c', default_value_t = 50, value_parser = parse_positive)]
+    /// Concurrent connections (slots, in churn mode) [1-10000000]
+    #[arg(long, short = 'c', default_value_t = 50, value_parser = parse_count::<MAX_COUNT>)]
     pub connections: usize,
 
-    /// Bytes per message
-    #[arg(long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_positive)]
+    /// Bytes per message [1-1073741824]
+    #[arg(long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_count::<MAX_BYTES>)]
     pub size: usize,
 
     /// Length of the measured window, in seconds
@@ -82,12 +87,12 @@ pub struct BenchArgs {
     #[arg(long, short = 'm', value_enum, default_value_t = bench::Mode::Pingpong)]
     pub mode: bench::Mode,
 
-    /// Load-generator threads, each with its own poll over its share of the connections
-    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_positive)]
+    /// Load-generator threads, each with its own poll over its share of the connections [1-1024]
+    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
     pub threads: usize,
 
-    /// Bytes in flight per connection in stream mode
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_positive)]
+    /// Bytes in flight per connection in stream mode [1-1073741824]
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_count::<MAX_BYTES>)]
     pub window: usize,
 
     /// New connections per second (default: as fast as the server accepts)
@@ -181,8 +186,8 @@ pub struct BenchArgs {
     pub proxy_split: bool,
 
     /// Open loop: messages one connection may have queued or unanswered at once;
-    /// past it, due messages wait (their latency still counts from their time)
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
+    /// past it, due messages wait (their latency still counts from their time) [1-10000000]
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_count::<MAX_COUNT>)]
     pub max_inflight: usize,
 
     #[command(flatten)]

@@ -46,7 +46,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the echo server: every byte a client sends comes back to it, in order
     #[command(
-        after_help = "Stopping: the first SIGINT, SIGTERM or SIGHUP (a closed terminal) stops accepting; each\nconnection is closed once its client has sent nothing for --drain-quiet and nothing is owed\nto it, busy ones are served to their EOF for up to --shutdown-timeout; a second signal\nstops at once. Exit status 0 after a stop, 1 when the server cannot start, 2 for usage errors.\n\nExamples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast",
+        after_help = "Stopping: the first SIGINT, SIGTERM or SIGHUP (a closed terminal) stops accepting; each\nconnection is closed once its client has sent nothing for --drain-quiet and nothing is owed\nto it, busy ones are served to their EOF for up to --shutdown-timeout; a second signal\nstops at once. Exit status 0 after a stop, 1 when the server cannot start, 2 for usage errors.\n\nDurations (SECS) are seconds, fractions allowed, at most 31536000 (365 days).\n\nExamples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast",
         mut_arg("addr", |a| a.help("Address to listen on, HOST:PORT [default: 127.0.0.1:10000]; port 0 lets the system pick a free one, named in the first line of output")),
         mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT (0: any free port)")),
     )]
@@ -55,7 +55,7 @@ pub enum Command {
     #[command(
         mut_arg("addr", |a| a.help("Echo server to send to, HOST:PORT [default: 127.0.0.1:10000]")),
         mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
-        after_help = "Prints the reply as it arrives, byte for byte (a message given as an argument gets a\nnewline after its reply on a terminal). Says nothing more when the reply matches.\nA server that echoes everything but keeps the connection open (serve --broadcast does)\nis left after 1 s of silence with a note; the exit status still tells whether it matched.\n\nExit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
+        after_help = "Prints the reply as it arrives, byte for byte (a message given as an argument gets a\nnewline after its reply on a terminal). Says nothing more when the reply matches.\nA server that echoes everything but keeps the connection open (serve --broadcast does)\nis left after 1 s of silence with a note; the exit status still tells whether it matched.\n\nExit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\nDurations (SECS) are seconds, fractions allowed, at most 31536000 (365 days).\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
     )]
     Send(SendArgs),
     /// Load-test an echo server: many connections, every byte verified, latency percentiles
@@ -126,7 +126,7 @@ pub struct SendArgs {
 
     /// Print the reply one read at a time, at most N bytes a read: one line per read
     /// with its byte count and the bytes escaped as Python shows them
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    #[arg(long, value_name = "N", value_parser = parse_count::<MAX_BYTES>)]
     pub chunk: Option<usize>,
 
     /// Print the local and the server's socket addresses to stderr
@@ -161,18 +161,35 @@ impl SendArgs {
     }
 }
 
-fn parse_positive(text: &str) -> Result<usize, String> {
+/// The longest duration any flag takes: a year is past any timeout or
+/// run worth asking for, and far from where `Instant` arithmetic overflows
+/// (1e19 s once passed the parser and panicked at start).
+pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+/// A whole number from 1 to `MAX`.
+fn parse_count<const MAX: usize>(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
-        Ok(0) | Err(_) => Err(format!("'{text}' is not a positive whole number")),
-        Ok(n) => Ok(n),
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("'{text}' is out of range: from 1 to {MAX}")),
+        Err(_) => Err(format!("'{text}' is not a whole number from 1 to {MAX}")),
     }
 }
+
+/// Reactors or load threads: far more than cores is only overhead.
+const MAX_THREADS: usize = 1024;
+/// Connections, sources and messages in flight.
+const MAX_COUNT: usize = 10_000_000;
+/// Byte sizes: a message, a window, a queue.
+const MAX_BYTES: usize = 1 << 30;
+
+/// Rates (per second) up to a billion.
+const MAX_PER_SECOND: f64 = 1e9;
 
 fn parse_rate(text: &str) -> Result<f64, String> {
     text.parse::<f64>()
         .ok()
-        .filter(|rate| rate.is_finite() && *rate > 0.0)
-        .ok_or_else(|| format!("'{text}' is not a positive rate"))
+        .filter(|rate| rate.is_finite() && *rate > 0.0 && *rate <= MAX_PER_SECOND)
+        .ok_or_else(|| format!("'{text}' is not a rate from more than 0 to {MAX_PER_SECOND} per second"))
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -201,11 +218,17 @@ fn parse_millis(text: &str) -> Result<Duration, String> {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    text.parse::<f64>()
+    let secs = text
+        .parse::<f64>()
         .ok()
         .filter(|secs| secs.is_finite() && *secs > 0.0)
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))
+        .ok_or_else(|| format!("'{text}' is not a positive number of seconds"))?;
+    if secs > MAX_SECONDS as f64 {
+        return Err(format!(
+            "'{text}' is out of range: seconds from more than 0 to {MAX_SECONDS} (365 days)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{
-    Endpoint, Failure, HostPort, parse_host_port, parse_millis, parse_positive, parse_rate, parse_seconds,
-    parse_timeout, parse_whole_seconds,
+    Endpoint, Failure, HostPort, MAX_BYTES, MAX_COUNT, MAX_THREADS, parse_count, parse_host_port,
+    parse_millis, parse_rate, parse_seconds, parse_timeout, parse_whole_seconds,
 };
 use crate::server;
 
@@ -19,8 +19,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub broadcast: bool,
 
-    /// Stop reading from a client while this many bytes wait to be echoed back to it
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_positive)]
+    /// Stop reading from a client while this many bytes wait to be echoed back to it [1-1073741824]
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_count::<MAX_BYTES>)]
     pub max_pending: usize,
 
     /// Length of the kernel's queue of connections waiting to be accepted
@@ -28,8 +28,8 @@ pub struct ServeArgs {
     pub backlog: i32,
 
     /// Serve at most N connections at once, all reactors together; more wait in the
-    /// backlog [default: the open-file limit less a few spare]
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    /// backlog [default: the open-file limit less a few spare] [1-10000000]
+    #[arg(long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
     pub max_connections: Option<usize>,
 
     /// Close a connection after SECS seconds without traffic [default: never]
@@ -55,8 +55,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub busy_poll: bool,
 
-    /// Reactors, each a thread with its own listener on the address (SO_REUSEPORT)
-    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_positive)]
+    /// Reactors, each a thread with its own listener on the address (SO_REUSEPORT) [1-1024]
+    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
     pub threads: usize,
 
     /// Every connection must start with a PROXY protocol header (v1 or v2, as HAProxy's
@@ -89,8 +89,8 @@ pub struct ServeArgs {
 
     /// Serve at most N connections at once from one source address (the PROXY header's
     /// client with --proxy-protocol); more are closed at accept, counted, and logged once
-    /// per source per 10 s
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    /// per source per 10 s [1-10000000]
+    #[arg(long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
     pub max_connections_per_ip: Option<usize>,
 
     /// Serve Prometheus metrics on GET /metrics (and GET /healthz: 200, or 503 while
@@ -134,8 +134,8 @@ pub struct ServeArgs {
 
     /// With --udp: source addresses whose rate is tracked at most, all reactors together
     /// (the oldest is forgotten for a new one once its bucket has refilled; until then
-    /// the new one is refused), bounding the table's memory under a flood of sources
-    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = parse_positive)]
+    /// the new one is refused), bounding the table's memory under a flood of sources [1-10000000]
+    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = parse_count::<MAX_COUNT>)]
     pub udp_max_sources: usize,
 
     /// Serve TLS with this certificate chain (PEM; with --tls-key)
