@@ -89,14 +89,20 @@ fn usage_error(err: &clap::Error) -> ExitCode {
 
 fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
     let mut config = args.config()?;
-    if args.check {
-        println!("the serve command line is valid");
-        return Ok(ExitCode::SUCCESS);
-    }
+    // Everything a start loads from outside is loaded here, so that
+    // `--check` fails exactly where a start would (short of binding).
     let tls = args
         .tls_settings()
         .map(|settings| mio_echo::tls::config::load(&settings, config.addr))
         .transpose()?;
+    if let Some((name, _)) = &config.unix {
+        mio_echo::transport::unix::check(name)
+            .map_err(|err| format!("cannot listen on {name}: {}", mio_echo::error::describe(&err)))?;
+    }
+    if args.check {
+        println!("the serve command line is valid");
+        return Ok(ExitCode::SUCCESS);
+    }
     config.tls = tls.as_ref().map(|loaded| loaded.config.clone());
     let server = Server::bind(&config)?;
     // Tests and scripts bind port 0 and read the real port from this line.

@@ -360,7 +360,10 @@ fn out_of_range_values_are_usage_errors_not_panics() {
         let err = stderr_of(&output);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.contains("out of range") && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            err.contains("out of range") && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -381,7 +384,9 @@ fn the_longest_durations_allowed_work() {
         "31536000",
     ]);
     let mut client = util::connect(server.addr);
-    client.write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 2000\r\nhi").unwrap();
+    client
+        .write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 2000\r\nhi")
+        .unwrap();
     let mut back = [0; 2];
     client.read_exact(&mut back).unwrap();
     assert_eq!(&back, b"hi");

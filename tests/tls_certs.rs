@@ -152,3 +152,48 @@ with ctx.wrap_socket(socket.create_connection((host, port), timeout=20), server_
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Issue 19, item 8: `serve --check` loads what a start loads. Before, a
+/// missing certificate, a directory, or a Unix path in no directory all
+/// printed "valid" and exited 0, and the start then failed.
+#[test]
+fn serve_check_fails_exactly_where_a_start_would() {
+    let dir = util::tls::Scratch::new("check");
+    let chain = util::tls::make_chain(&dir, util::tls::KeyKind::Ecdsa);
+    let (cert, key) = (chain.chain.to_str().unwrap(), chain.key.to_str().unwrap());
+    let dir_path = dir.0.to_str().unwrap();
+    for (args, wanted) in [
+        (
+            vec!["--tls-cert", "missing.pem", "--tls-key", "missing.key"],
+            "no such file",
+        ),
+        (
+            vec!["--tls-cert", dir_path, "--tls-key", dir_path],
+            "is a directory",
+        ),
+        (vec!["--tls-cert", cert, "--tls-key", cert], "key"),
+        (vec!["--unix", "/nonexistent-dir/echo.sock"], "not a directory"),
+    ] {
+        let mut check = vec!["serve", "--check"];
+        check.extend_from_slice(&args);
+        let checked = util::run_bin(&check, b"");
+        let said = String::from_utf8_lossy(&checked.stderr).into_owned();
+        assert_eq!(checked.status.code(), Some(1), "{args:?}: {said}");
+        assert!(
+            said.contains(wanted) && said.lines().count() == 1,
+            "{args:?}: {said}"
+        );
+        // A start fails the same way.
+        let mut start = vec!["serve", "--addr", "127.0.0.1:0"];
+        start.extend_from_slice(&args);
+        let started = util::run_bin(&start, b"");
+        assert_eq!(started.status.code(), Some(1), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&started.stderr).contains(said.trim()),
+            "{args:?}"
+        );
+    }
+    let good = util::run_bin(&["serve", "--check", "--tls-cert", cert, "--tls-key", key], b"");
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(good.stdout, b"the serve command line is valid\n");
+}

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 
 use std::os::unix::net::UnixListener;
 
-/// Removes the socket file when the listener it belongs to goes.
+/// Removes the socket file when the listener it belongs to goes: the file
+/// this server created, told by its device and inode, and nothing else (the
+/// path may since hold another server's socket, or anything).
 #[derive(Debug)]
-pub struct SocketFile(Option<PathBuf>);
+pub struct SocketFile(Option<(PathBuf, (u64, u64))>);
 
 impl SocketFile {
     /// One more owner of the same file (a reactor's copy of the listener):
@@ -24,10 +26,23 @@ impl SocketFile {
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            let _ = std::fs::remove_file(path);
+        let Some((path, ours)) = &self.0 else { return };
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() && identity(&meta) == *ours => {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(_) => log::info!(
+                "leaving {}: it is no longer the socket this server created",
+                path.display()
+            ),
+            Err(_) => {}
         }
     }
+}
+
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
 }
 
 /// `@NAME` as an address in Linux's abstract namespace; `None` for a path.
@@ -51,18 +66,41 @@ pub fn bind(name: &str, mode: u32) -> io::Result<(UnixListener, SocketFile)> {
     let path = Path::new(name);
     clear_stale(path)?;
     let listener = UnixListener::bind(path)?;
-    let file = SocketFile(Some(path.to_path_buf()));
+    let file = SocketFile(Some((
+        path.to_path_buf(),
+        identity(&std::fs::symlink_metadata(path)?),
+    )));
     listener.set_nonblocking(true)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok((listener, file))
 }
 
-/// A socket file nobody accepts on is removed (a server that died left
-/// it); one a server still listens on is `AddrInUse`; anything else at the
-/// path is left alone and refused.
-fn clear_stale(path: &Path) -> io::Result<()> {
+/// Whether `name` could be bound now, as [`bind`] would see it, changing
+/// nothing (`serve --check`).
+pub fn check(name: &str) -> io::Result<()> {
+    if let Some(addr) = abstract_address(name) {
+        return addr.map(drop);
+    }
+    let path = Path::new(name);
+    std::os::unix::net::SocketAddr::from_pathname(path)?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} is not a directory", parent.display()),
+        ));
+    }
+    probe(path).map(drop)
+}
+
+/// What is at `path`: nothing or a stale socket file (`Ok(true)` if there
+/// is a file to remove), or why it cannot be bound.
+fn probe(path: &Path) -> io::Result<bool> {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
+        return Ok(false);
     };
     if !meta.file_type().is_socket() {
         return Err(io::Error::new(
@@ -70,20 +108,39 @@ fn clear_stale(path: &Path) -> io::Result<()> {
             "the path exists and is not a socket",
         ));
     }
-    match std::os::unix::net::UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "address already in use (a server is listening on it)",
-        )),
-        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
-            log::info!(
-                "removing {}: a socket file left by a server that is gone (nothing accepts on it)",
-                path.display()
-            );
-            std::fs::remove_file(path)
+    // Non-blocking, so a live server whose backlog is full answers at once
+    // (EAGAIN) instead of holding this start up.
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&socket2::SockAddr::unix(path)?) {
+        Ok(()) => Err(in_use("a server is listening on it")),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+            Err(in_use("a server is listening on it, its backlog full"))
         }
+        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => Ok(true),
         Err(err) => Err(err),
     }
+}
+
+fn in_use(why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AddrInUse,
+        format!("address already in use ({why})"),
+    )
+}
+
+/// A socket file nobody accepts on is removed (a server that died left
+/// it); one a server still listens on is `AddrInUse`; anything else at the
+/// path is left alone and refused.
+fn clear_stale(path: &Path) -> io::Result<()> {
+    if probe(path)? {
+        log::info!(
+            "removing {}: a socket file left by a server that is gone (nothing accepts on it)",
+            path.display()
+        );
+        std::fs::remove_file(path)?;
+    }
+    Ok(())
 }
 
 /// A Unix socket address as the user wrote it.
@@ -121,6 +178,76 @@ mod tests {
         drop(listener);
         drop(file);
         assert!(!path.exists(), "the socket file outlived the server");
+    }
+
+    /// Issue 19, item 9: at stop only the socket this server created goes;
+    /// one put at the path since (another server's) stays.
+    #[test]
+    fn only_the_socket_this_server_created_is_removed() {
+        let path = scratch("replaced");
+        let _ = std::fs::remove_file(&path);
+        let (listener, file) = bind(path.to_str().unwrap(), 0o600).unwrap();
+        // Someone removes ours and binds their own at the path.
+        std::fs::remove_file(&path).unwrap();
+        let theirs = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(listener);
+        drop(file);
+        assert!(path.exists(), "another server's socket was removed");
+        drop(theirs);
+        let _ = std::fs::remove_file(&path);
+        // A regular file put there since is left alone too.
+        let (listener, file) = bind(path.to_str().unwrap(), 0o600).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, b"data").unwrap();
+        drop((listener, file));
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Issue 19, item 9: a live server whose backlog is full is "in use" at
+    /// once (before, the liveness probe's connect blocked the start).
+    #[test]
+    fn a_live_server_with_a_full_backlog_is_in_use_at_once() {
+        let path = scratch("full");
+        let _ = std::fs::remove_file(&path);
+        let (listener, _file) = bind(path.to_str().unwrap(), 0o600).unwrap();
+        // Fill its backlog: non-blocking connects until the kernel says no.
+        let mut waiting = Vec::new();
+        loop {
+            let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+            socket.set_nonblocking(true).unwrap();
+            match socket.connect(&socket2::SockAddr::unix(&path).unwrap()) {
+                Ok(()) => waiting.push(socket),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => panic!("{err}"),
+            }
+            assert!(waiting.len() < 100_000, "the backlog never filled");
+        }
+        let started = std::time::Instant::now();
+        let err = bind(path.to_str().unwrap(), 0o600).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        assert!(err.to_string().contains("backlog full"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(check(path.to_str().unwrap()).is_err());
+        drop(listener);
+    }
+
+    #[test]
+    fn check_says_what_bind_would_without_touching_anything() {
+        assert!(
+            check("/nonexistent-dir/echo.sock")
+                .unwrap_err()
+                .to_string()
+                .contains("not a directory")
+        );
+        assert!(check(&"x".repeat(200)).is_err(), "longer than sun_path");
+        assert!(check("@abstract-name").is_ok());
+        let path = scratch("check");
+        std::fs::write(&path, b"data").unwrap();
+        assert!(check(path.to_str().unwrap()).is_err());
+        let _ = std::fs::remove_file(&path);
+        assert!(check(path.to_str().unwrap()).is_ok());
+        assert!(!path.exists());
     }
 
     #[test]
