@@ -17,9 +17,25 @@ pub fn describe(err: &io::Error) -> String {
     }
 }
 
+/// Bytes a peer chose (an SNI name, an ALPN protocol), fit for a log
+/// line: control characters, quotes and anything not UTF-8 escaped, so a
+/// peer cannot forge lines or colour a terminal.
+pub fn escape_peer_bytes(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_bytes_cannot_forge_a_log_line() {
+        assert_eq!(escape_peer_bytes(b"h2"), "h2");
+        assert_eq!(
+            escape_peer_bytes(b"x\n[INFO] forged\x1b[31m\xff"),
+            "x\\n[INFO] forged\\x1b[31m\\xff"
+        );
+    }
 
     #[test]
     fn strips_the_errno_and_lowercases() {

@@ -54,6 +54,9 @@ pub enum Progress {
 pub struct Transferred {
     pub read: u64,
     pub written: u64,
+    /// The peer sent bytes, whether or not they made `read` yet (a TLS
+    /// record still incomplete): it is not idle, nor quiet while stopping.
+    pub received: bool,
     /// Reading stopped because the unsent echo reached its limit.
     pub paused: bool,
 }
@@ -61,6 +64,9 @@ pub struct Transferred {
 pub trait Service {
     /// Per-connection state, stored in the reactor's slab.
     type Connection;
+
+    /// Its connections start with a handshake that must end in time.
+    const HANDSHAKES: bool = false;
 
     fn open(&mut self, stream: Stream) -> Self::Connection;
 
@@ -82,6 +88,11 @@ pub trait Service {
         connections: &mut Slab<Self::Connection>,
         moved: &mut Transferred,
     ) -> Progress;
+
+    /// Still in its handshake (see [`Service::HANDSHAKES`]).
+    fn handshaking(_connection: &Self::Connection) -> bool {
+        false
+    }
 
     /// Last words before the server closes the connection itself (a
     /// stop, an idle timeout): TLS sends its `close_notify`. Best effort,

@@ -151,6 +151,10 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "broadcast")]
     pub tls_self_signed: bool,
 
+    /// With TLS: close a connection whose handshake is not done within SECS
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    pub tls_handshake_timeout: Duration,
+
     /// With --tls-self-signed: save the certificate (PEM) so that clients can trust it
     #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
     pub tls_write_cert: Option<std::path::PathBuf>,
@@ -228,6 +232,7 @@ impl ServeArgs {
                 user_timeout: self.user_timeout,
             },
             max_per_ip: self.max_connections_per_ip,
+            tls_handshake_timeout: self.tls_handshake_timeout,
             metrics_addr: self.metrics_addr.as_ref().map(HostPort::resolve).transpose()?,
             tcp: !self.udp_only && !self.unix_only,
             unix: self.unix.clone().map(|name| (name, self.unix_mode)),

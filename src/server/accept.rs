@@ -198,6 +198,9 @@ impl<S: Service> Reactor<S> {
         if let Some(idle) = &mut self.idle {
             idle.opened(key, self.now);
         }
+        if let Some(handshakes) = &mut self.handshakes {
+            handshakes.opened(key, self.now);
+        }
         self.summary.connections += 1;
         Ok(key)
     }

@@ -11,6 +11,7 @@ mod accept;
 mod activation;
 mod admission;
 mod drain;
+mod handshake;
 mod idle;
 mod limits;
 mod listener;
@@ -78,6 +79,8 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// `--tls-*`: serve TLS with this configuration.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `--tls-handshake-timeout`: a TLS handshake not done by then is closed.
+    pub tls_handshake_timeout: Duration,
     /// Serve TCP (false with `--udp-only`).
     pub tcp: bool,
     /// `--udp`: UDP echo on the same address, behind these guards.
@@ -85,6 +88,9 @@ pub struct Config {
     /// `--unix PATH` (or `@name`) and the socket file's permissions.
     pub unix: Option<(String, u32)>,
 }
+
+/// `--tls-handshake-timeout` when not given.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for Config {
     fn default() -> Self {
@@ -106,6 +112,7 @@ impl Default for Config {
             max_per_ip: None,
             metrics_addr: None,
             tls: None,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             tcp: true,
             udp: None,
             unix: None,

@@ -23,6 +23,7 @@ use slab::Slab;
 use super::Config;
 use super::admission::Admission;
 use super::drain::Drain;
+use super::handshake::HandshakeTimer;
 use super::idle::IdleTimer;
 use super::limits::{DeadPeers, PerSource};
 use super::listener::Bound;
@@ -95,6 +96,8 @@ pub struct Reactor<S: Service> {
     /// Set while accepting is paused after running out of descriptors.
     pub(super) accept_paused_until: Option<Instant>,
     pub(super) idle: Option<IdleTimer>,
+    /// `--tls-handshake-timeout`, for a service with handshakes.
+    pub(super) handshakes: Option<HandshakeTimer>,
     /// `--proxy-protocol`: connections waiting for their header.
     pub(super) proxy: Option<ProxyGate>,
     /// Socket options that find vanished peers.
@@ -160,6 +163,7 @@ impl<S: Service> Reactor<S> {
             at_capacity: false,
             accept_paused_until: None,
             idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
+            handshakes: S::HANDSHAKES.then(|| HandshakeTimer::new(config.tls_handshake_timeout)),
             proxy: config.proxy.clone().map(ProxyGate::new),
             dead_peers: config.dead_peers,
             per_source,
@@ -292,6 +296,18 @@ impl<S: Service> Reactor<S> {
             }
             self.expired = expired;
         }
+        if let Some(handshakes) = &mut self.handshakes {
+            let timeout = handshakes.timeout();
+            handshakes.expire(self.now, &mut self.expired);
+            let mut expired = std::mem::take(&mut self.expired);
+            for key in expired.drain(..) {
+                if self.connections.get(key).is_some_and(S::handshaking) {
+                    let why = format!("handshake not done within {timeout:?}");
+                    self.close(key, Closed::IdleTimeout, &why);
+                }
+            }
+            self.expired = expired;
+        }
         if let Some(drain) = &mut self.drain {
             let open = self
                 .connections
@@ -366,6 +382,7 @@ impl<S: Service> Reactor<S> {
         let deadlines = [
             self.accept_paused_until,
             self.idle.as_ref().and_then(IdleTimer::next_deadline),
+            self.handshakes.as_ref().and_then(HandshakeTimer::next_deadline),
             self.stats.as_ref().map(StatsReporter::next_deadline),
             self.proxy.as_ref().and_then(ProxyGate::next_deadline),
             self.metrics.as_ref().and_then(MetricsEndpoint::next_deadline),
@@ -383,12 +400,13 @@ impl<S: Service> Reactor<S> {
         self.summary.read_pauses += u64::from(moved.paused);
         self.summary.bytes_read += moved.read;
         self.summary.bytes_written += moved.written;
-        if moved.read + moved.written > 0 {
+        let heard = moved.read > 0 || moved.received;
+        if heard || moved.written > 0 {
             log::trace!("connection {key}: read {}, wrote {}", moved.read, moved.written);
             if let Some(idle) = &mut self.idle {
                 idle.touched(key, self.now);
             }
-            if let Some(drain) = self.drain.as_mut().filter(|_| moved.read > 0) {
+            if let Some(drain) = self.drain.as_mut().filter(|_| heard) {
                 drain.heard(key, self.now);
             }
         }
@@ -430,6 +448,9 @@ impl<S: Service> Reactor<S> {
         }
         if let Some(idle) = &mut self.idle {
             idle.closed(key);
+        }
+        if let Some(handshakes) = &mut self.handshakes {
+            handshakes.closed(key);
         }
         self.admission.release(1);
         if let Some(per_source) = &mut self.per_source {

@@ -84,11 +84,15 @@ impl ResolvesServerCert for LogClientHello {
                 .alpn()
                 .into_iter()
                 .flatten()
-                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .map(crate::error::escape_peer_bytes)
                 .collect();
             log::debug!(
                 "TLS hello: SNI {}, ALPN offered [{}]",
-                hello.server_name().unwrap_or("(none)"),
+                hello
+                    .server_name()
+                    .map_or("(none)".into(), |name| crate::error::escape_peer_bytes(
+                        name.as_bytes()
+                    )),
                 alpn.join(", ")
             );
         }

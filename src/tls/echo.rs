@@ -130,6 +130,12 @@ fn tls_failure(err: impl std::fmt::Display) -> io::Error {
 impl Service for TlsEchoService {
     type Connection = TlsConnection;
 
+    const HANDSHAKES: bool = true;
+
+    fn handshaking(connection: &TlsConnection) -> bool {
+        connection.tls.is_handshaking()
+    }
+
     fn open(&mut self, stream: Stream) -> TlsConnection {
         let tls = UnbufferedServerConnection::new(Arc::clone(&self.config))
             .expect("a server session always starts");
@@ -256,7 +262,10 @@ impl TlsEchoService {
                     }
                     continue;
                 }
-                Ok(n) => n,
+                Ok(n) => {
+                    moved.received = true;
+                    n
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     conn.read_ready = false;
                     continue;
@@ -395,7 +404,10 @@ impl TlsEchoService {
             log_handshake(&conn.tls);
         }
         let rest = &self.buffers.incoming[start..len];
-        if rest.len() > MAX_PARTIAL - self.read_size {
+        // The incoming buffer holds MAX_PARTIAL carried and a read beside
+        // it, so a tail up to MAX_PARTIAL is fine whatever the reads were
+        // (a ClientHello over 18 KiB once failed when split across two).
+        if rest.len() > MAX_PARTIAL {
             return Err(tls_failure("an incomplete TLS message larger than 64 KiB"));
         }
         conn.partial = rest.to_vec();
@@ -415,6 +427,6 @@ fn log_handshake(tls: &UnbufferedServerConnection) {
         tls.negotiated_cipher_suite()
             .map_or("?".into(), |s| format!("{:?}", s.suite())),
         tls.alpn_protocol()
-            .map_or("(none)".into(), |p| String::from_utf8_lossy(p).into_owned()),
+            .map_or("(none)".into(), crate::error::escape_peer_bytes),
     );
 }
