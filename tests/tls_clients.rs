@@ -385,3 +385,37 @@ fn a_server_that_never_answers_the_hello_times_out_with_a_clear_error() {
     );
     drop(holder.join());
 }
+
+/// Issue 19, item 12: plain `send` and `chat` against a TLS server say so
+/// in one line, and the server's alert never reaches standard output
+/// (before, 7 raw bytes went into `> copy.iso`, and chat printed them on
+/// the terminal, sometimes with exit 0).
+#[test]
+fn plain_clients_against_a_tls_server_print_no_alert_bytes() {
+    let dir = util::tls::Scratch::new("tls-alert-to-plain");
+    let (server, _cert) = util::tls::self_signed_server(&dir, &[]);
+    let addr = server.addr.to_string();
+    for (args, stdin) in [
+        (vec!["send", "--addr", addr.as_str(), "plain text"], &b""[..]),
+        (vec!["send", "--addr", addr.as_str()], b"plain text from stdin"),
+        (vec!["chat", "--addr", addr.as_str()], b"plain line\n"),
+    ] {
+        let output = util::run_bin(&args, stdin);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?}: {:?} on stdout",
+            output.stdout
+        );
+        let error = stderr
+            .lines()
+            .filter(|line| line.starts_with("error:"))
+            .collect::<Vec<_>>();
+        assert_eq!(error.len(), 1, "{args:?}: {stderr}");
+        assert!(
+            error[0].contains("answered with a TLS alert: it is a TLS server (add --tls)"),
+            "{stderr}"
+        );
+    }
+}

@@ -39,8 +39,15 @@ pub fn run(
     // Not scoped: a user may still be typing when the server closes, and
     // chat must end then without waiting for another line.
     thread::spawn(move || send_lines(input, writer, &ended));
-    receive(&mut reader, &mut output)
-        .map_err(|err| format!("connection to {addr} lost: {}", describe(&err)))?;
+    match receive(&mut reader, &mut output, tls.is_none()) {
+        Ok(()) => {}
+        Err(Lost::TlsAlert) => {
+            return Err(format!(
+                "{addr} answered with a TLS alert: it is a TLS server (add --tls)"
+            ));
+        }
+        Err(Lost::Socket(err)) => return Err(format!("connection to {addr} lost: {}", describe(&err))),
+    }
     if input_ended.load(Ordering::Acquire) {
         eprintln!("{addr} closed the connection");
         Ok(())
@@ -73,17 +80,42 @@ fn send_lines(mut input: impl BufRead, mut socket: WriteHalf, ended: &AtomicBool
     let _ = socket.finish();
 }
 
-fn receive(socket: &mut ReadHalf, output: &mut impl Write) -> io::Result<()> {
+enum Lost {
+    Socket(io::Error),
+    TlsAlert,
+}
+
+/// Prints what arrives until the server's EOF. Without TLS, the first
+/// bytes are held back while they could be a TLS alert record: a TLS
+/// server's alert is said as such, never printed raw on the terminal.
+fn receive(socket: &mut ReadHalf, output: &mut impl Write, watch_for_alert: bool) -> Result<(), Lost> {
     let mut buf = vec![0; 64 * 1024];
+    let mut held = Vec::new();
+    let mut watching = watch_for_alert;
+    let mut print = |bytes: &[u8]| -> Result<(), Lost> {
+        output.write_all(bytes).map_err(Lost::Socket)?;
+        output.flush().map_err(Lost::Socket)
+    };
     loop {
         match socket.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return print(&held),
+            Ok(n)
+                if watching
+                    && held.len() + n <= super::TLS_ALERT_LEN
+                    && super::could_be_tls_alert(&held, &buf[..n]) =>
+            {
+                held.extend_from_slice(&buf[..n]);
+                if held.len() == super::TLS_ALERT_LEN {
+                    return Err(Lost::TlsAlert);
+                }
+            }
             Ok(n) => {
-                output.write_all(&buf[..n])?;
-                output.flush()?;
+                watching = false;
+                print(&std::mem::take(&mut held))?;
+                print(&buf[..n])?;
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
+            Err(err) => return Err(Lost::Socket(err)),
         }
     }
 }

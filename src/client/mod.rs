@@ -11,7 +11,7 @@ use std::io::{self, Read};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::describe;
 use crate::tls::client::ClientTls;
@@ -174,14 +174,22 @@ where
         eprintln!("{}", session.describe());
     }
 
-    let progress = SendProgress::default();
+    let progress = SendProgress::new();
     thread::scope(|scope| {
         let sending = scope.spawn(|| send_all(input, writer, &progress));
         let waits = Waits {
             reply: timeout,
             eof: EOF_WAIT.min(timeout),
         };
-        let received = receive_all(&mut reader, options.read_size, &mut on_reply, &progress, waits);
+        let plain = options.tls.is_none();
+        let received = receive_all(
+            &mut reader,
+            options.read_size,
+            &mut on_reply,
+            &progress,
+            waits,
+            plain,
+        );
         if received.is_err() {
             // Wake the sender if it is blocked on a socket nobody reads any more.
             reader.abort();
@@ -190,8 +198,14 @@ where
             .join()
             .unwrap_or_else(|_| Err(SendError::Input(io::Error::other("sender thread panicked"))));
         let received = received.map_err(|err| match err {
-            ReceiveError::Socket(err) if is_timeout(&err) => {
-                format!("no reply from {addr} for {} s", timeout.as_secs_f64())
+            ReceiveError::Silent(waited) => {
+                format!("no reply from {addr} for {:.1} s (--timeout)", waited.as_secs_f64())
+            }
+            ReceiveError::MoreThanSent(received, sent) => format!(
+                "{addr} sent back more than it was sent ({received} bytes back, {sent} sent): it is not an echo server"
+            ),
+            ReceiveError::TlsAlert => {
+                format!("{addr} answered with a TLS alert: it is a TLS server (add --tls)")
             }
             ReceiveError::Socket(err) => {
                 format!("receiving from {addr} failed: {}", describe(&err))
@@ -223,12 +237,40 @@ where
 
 /// How far the sending thread got, for the receiving one to know what the
 /// server owes it.
-#[derive(Default)]
 struct SendProgress {
+    /// What `sent_at` counts from.
+    start: Instant,
     /// Bytes handed to the socket so far.
     sent: AtomicU64,
+    /// When the last of them were (microseconds after `start`): silence is
+    /// counted from then or from the last byte received, the later.
+    sent_at: AtomicU64,
+    /// Bytes handed, or about to be handed, to the socket: stored before
+    /// each send, so an echo can never be ahead of it. A reply longer than
+    /// this is no echo.
+    attempted: AtomicU64,
+    /// The first bytes sent, to tell an echo of a TLS alert from a TLS
+    /// server's alert.
+    head: std::sync::Mutex<Vec<u8>>,
     /// All input sent and the connection half-closed.
     done: AtomicBool,
+}
+
+impl SendProgress {
+    fn new() -> SendProgress {
+        SendProgress {
+            start: Instant::now(),
+            sent: AtomicU64::new(0),
+            sent_at: AtomicU64::new(0),
+            attempted: AtomicU64::new(0),
+            head: std::sync::Mutex::new(Vec::new()),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    fn last_sent(&self) -> Instant {
+        self.start + Duration::from_micros(self.sent_at.load(Ordering::Acquire))
+    }
 }
 
 /// How long the receiver waits on a silent socket.
@@ -248,6 +290,12 @@ enum SendError {
 
 enum ReceiveError {
     Socket(io::Error),
+    /// Owed bytes and silent this long.
+    Silent(Duration),
+    /// More came back than was sent: (received, sent).
+    MoreThanSent(u64, u64),
+    /// The first bytes back are a TLS alert we did not send.
+    TlsAlert,
     Output(io::Error),
 }
 
@@ -265,10 +313,19 @@ fn send_all(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(SendError::Input(err)),
         };
+        if digest.is_empty() {
+            let mut head = progress.head.lock().unwrap_or_else(|p| p.into_inner());
+            head.extend_from_slice(&buf[..n.min(HEAD_LEN)]);
+        }
+        progress
+            .attempted
+            .store(digest.len() + n as u64, Ordering::Release);
         if let Err(err) = socket.send(&buf[..n]) {
             return Err(SendError::Socket { sent: digest, err });
         }
         digest.update(&buf[..n]);
+        let at = progress.start.elapsed().as_micros() as u64;
+        progress.sent_at.store(at, Ordering::Release);
         progress.sent.store(digest.len(), Ordering::Release);
     }
     // Half-close: the server sees EOF, finishes echoing, then closes its side.
@@ -283,40 +340,108 @@ fn send_all(
 
 /// Reads the reply until the server's EOF (`true`), or until it has sent
 /// back at least everything and then stays silent for `waits.eof` (`false`).
+///
+/// Silence is measured from the last byte received or the last sent,
+/// whichever is later, so a read that timed out while nothing was owed
+/// (the sender had not yet said what it sent) never shortens `--timeout`,
+/// and a server that is sent nothing new has exactly `--timeout` to answer. The first bytes are held back while they could be
+/// a TLS alert, so that a TLS server's alert never reaches the output.
 fn receive_all(
     socket: &mut link::ReadHalf,
     read_size: usize,
     on_reply: &mut impl FnMut(&[u8]) -> io::Result<()>,
     progress: &SendProgress,
     waits: Waits,
+    watch_for_alert: bool,
 ) -> Result<(StreamDigest, bool), ReceiveError> {
     let mut digest = StreamDigest::default();
     let mut buf = vec![0; read_size.max(1)];
+    let mut held: Vec<u8> = Vec::new();
     let owed = |digest: &StreamDigest| progress.sent.load(Ordering::Acquire) > digest.len();
-    let mut wait = waits.reply;
+    // The last byte received.
+    let mut heard = Instant::now();
+    let mut wait = Duration::ZERO;
+    let finish = |held: &mut Vec<u8>, on_reply: &mut dyn FnMut(&[u8]) -> io::Result<()>| {
+        let result = if held.is_empty() { Ok(()) } else { on_reply(held) };
+        held.clear();
+        result.map_err(ReceiveError::Output)
+    };
     loop {
-        let want = if owed(&digest) { waits.reply } else { waits.eof };
+        let want = if owed(&digest) {
+            let since = heard.max(progress.last_sent());
+            let left = waits.reply.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                return Err(ReceiveError::Silent(since.elapsed()));
+            }
+            left
+        } else {
+            waits.eof
+        };
         if want != wait {
             socket.set_read_timeout(want).map_err(ReceiveError::Socket)?;
             wait = want;
         }
         match socket.read(&mut buf) {
-            Ok(0) => return Ok((digest, true)),
+            Ok(0) => {
+                finish(&mut held, on_reply)?;
+                return Ok((digest, true));
+            }
             Ok(n) => {
-                on_reply(&buf[..n]).map_err(ReceiveError::Output)?;
-                digest.update(&buf[..n]);
+                heard = Instant::now();
+                let bytes = &buf[..n];
+                digest.update(bytes);
+                let at_start = digest.len() == (held.len() + n) as u64;
+                if watch_for_alert
+                    && at_start
+                    && held.len() + n <= TLS_ALERT_LEN
+                    && could_be_tls_alert(&held, bytes)
+                {
+                    held.extend_from_slice(bytes);
+                    if held.len() == TLS_ALERT_LEN && !progress_head_is(progress, &held) {
+                        return Err(ReceiveError::TlsAlert);
+                    }
+                    continue;
+                }
+                let attempted = progress.attempted.load(Ordering::Acquire);
+                if digest.len() > attempted {
+                    return Err(ReceiveError::MoreThanSent(digest.len(), attempted));
+                }
+                finish(&mut held, on_reply)?;
+                on_reply(bytes).map_err(ReceiveError::Output)?;
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             // Silent while owing nothing: we are still sending (more input
             // to come), or done and the server will not close.
             Err(err) if is_timeout(&err) && !owed(&digest) => {
                 if progress.done.load(Ordering::Acquire) {
+                    finish(&mut held, on_reply)?;
                     return Ok((digest, false));
                 }
             }
+            // Owed and silent: the loop measures how long.
+            Err(err) if is_timeout(&err) => {}
             Err(err) => return Err(ReceiveError::Socket(err)),
         }
     }
+}
+
+/// A TLS alert record: content type 21, version 3.x, length 2, two bytes.
+pub(crate) const TLS_ALERT_LEN: usize = 7;
+
+/// Whether `held` then `more` is still the start of a TLS alert record.
+pub(crate) fn could_be_tls_alert(held: &[u8], more: &[u8]) -> bool {
+    const SHAPE: [Option<u8>; TLS_ALERT_LEN] =
+        [Some(0x15), Some(0x03), None, Some(0x00), Some(0x02), None, None];
+    held.iter()
+        .chain(more)
+        .zip(SHAPE)
+        .all(|(byte, want)| want.is_none_or(|want| *byte == want))
+}
+
+/// Whether what was sent starts with `bytes` (an echo of an alert we sent).
+fn progress_head_is(progress: &SendProgress, bytes: &[u8]) -> bool {
+    let head = progress.head.lock().unwrap_or_else(|p| p.into_inner());
+    head.starts_with(bytes)
 }
 
 /// Bytes as Python's `repr` shows them: `b'Hi\n'`, `b"it's"`, `b'\x00'`.
