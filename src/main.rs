@@ -245,9 +245,11 @@ fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
 fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let config = args.config()?;
     if args.check {
+        bench::output::check(&config)?;
         println!("the bench command line is valid");
         return Ok(ExitCode::SUCCESS);
     }
+    bench::catch_signals()?;
     let report = if args.find_max_rate {
         bench::search::find_max_rate(&config, args.search_start(), mio_echo::cli::MAX_RATE)?
     } else {
@@ -266,7 +268,12 @@ fn print_report(report: &bench::Report, json: bool) -> Result<ExitCode, Failure>
         print!("{}", report.human());
     }
     Ok(if report.interrupted {
-        ExitCode::from(INTERRUPTED)
+        ExitCode::from(
+            report
+                .signal
+                .as_deref()
+                .map_or(INTERRUPTED, bench::signal_exit_status),
+        )
     } else if report
         .max_rate
         .as_ref()
@@ -274,7 +281,7 @@ fn print_report(report: &bench::Report, json: bool) -> Result<ExitCode, Failure>
         || report.failed_a_gate()
     {
         ExitCode::from(GATE_FAILED)
-    } else if report.errors.total() == 0 {
+    } else if report.errors.total() == 0 && report.file_errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

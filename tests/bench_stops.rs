@@ -223,3 +223,235 @@ fn drain_timeout_bounds_the_wait_for_a_server_that_never_echoes() {
     );
     drop(listener);
 }
+
+/// A server that accepts and reads but never answers; each accepted
+/// connection's EOF (bench half-closing it in its drain) is reported on
+/// the channel.
+fn never_echoes() -> (String, std::sync::mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (eof, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let eof = eof.clone();
+            std::thread::spawn(move || {
+                let mut sink = [0; 4096];
+                while let Ok(1..) = stream.read(&mut sink) {}
+                let _ = eof.send(());
+                // Held open: the bench's drain waits on it.
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    (addr, told)
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill only sends a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
+
+/// Issue 19, item 13: a signal during the drain marks the run interrupted
+/// and counts what is in flight as timeouts (before, against a server that
+/// never echoes: 0 errors, `interrupted: false`, exit 0). An open loop, so
+/// that the window's messages are in flight in the drain (a closed loop
+/// gives up on connections never answered as its window ends).
+#[test]
+fn a_signal_in_the_drain_is_an_interrupted_run_with_timeouts() {
+    let (addr, drained) = never_echoes();
+    let bench = spawn_bench(&[
+        "--addr",
+        &addr,
+        "--json",
+        "-c",
+        "2",
+        "-d",
+        "0.3",
+        "--rate",
+        "20",
+        "--drain-timeout",
+        "60",
+    ]);
+    // Both connections half-closed: the window is over, the drain waits.
+    for _ in 0..2 {
+        drained.recv_timeout(util::TIMEOUT).expect("the drain began");
+    }
+    signal(&bench, libc::SIGINT);
+    let (code, stdout, stderr) = finish(bench);
+    assert_eq!(code, Some(130), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
+    assert_eq!(report["interrupted"], true, "{report}");
+    assert_eq!(report["signal"], "SIGINT", "{report}");
+    // Every message due in the window (20/s for 0.3 s) is a timeout.
+    let timeouts = number(&report, "errors.timeouts");
+    assert!((5.0..=7.0).contains(&timeouts), "{report}");
+}
+
+/// Issue 19, item 13: SIGTERM and SIGHUP end a run as Ctrl-C does: the
+/// summary, the JSON and the files are still written, exit 128 + signal
+/// (before, `timeout 60 mio-echo bench` or a deleted Kubernetes Job left
+/// nothing).
+#[test]
+fn sigterm_and_sighup_end_a_run_with_its_results() {
+    let server = ServerProcess::start_with(&[], &[("RUST_LOG", "debug")]);
+    let addr = server.addr.to_string();
+    let dir = util::tls::Scratch::new("bench-sigterm");
+    for (sig, name, code) in [(libc::SIGTERM, "SIGTERM", 143), (libc::SIGHUP, "SIGHUP", 129)] {
+        let hgrm = dir.path(&format!("{name}.hgrm"));
+        let before = server.stderr().matches("closed: finished").count();
+        let bench = spawn_bench(&[
+            "--addr",
+            &addr,
+            "--json",
+            "-c",
+            "4",
+            "-d",
+            "60",
+            "--hgrm",
+            hgrm.to_str().unwrap(),
+        ]);
+        // Traffic flows once the server has logged the four connections.
+        server.wait_for_log_count(" from 127.0.0.1:", 4 * (1 + before / 4));
+        signal(&bench, sig);
+        let (exit, stdout, stderr) = finish(bench);
+        assert_eq!(exit, Some(code), "{name}: {stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stderr);
+        assert_eq!(report["interrupted"], true, "{name}: {report}");
+        assert_eq!(report["signal"], name, "{report}");
+        assert!(number(&report, "messages") > 0.0, "{report}");
+        let written = std::fs::read_to_string(&hgrm).unwrap();
+        assert!(written.contains("Percentile"), "{name}: {written}");
+        server.wait_for_log_count("closed: finished", before + 4);
+    }
+}
+
+/// Issue 19, item 13: Ctrl-C during `--find-max-rate` is an interrupted
+/// probe and an interrupted search, exit 130 (before, the probe was a FAIL,
+/// a bracket was made up, and it exited 0).
+#[test]
+fn ctrl_c_in_a_rate_search_is_an_interrupted_search() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let mut bench = Command::new(BIN)
+        .args([
+            "bench",
+            "--addr",
+            &addr,
+            "--json",
+            "-c",
+            "4",
+            "-d",
+            "0.5",
+            "--find-max-rate",
+        ])
+        .args(["--rate", "500", "--slo", "p99<500ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first probe's verdict on stderr, then Ctrl-C in the second.
+    let mut stderr = std::io::BufReader::new(bench.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("probe ") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "no probe line"
+        );
+    }
+    assert!(line.trim_end().ends_with("PASS"), "{line}");
+    // The second probe is starting or running: either way it is the one
+    // interrupted (a signal between two probes is kept for the next).
+    signal(&bench, libc::SIGINT);
+    let status = wait_child(&mut bench);
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let mut stdout = String::new();
+    bench.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("msg/s: interrupted") || rest.contains(": interrupted"),
+        "{rest}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect(&rest);
+    let search = &report["max_rate"];
+    assert_eq!(search["interrupted"], true, "{report}");
+    assert_eq!(search["low"], 500.0, "{report}");
+    assert!(search["high"].is_null(), "no bracket made up: {report}");
+    let last = search["probes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["interrupted"], true, "{report}");
+    assert_eq!(last["pass"], false);
+    assert_eq!(report["interrupted"], true);
+}
+
+/// Issue 19, item 13: output files are opened before connecting, and
+/// `--check` fails on a path that cannot be written (before: "valid", and
+/// the run failed at its end, its summary lost).
+#[test]
+fn an_unwritable_output_file_fails_before_the_run() {
+    let addr = closed_port();
+    for flag in ["--hgrm", "--hdr-log"] {
+        let check = run_bin(&["bench", "--check", flag, "/nonexistent-dir/out"], b"");
+        assert_eq!(check.status.code(), Some(1), "{flag}");
+        let said = String::from_utf8_lossy(&check.stderr);
+        assert!(said.contains("cannot write /nonexistent-dir/out"), "{said}");
+        let started = Instant::now();
+        let run = run_bin(
+            &["bench", "--addr", &addr, "-d", "30", flag, "/nonexistent-dir/out"],
+            b"",
+        );
+        assert_eq!(run.status.code(), Some(1), "{flag}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(String::from_utf8_lossy(&run.stderr).contains("cannot write /nonexistent-dir/out"));
+    }
+}
+
+/// Issue 19, item 13: connections the server never served (it is at its
+/// connection limit) are counted, warned of, and their messages are
+/// timeouts (before: "connected 5, 0 errors").
+#[test]
+fn a_closed_loop_counts_connections_that_were_never_served() {
+    let server = ServerProcess::start(&["--max-connections", "2"]);
+    let (code, report, stderr) = bench_json(
+        &server.addr.to_string(),
+        &["-c", "5", "-d", "0.5", "--drain-timeout", "1"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(number(&report, "stalled_connections"), 3.0, "{report}");
+    assert_eq!(number(&report, "errors.timeouts"), 3.0, "{report}");
+    assert!(
+        stderr.contains("3 of 5 connections completed no exchange"),
+        "{stderr}"
+    );
+}
+
+/// Issue 19, item 13: `hold --server-pid` reports the server's memory, and
+/// its summary shows no throughput.
+#[test]
+fn hold_reports_the_servers_memory_per_connection() {
+    let server = ServerProcess::start(&[]);
+    let pid = server.pid().to_string();
+    let addr = server.addr.to_string();
+    let args = [
+        "--mode",
+        "hold",
+        "-c",
+        "500",
+        "-d",
+        "0.3",
+        "--server-pid",
+        pid.as_str(),
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let per_connection = number(&report, "server_memory.bytes_per_connection");
+    assert!(per_connection > 0.0 && per_connection < 64.0 * 1024.0, "{report}");
+    let mut all = vec!["bench", "--addr", addr.as_str()];
+    all.extend_from_slice(&args);
+    let text = run_bin(&all, b"");
+    let summary = String::from_utf8_lossy(&text.stdout);
+    assert!(summary.contains("held        500 connections"), "{summary}");
+    assert!(summary.contains("bytes per connection"), "{summary}");
+    assert!(!summary.contains("throughput"), "{summary}");
+}

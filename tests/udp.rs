@@ -292,6 +292,9 @@ fn bench_udp_counts_loss_honestly_and_max_loss_gates_it() {
         "5%",
         "--drain-timeout",
         "0.5",
+        // One address: the server's guard is per address.
+        "--source-ips",
+        "127.0.0.1",
     ];
     let (code, report, err) = util::bench_json(&addr, &args);
     assert_eq!(code, Some(3), "{err}");
@@ -454,4 +457,88 @@ fn the_udp_rate_holds_across_reactors_and_source_ports() {
         (50..=most).contains(&answered),
         "{answered} of 1000 answered in {sending:.2} s"
     );
+}
+
+/// Issue 19, item 13: bench's UDP sources spread over loopback addresses,
+/// so the documented `serve --udp` + `bench --mode udp --rate ...` passes
+/// the default guard (before, 50 sources on one address were held to its
+/// 1,000 answers a second, and the gate failed).
+#[test]
+fn bench_udp_passes_the_default_guard() {
+    let server = udp_server(&[]);
+    let addr = server.addr.to_string();
+    let (code, report, stderr) = util::bench_json(
+        &addr,
+        &["--mode", "udp", "--rate", "5000", "-d", "1", "--max-loss", "1%"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        udp_figure(&report, "lost") / udp_figure(&report, "sent") < 0.01,
+        "{report}"
+    );
+}
+
+/// Issue 19, item 13: replies refused for one source address while others
+/// are answered are said to look like a per-source guard.
+#[test]
+fn bench_udp_says_when_one_address_is_refused() {
+    // 127.0.0.7 sends 100/s, under the guard's 150; 127.0.0.8 sends 800/s.
+    let server = udp_server(&["--udp-rate", "150"]);
+    let addr = server.addr.to_string();
+    let ips = ["127.0.0.7"]
+        .into_iter()
+        .chain(["127.0.0.8"; 8])
+        .collect::<Vec<_>>()
+        .join(",");
+    let args = [
+        "--mode",
+        "udp",
+        "--rate",
+        "900",
+        "-c",
+        "9",
+        "-d",
+        "1",
+        "--source-ips",
+        &ips,
+    ];
+    let (_, report, stderr) = util::bench_json(&addr, &args);
+    assert!(
+        stderr.contains("replies stopped for 1 of 2 source addresses"),
+        "{stderr}"
+    );
+    assert!(report["warnings"].to_string().contains("per-source"), "{report}");
+}
+
+/// Issue 19, item 13: nothing listening (ICMP port unreachable) is an
+/// error, not "100% loss" and exit 0; TLS, PROXY and a size out of range
+/// are usage errors, `--check` included.
+#[test]
+fn bench_udp_refuses_what_cannot_work() {
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let output = run_bin(
+        &["bench", "--addr", &addr, "--mode", "udp", "-c", "2", "-d", "0.5"],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nothing answers on") && stderr.contains("ICMP port unreachable"),
+        "{stderr}"
+    );
+    for extra in [
+        &["--tls"][..],
+        &["--proxy-header", "v1"],
+        &["--size", "10"],
+        &["--hdr-log", "x.log"],
+    ] {
+        let mut args = vec!["bench", "--check", "--mode", "udp"];
+        args.extend_from_slice(extra);
+        let output = run_bin(&args, b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
 }

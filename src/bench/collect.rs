@@ -26,7 +26,8 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
     let (mut late_sends, mut generator_late, mut sends) = (0, 0, 0);
     let mut io_uring_sends = true;
     let mut connect_time = Duration::ZERO;
-    let (mut measured, mut interrupted) = (Duration::ZERO, false);
+    let (mut measured, mut signal) = (Duration::ZERO, None);
+    let mut stalled = 0;
     let mut stopped_early = Some(None);
     let mut window_from: Option<Instant> = None;
     let threads = tallies.len();
@@ -39,7 +40,8 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        interrupted |= tally.interrupted;
+        signal = signal.or(tally.signal);
+        stalled += tally.stalled;
         // Early only when every worker stopped early: say the first reason.
         stopped_early = match (stopped_early, tally.stopped_early) {
             (Some(first), Some(why)) => Some(first.or(Some(why))),
@@ -101,6 +103,15 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
             ),
         );
     }
+    if stalled > 0 {
+        warnings.once(
+            "stalled-connections",
+            format!(
+                "{stalled} of {connected} connections completed no exchange in the measured window \
+                 (is the server at its connection limit?); their messages count as timeouts"
+            ),
+        );
+    }
     let per_unit = |cpu: f64, units: u64| (units > 0).then(|| cpu * 1e6 / units as f64);
     let churn = config.mode == Mode::Churn;
     let per_message = |cpu: f64| if churn { None } else { per_unit(cpu, messages) };
@@ -115,7 +126,11 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         duration_s: config.duration.as_secs_f64(),
         measured_s: secs,
         stopped_early: stopped_early.flatten().map(str::to_string),
-        interrupted,
+        interrupted: signal.is_some(),
+        signal: signal.map(|number| crate::bench::signal_name(number).to_string()),
+        stalled_connections: stalled,
+        file_errors: Vec::new(),
+        server_memory: None,
         connected: if churn { 0 } else { connected },
         connect_time_s: connect_time.as_secs_f64(),
         messages,

@@ -151,6 +151,10 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
             .iter()
             .find_map(|(name, r)| r.stopped_early.as_ref().map(|why| format!("{name}: {why}"))),
         interrupted: inputs.iter().any(|(_, r)| r.interrupted),
+        signal: inputs.iter().find_map(|(_, r)| r.signal.clone()),
+        stalled_connections: count(|r| r.stalled_connections),
+        file_errors: Vec::new(),
+        server_memory: None,
         connected: count(|r| r.connected),
         connect_time_s: inputs.iter().map(|(_, r)| r.connect_time_s).fold(0.0, f64::max),
         messages,

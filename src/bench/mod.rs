@@ -9,7 +9,7 @@ mod collect;
 mod histograms;
 pub mod intervals;
 pub mod merge;
-mod output;
+pub mod output;
 mod pattern;
 mod probe;
 mod process;
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 
 use crate::fd_limit;
-pub use process::process_cpu_seconds;
+pub use process::{process_cpu_seconds, process_rss_bytes};
 pub use report::Report;
 pub use schedule::{Arrival, RateProfile};
 use sources::{check_source_ips, choose_source_ips};
@@ -179,6 +179,49 @@ impl Warnings {
     }
 }
 
+/// The first SIGINT, SIGTERM or SIGHUP the process caught, for as long as
+/// it runs: each worker also hears them on its own poll, but one that
+/// arrives between two runs (the probes of a rate search) or before a
+/// worker listens must not be lost, nor kill the process without a report.
+static CAUGHT: OnceLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> = OnceLock::new();
+
+/// Catches SIGINT, SIGTERM and SIGHUP from now on (see [`caught_signal`]).
+pub fn catch_signals() -> Result<(), String> {
+    let flag = CAUGHT.get_or_init(Default::default);
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        signal_hook::flag::register_usize(signal, std::sync::Arc::clone(flag), signal as usize)
+            .map_err(|err| format!("cannot catch signals: {err}"))?;
+    }
+    Ok(())
+}
+
+/// The signal caught so far, if any.
+pub fn caught_signal() -> Option<i32> {
+    let caught = CAUGHT.get()?.load(std::sync::atomic::Ordering::SeqCst);
+    (caught != 0).then_some(caught as i32)
+}
+
+/// A signal's name as the user knows it.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
+/// The exit status of a run a signal ended: 128 + its number, as a shell
+/// reports it (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+pub fn signal_exit_status(name: &str) -> u8 {
+    let number = match name {
+        "SIGTERM" => libc::SIGTERM,
+        "SIGHUP" => libc::SIGHUP,
+        _ => libc::SIGINT,
+    };
+    128 + number as u8
+}
+
 /// Descriptors the process needs besides its connections.
 const SPARE_FDS: u64 = 32;
 
@@ -186,9 +229,21 @@ const SPARE_FDS: u64 = 32;
 /// problems only (traffic errors are counted in the report).
 pub fn run(config: &Config) -> Result<Report, String> {
     check_fd_limit(config.connections)?;
-    if config.mode == Mode::Udp {
-        return udp::run(config);
+    let files = output::Files::open(config)?;
+    let (mut report, intervals) = if config.mode == Mode::Udp {
+        (udp::run(config)?, None)
+    } else {
+        run_streams(config)?
+    };
+    report.file_errors = files.write(&report, intervals.as_ref());
+    for error in &report.file_errors {
+        eprintln!("error: {error}");
     }
+    Ok(report)
+}
+
+/// Every mode but UDP's: the workers over their connections.
+fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), String> {
     // Spreading over source addresses is TCP's (a Unix socket has no ports).
     let source_ips = if config.unix.is_some() {
         Vec::new()
@@ -220,6 +275,11 @@ pub fn run(config: &Config) -> Result<Report, String> {
         ..config.clone()
     };
 
+    // `hold` with `--server-pid`: the memory the held connections cost it.
+    let rss_before = config
+        .server_pid
+        .filter(|_| config.mode == Mode::Hold)
+        .and_then(process::process_rss_bytes);
     let started = Instant::now();
     let plan = |t: usize| worker::Plan {
         config,
@@ -261,7 +321,15 @@ pub fn run(config: &Config) -> Result<Report, String> {
     log::debug!("bench finished in {:?}", started.elapsed());
 
     let tallies = tallies.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let rss_held = window.server_rss;
     let mut report = collect::report(config, tallies, window, warnings);
+    report.server_memory = rss_before
+        .zip(rss_held)
+        .map(|(before, held)| report::ServerMemory {
+            rss_before_bytes: before,
+            rss_held_bytes: held,
+            bytes_per_connection: held.saturating_sub(before) as f64 / report.connected.max(1) as f64,
+        });
     report.intervals = intervals.as_ref().map(intervals::Board::summaries);
     report.steps = steps.as_ref().map(|board| {
         let warmup = config.warmup.as_secs_f64();
@@ -282,8 +350,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
     if !config.slo.is_empty() {
         report.slo = Some(config.slo.iter().map(|gate| gate.evaluate(&report)).collect());
     }
-    output::write_files(config, &report, intervals.as_ref())?;
-    Ok(report)
+    Ok((report, intervals))
 }
 
 fn check_fd_limit(connections: usize) -> Result<(), String> {

@@ -1,8 +1,13 @@
 //! The files a run writes for other tools: `--hgrm` and `--hdr-log`.
+//!
+//! Each is opened (created, truncated) before the first connection, so a
+//! path that cannot be written fails the run before it starts, not after
+//! it; one that still fails at the end is said in the report
+//! (`file_errors`, exit status 1) and never costs the summary or the JSON.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -12,29 +17,78 @@ use super::histograms::{decode, percentile_distribution};
 use super::intervals::Board;
 use super::{Config, Report};
 
-pub fn write_files(config: &Config, report: &Report, intervals: Option<&Board>) -> Result<(), String> {
-    if let Some(path) = &config.hgrm {
-        let histogram = decode(&report.histograms.latency)?;
-        write(path, |out| {
-            out.write_all(percentile_distribution(&histogram).as_bytes())
-        })?;
+/// The output files, open and waiting for the run's figures.
+pub struct Files {
+    hgrm: Option<(PathBuf, File)>,
+    hdr_log: Option<(PathBuf, File)>,
+}
+
+impl Files {
+    pub fn open(config: &Config) -> Result<Files, String> {
+        let open = |path: &Option<PathBuf>| -> Result<Option<(PathBuf, File)>, String> {
+            path.as_ref()
+                .map(|path| {
+                    File::create(path)
+                        .map(|file| (path.clone(), file))
+                        .map_err(|err| cannot_write(path, &err))
+                })
+                .transpose()
+        };
+        Ok(Files {
+            hgrm: open(&config.hgrm)?,
+            hdr_log: open(&config.hdr_log)?,
+        })
     }
-    if let (Some(path), Some(board)) = (&config.hdr_log, intervals) {
-        let start = report.window.map_or(0.0, |w| w.start_unix_s);
-        write(path, |out| write_interval_log(out, board, start))?;
+
+    /// Writes the figures; returns what could not be written.
+    pub fn write(self, report: &Report, intervals: Option<&Board>) -> Vec<String> {
+        let mut failed = Vec::new();
+        if let Some((path, file)) = self.hgrm {
+            let written = decode(&report.histograms.latency).and_then(|histogram| {
+                write(&path, file, |out| {
+                    out.write_all(percentile_distribution(&histogram).as_bytes())
+                })
+            });
+            failed.extend(written.err());
+        }
+        if let (Some((path, file)), Some(board)) = (self.hdr_log, intervals) {
+            let start = report.window.map_or(0.0, |w| w.start_unix_s);
+            failed.extend(write(&path, file, |out| write_interval_log(out, board, start)).err());
+        }
+        failed
+    }
+}
+
+/// Whether each output file could be written, changing nothing: an
+/// existing file is opened without truncating it, a new one removed again
+/// (`bench --check`).
+pub fn check(config: &Config) -> Result<(), String> {
+    for path in [&config.hgrm, &config.hdr_log].into_iter().flatten() {
+        let existed = path.exists();
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|err| cannot_write(path, &err))?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
     }
     Ok(())
 }
 
-fn write(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<(), String> {
-    let fail = |err: std::io::Error| {
-        format!(
-            "cannot write {}: {}",
-            path.display(),
-            crate::error::describe(&err)
-        )
-    };
-    let mut out = BufWriter::new(File::create(path).map_err(fail)?);
+fn cannot_write(path: &Path, err: &std::io::Error) -> String {
+    format!("cannot write {}: {}", path.display(), crate::error::describe(err))
+}
+
+fn write(
+    path: &Path,
+    file: File,
+    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<(), String> {
+    let fail = |err: std::io::Error| cannot_write(path, &err);
+    let mut out = BufWriter::new(file);
     body(&mut out).map_err(fail)?;
     out.flush().map_err(fail)
 }

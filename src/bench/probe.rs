@@ -23,6 +23,8 @@ pub const REDRAW: Duration = Duration::from_millis(250);
 pub struct CpuWindow {
     pub client: f64,
     pub server: Option<f64>,
+    /// `--server-pid`: the server's resident memory as the window ended.
+    pub server_rss: Option<u64>,
 }
 
 pub struct Probe<'a> {
@@ -79,6 +81,7 @@ impl<'a> Probe<'a> {
 
     pub fn window_ended(&mut self) -> CpuWindow {
         let (client_after, server_after) = self.cpu();
+        let server_rss = self.server_pid.and_then(super::process::process_rss_bytes);
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -88,6 +91,7 @@ impl<'a> Probe<'a> {
         CpuWindow {
             client: client_after - client_before,
             server: server_after.zip(server_before).map(|(a, b)| a - b),
+            server_rss,
         }
     }
 

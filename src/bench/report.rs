@@ -134,8 +134,24 @@ pub struct Report {
     /// Why the window ended early (every connection lost, none could be
     /// made, interrupted); `null` when it ran to its end.
     pub stopped_early: Option<String>,
-    /// Ctrl-C ended the run (exit status 130).
+    /// A signal ended the run: Ctrl-C (SIGINT), SIGTERM or SIGHUP; the
+    /// exit status is then 128 + its number (130, 143, 129).
     pub interrupted: bool,
+    /// Which signal, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Closed loop: connections that completed no exchange in the window
+    /// (a server at its connection limit leaves them in its backlog); their
+    /// messages count as timeouts.
+    #[serde(default)]
+    pub stalled_connections: u64,
+    /// Output files that could not be written at the end: the report is
+    /// still printed, and the exit status is 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_errors: Vec<String>,
+    /// `hold` with `--server-pid`: the server's memory while holding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_memory: Option<ServerMemory>,
     /// Connections established in the connect phase (all modes but churn).
     pub connected: u64,
     /// Time to establish all of them.
@@ -196,6 +212,16 @@ pub struct Report {
     /// `bench merge`: the files merged, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<String>>,
+}
+
+/// The server's resident memory, read from /proc before the connections
+/// were opened and at the end of the window.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ServerMemory {
+    pub rss_before_bytes: u64,
+    pub rss_held_bytes: u64,
+    /// (held - before) / connections held.
+    pub bytes_per_connection: f64,
 }
 
 /// The measured window in Unix time, seconds.
@@ -261,8 +287,26 @@ impl Report {
                 format!("{} messages, {} bytes", self.messages, self.bytes),
             ),
         };
-        let _ = writeln!(out, "throughput  {throughput}");
-        let _ = writeln!(out, "totals      {totals}");
+        if self.mode == "hold" {
+            // Held idle: a throughput would only count the one exchange each.
+            let _ = writeln!(
+                out,
+                "held        {} connections idle for {:.1} s ({} exchanges, one each to open it)",
+                self.connected, self.measured_s, self.messages
+            );
+            if let Some(memory) = &self.server_memory {
+                let _ = writeln!(
+                    out,
+                    "server rss  {:.1} MiB holding them ({:.1} MiB before): {:.0} bytes per connection",
+                    memory.rss_held_bytes as f64 / (1 << 20) as f64,
+                    memory.rss_before_bytes as f64 / (1 << 20) as f64,
+                    memory.bytes_per_connection
+                );
+            }
+        } else {
+            let _ = writeln!(out, "throughput  {throughput}");
+            let _ = writeln!(out, "totals      {totals}");
+        }
         if let Some(rate) = &self.rate {
             let _ = writeln!(
                 out,
@@ -336,6 +380,16 @@ impl Report {
             e.connect_failures,
             e.timeouts
         );
+        if self.stalled_connections > 0 {
+            let _ = writeln!(
+                out,
+                "stalled     {} connections completed no exchange in the window (counted as timeouts)",
+                self.stalled_connections
+            );
+        }
+        for error in &self.file_errors {
+            let _ = writeln!(out, "file error  {error}");
+        }
         let (client, server, unit) = if self.mode == "churn" {
             (
                 self.cpu.client_us_per_cycle,
@@ -386,22 +440,38 @@ impl Report {
             );
             for probe in &search.probes {
                 let p99 = probe.p99_us.map_or("-".to_string(), |v| format!("{v:.0}"));
-                let verdict = if probe.pass { "PASS" } else { "FAIL" };
+                let verdict = match (probe.interrupted, probe.pass) {
+                    (true, _) => "interrupted",
+                    (false, true) => "PASS",
+                    (false, false) => "FAIL",
+                };
                 let _ = writeln!(
                     out,
                     "            {:>12.0} {:>12.0} {p99:>10}  {verdict}",
                     probe.rate, probe.achieved
                 );
             }
+            let so_far = if search.interrupted {
+                " (search interrupted)"
+            } else {
+                ""
+            };
             let _ = match (search.low, search.high) {
                 (Some(low), Some(high)) => writeln!(
                     out,
-                    "max rate    between {low:.0} (passed) and {high:.0} msg/s (failed)"
+                    "max rate    between {low:.0} (passed) and {high:.0} msg/s (failed){so_far}"
                 ),
+                (Some(low), None) if search.interrupted => {
+                    writeln!(out, "max rate    at least {low:.0} msg/s{so_far}")
+                }
                 (Some(low), None) => {
                     writeln!(out, "max rate    at least {low:.0} msg/s (every probe passed)")
                 }
-                (None, _) => writeln!(out, "max rate    none: every probe failed its gates"),
+                (None, Some(high)) => writeln!(
+                    out,
+                    "max rate    none: every probe failed its gates, below {high:.0} msg/s{so_far}"
+                ),
+                (None, None) => writeln!(out, "max rate    unknown: interrupted before any probe finished"),
             };
             out.push_str("(the figures above are the highest passing probe's)\n");
         }

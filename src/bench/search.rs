@@ -26,6 +26,10 @@ pub struct MaxRate {
     /// the highest rate bench can drive.
     pub high: Option<f64>,
     pub probes: Vec<Probe>,
+    /// A signal cut the search short: `low` and `high` are what the probes
+    /// before it found, no bracket was made up.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// One probe of the search.
@@ -35,6 +39,9 @@ pub struct Probe {
     pub achieved: f64,
     pub p99_us: Option<f64>,
     pub pass: bool,
+    /// A signal ended this probe: neither a pass nor a fail.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// Runs the search; the report returned is the best passing probe's (the
@@ -45,6 +52,7 @@ pub fn find_max_rate(config: &Config, start: f64, highest: f64) -> Result<Report
     let mut low: Option<(f64, Report)> = None;
     let mut high: Option<(f64, Report)> = None;
     let mut rate = start;
+    let mut interrupted = None;
     loop {
         let report = probe(config, rate)?;
         let pass = !report.failed_a_gate() && !report.interrupted;
@@ -55,16 +63,24 @@ pub fn find_max_rate(config: &Config, start: f64, highest: f64) -> Result<Report
                 .latency
                 .as_ref()
                 .map_or("-".into(), |l| format!("{:.0} us", l.p99_us)),
-            if pass { "PASS" } else { "FAIL" }
+            if report.interrupted {
+                "interrupted"
+            } else if pass {
+                "PASS"
+            } else {
+                "FAIL"
+            }
         );
         probes.push(Probe {
             rate,
             achieved: report.rate.map_or(0.0, |r| r.achieved),
             p99_us: report.latency.as_ref().map(|l| l.p99_us),
             pass,
+            interrupted: report.interrupted,
         });
         if report.interrupted {
-            high = Some((rate, report));
+            // Not a fail: the bracket stays what the finished probes found.
+            interrupted = Some(report);
             break;
         }
         if pass {
@@ -86,8 +102,18 @@ pub fn find_max_rate(config: &Config, start: f64, highest: f64) -> Result<Report
         low: low.as_ref().map(|(rate, _)| *rate),
         high: high.as_ref().map(|(rate, _)| *rate),
         probes,
+        interrupted: interrupted.is_some(),
     };
-    let (_, mut report) = low.or(high).expect("at least one probe ran");
+    let signal = interrupted.as_ref().and_then(|report| report.signal.clone());
+    let mut report = match low.or(high) {
+        Some((_, report)) => report,
+        None => interrupted.expect("at least one probe ran"),
+    };
+    // The search as a whole was interrupted, whichever probe's figures stand.
+    if answer.interrupted {
+        report.interrupted = true;
+        report.signal = signal;
+    }
     report.max_rate = Some(answer);
     Ok(report)
 }

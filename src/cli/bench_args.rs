@@ -224,6 +224,19 @@ pub const MAX_RATE: f64 = 1e8;
 
 impl BenchArgs {
     pub fn config(&self) -> Result<bench::Config, Failure> {
+        if self.mode == bench::Mode::Udp {
+            let refused = [
+                (self.tls.tls, "--tls"),
+                (self.proxy_header.is_some(), "--proxy-header"),
+                (self.hdr_log.is_some(), "--hdr-log"),
+            ];
+            if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
+                return Err(Failure::Usage(format!("{flag} does not apply to --mode udp")));
+            }
+            if let Some(problem) = bench::udp::size_problem(self.size) {
+                return Err(Failure::Usage(problem));
+            }
+        }
         Ok(bench::Config {
             addr: self.endpoint.server_addr()?,
             connections: self.connections,

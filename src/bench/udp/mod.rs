@@ -26,6 +26,8 @@ use mio::{Events, Interest, Poll, Token};
 use super::report::Report;
 use super::timer::PacingTimer;
 use super::{Config, Warnings, histograms};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
 
 pub mod payload;
 mod report;
@@ -34,6 +36,8 @@ use payload::Stamp;
 
 /// The pacing timer's token (sources are 0 to N-1).
 const TIMER: Token = Token(usize::MAX);
+/// SIGINT, SIGTERM and SIGHUP.
+const SIGNALS: Token = Token(usize::MAX - 1);
 
 /// Closed loop: a source whose datagram got no reply sends the next after this.
 pub const RETRY_AFTER: Duration = Duration::from_millis(200);
@@ -49,6 +53,9 @@ struct Source {
     highest_answered: Option<u64>,
     /// Closed loop: when its datagram in flight went out.
     in_flight_since: Option<Instant>,
+    /// Datagrams due in the window, and their replies received.
+    sent: u64,
+    received: u64,
 }
 
 /// What became of the window's datagrams.
@@ -71,28 +78,41 @@ pub struct UdpFigures {
     pub loss: f64,
 }
 
-pub fn run(config: &Config) -> Result<Report, String> {
-    let warnings = Warnings::default();
-    if config.size < payload::HEADER {
-        return Err(format!(
+/// Why `--size` does not fit `--mode udp`, if it does not (checked with
+/// the other flags, so `bench --check` says it).
+pub fn size_problem(size: usize) -> Option<String> {
+    if size < payload::HEADER {
+        return Some(format!(
             "--mode udp needs --size of at least {} bytes (its header)",
             payload::HEADER
         ));
     }
-    if config.size > crate::client::datagram::MAX_DATAGRAM {
-        return Err(format!(
-            "--size {} does not fit a UDP datagram (at most {})",
-            config.size,
+    (size > crate::client::datagram::MAX_DATAGRAM).then(|| {
+        format!(
+            "--size {size} does not fit a UDP datagram (at most {})",
             crate::client::datagram::MAX_DATAGRAM
-        ));
+        )
+    })
+}
+
+pub fn run(config: &Config) -> Result<Report, String> {
+    let warnings = Warnings::default();
+    if let Some(problem) = size_problem(config.size) {
+        return Err(problem);
     }
     let mut poll = Poll::new().map_err(|err| format!("cannot create a poll instance: {err}"))?;
     let mut sources = open_sources(config, &poll)?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|err| format!("cannot catch signals: {err}"))?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .map_err(|err| format!("cannot catch signals: {err}"))?;
+    let mut run = Run::new(config);
+    run.signal = super::caught_signal();
     let mut events = Events::with_capacity(1024);
     // Sub-millisecond pacing: the poll's own timeout counts in whole ms.
     let mut timer =
         PacingTimer::new(poll.registry(), TIMER).map_err(|err| format!("cannot create a timer: {err}"))?;
-    let mut run = Run::new(config);
     let server_cpu = |pid: Option<u32>| pid.and_then(|pid| super::process_cpu_seconds(&pid.to_string()));
     let client_before = super::process_cpu_seconds("self");
     let mut server_before = None;
@@ -113,8 +133,13 @@ pub fn run(config: &Config) -> Result<Report, String> {
         timer
             .arm(wait)
             .map_err(|err| format!("cannot arm the timer: {err}"))?;
-        run.receive_ready(&mut poll, &mut events, &mut sources, &mut buf, None)?;
+        run.receive_ready(&mut poll, &mut events, &mut sources, &mut buf, None, &mut signals)?;
         timer.fired();
+        if run.signal.is_some() {
+            // The window ends here; what was due so far is still followed.
+            run.window_until = Instant::now().max(run.window_from);
+            break;
+        }
     }
     let server_after = server_cpu(config.server_pid);
     let client_after = super::process_cpu_seconds("self");
@@ -124,7 +149,15 @@ pub fn run(config: &Config) -> Result<Report, String> {
         &mut sources,
         &mut buf,
         config.drain_timeout,
+        &mut signals,
     )?;
+    if run.figures.received == 0 && run.refused > 0 && run.signal.is_none() {
+        return Err(format!(
+            "nothing answers on {} (UDP): the datagrams were refused (ICMP port unreachable)",
+            config.addr
+        ));
+    }
+    warn_of_silent_addresses(&sources, &warnings);
     let cpu = (
         client_before.zip(client_after).map(|(a, b)| b - a).unwrap_or(0.0),
         server_before.zip(server_after).map(|(a, b)| b - a),
@@ -132,14 +165,62 @@ pub fn run(config: &Config) -> Result<Report, String> {
     Ok(report::build(config, &run, cpu, warnings))
 }
 
+/// The address source `index` sends from: `--source-ips` in turn; on
+/// IPv4 loopback, one loopback address per source (127.0.0.1, .2, ...), so
+/// a server's per-address guard (`serve --udp-rate`) sees each source
+/// apart, as it would see distinct clients; elsewhere the system's choice.
+fn source_address(config: &Config, index: usize) -> SocketAddr {
+    if !config.source_ips.is_empty() {
+        return (config.source_ips[index % config.source_ips.len()], 0).into();
+    }
+    match config.addr {
+        SocketAddr::V4(addr) if addr.ip().is_loopback() => {
+            // 127.0.0.1 upwards, within 127.0.0.0/8.
+            let offset = (index % 0x00FF_FFFE) as u32;
+            (std::net::Ipv4Addr::from(0x7F00_0001 + offset), 0).into()
+        }
+        SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
+/// Replies that stop for some source addresses only look like a
+/// per-source guard refusing them: say so. (Over half lost from an
+/// address, while another lost under 5%.)
+fn warn_of_silent_addresses(sources: &[Source], warnings: &Warnings) {
+    let mut by_address: std::collections::HashMap<std::net::IpAddr, (u64, u64)> =
+        std::collections::HashMap::new();
+    for source in sources {
+        if let Ok(local) = source.socket.local_addr() {
+            let entry = by_address.entry(local.ip()).or_default();
+            entry.0 += source.sent;
+            entry.1 += source.received;
+        }
+    }
+    let loss = |(sent, received): (u64, u64)| 1.0 - received as f64 / sent.max(1) as f64;
+    let refused = by_address
+        .values()
+        .filter(|&&counts| counts.0 > 0 && loss(counts) > 0.5)
+        .count();
+    let answered = by_address
+        .values()
+        .any(|&counts| counts.0 > 0 && loss(counts) < 0.05);
+    if refused > 0 && answered {
+        warnings.once(
+            "udp-silent-sources",
+            format!(
+                "replies stopped for {refused} of {} source addresses while others were answered: a per-source \
+                 guard (serve's --udp-rate, a firewall's rate limit) may be refusing them",
+                by_address.len()
+            ),
+        );
+    }
+}
+
 fn open_sources(config: &Config, poll: &Poll) -> Result<Vec<Source>, String> {
-    let local: SocketAddr = if config.addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
     (0..config.connections)
         .map(|index| {
+            let local = source_address(config, index);
             let fail = |err: io::Error| {
                 format!(
                     "cannot open a UDP socket to {}: {}",
@@ -161,6 +242,8 @@ fn open_sources(config: &Config, poll: &Poll) -> Result<Vec<Source>, String> {
                 answered: HashSet::new(),
                 highest_answered: None,
                 in_flight_since: None,
+                sent: 0,
+                received: 0,
             })
         })
         .collect()
@@ -176,6 +259,12 @@ struct Run<'a> {
     sent_total: u64,
     figures: UdpFigures,
     latency: Histogram<u64>,
+    /// Sends and receives refused with ECONNREFUSED (ICMP port unreachable).
+    refused: u64,
+    /// The signal that cut the run short, if one did.
+    signal: Option<i32>,
+    /// Signals caught so far (one more during the drain ends it).
+    signals_caught: u32,
 }
 
 impl<'a> Run<'a> {
@@ -190,6 +279,9 @@ impl<'a> Run<'a> {
             sent_total: 0,
             figures: UdpFigures::default(),
             latency: histograms::new_histogram(),
+            refused: 0,
+            signal: None,
+            signals_caught: 0,
         }
     }
 
@@ -222,6 +314,7 @@ impl<'a> Run<'a> {
         sources: &mut [Source],
         buf: &mut [u8],
         wait: Option<Duration>,
+        signals: &mut Signals,
     ) -> Result<(), String> {
         match poll.poll(events, wait) {
             Ok(()) => {}
@@ -229,6 +322,13 @@ impl<'a> Run<'a> {
             Err(err) => return Err(format!("poll failed: {err}")),
         }
         for event in events.iter() {
+            if event.token() == SIGNALS {
+                for signal in signals.pending() {
+                    self.signal.get_or_insert(signal);
+                    self.signals_caught += 1;
+                }
+                continue;
+            }
             if let Some(source) = sources.get_mut(event.token().0) {
                 self.receive(source, buf)?;
             }
@@ -273,10 +373,18 @@ impl<'a> Run<'a> {
             due_ns: due.duration_since(self.started).as_nanos() as u64,
         };
         payload::write(datagram, stamp);
-        let refused = source.socket.send(datagram).is_err();
+        let sent = source.socket.send(datagram);
+        if sent
+            .as_ref()
+            .is_err_and(|err| err.kind() == io::ErrorKind::ConnectionRefused)
+        {
+            self.refused += 1;
+        }
+        let refused = sent.is_err();
         if self.in_window(due) {
             // A refused send is still due: it counts as sent, and lost.
             self.figures.sent += 1;
+            source.sent += 1;
             self.figures.send_errors += u64::from(refused);
             source.outstanding.insert(sequence);
         }
@@ -291,6 +399,7 @@ impl<'a> Run<'a> {
                 // An ICMP error for an earlier datagram: nothing to read.
                 Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
                     self.figures.send_errors += 1;
+                    self.refused += 1;
                     continue;
                 }
                 Err(err) => return Err(format!("receiving UDP failed: {}", crate::error::describe(&err))),
@@ -320,6 +429,7 @@ impl<'a> Run<'a> {
             }
             source.highest_answered = source.highest_answered.max(Some(stamp.sequence));
             self.figures.received += 1;
+            source.received += 1;
             let micros = now.saturating_duration_since(due).as_micros().max(1) as u64;
             self.latency.saturating_record(micros);
         }
@@ -334,14 +444,17 @@ impl<'a> Run<'a> {
         sources: &mut [Source],
         buf: &mut [u8],
         limit: Duration,
+        signals: &mut Signals,
     ) -> Result<(), String> {
         let deadline = Instant::now() + limit;
+        let caught_before = self.signals_caught;
         while sources.iter().any(|s| !s.outstanding.is_empty()) {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            // A signal during the drain ends it: what has not come is lost.
+            if left.is_zero() || self.signals_caught > caught_before {
                 break;
             }
-            self.receive_ready(poll, events, sources, buf, Some(left))?;
+            self.receive_ready(poll, events, sources, buf, Some(left), signals)?;
         }
         self.figures.lost = sources.iter().map(|s| s.outstanding.len() as u64).sum();
         self.figures.loss = if self.figures.sent > 0 {

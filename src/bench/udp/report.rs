@@ -8,7 +8,11 @@ use super::Run;
 
 pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), warnings: Warnings) -> Report {
     let figures = run.figures;
-    let secs = config.duration.as_secs_f64();
+    // The window that ran: shorter when a signal cut it.
+    let secs = run
+        .window_until
+        .saturating_duration_since(run.window_from)
+        .as_secs_f64();
     let per_second = |count: u64| count as f64 / secs.max(f64::MIN_POSITIVE);
     let per_datagram = |seconds: f64| (figures.received > 0).then(|| seconds * 1e6 / figures.received as f64);
     if figures.corrupted > 0 {
@@ -26,10 +30,16 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
         size: config.size,
         threads: 1,
         warmup_s: config.warmup.as_secs_f64(),
-        duration_s: secs,
+        duration_s: config.duration.as_secs_f64(),
         measured_s: secs,
-        stopped_early: None,
-        interrupted: false,
+        stopped_early: run.signal.map(|_| "interrupted".to_string()),
+        interrupted: run.signal.is_some(),
+        signal: run
+            .signal
+            .map(|number| super::super::signal_name(number).to_string()),
+        stalled_connections: 0,
+        file_errors: Vec::new(),
+        server_memory: None,
         connected: 0,
         connect_time_s: 0.0,
         messages: figures.received,

@@ -54,6 +54,7 @@ impl Worker<'_> {
             verified: 0,
             target: 0,
             awaiting: false,
+            answered_in_window: false,
             started: Instant::now(),
             read_ready: false,
             write_ready: false,

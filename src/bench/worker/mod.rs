@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use crate::transport::Stream;
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::SIGINT;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -102,6 +102,8 @@ struct Conn {
     target: u64,
     /// A message is in flight and its completion not yet counted.
     awaiting: bool,
+    /// A round trip of it completed in the measured window.
+    answered_in_window: bool,
     /// When the current message (churn: the connect) started.
     started: Instant,
     read_ready: bool,
@@ -154,7 +156,8 @@ struct Worker<'a> {
     batch: Option<SendBatch>,
     /// Open loop: the timer and every connection's next due time.
     pacing: Option<open_loop::Pacing>,
-    /// Ctrl-C, as an event of this worker's poll (every worker has its own).
+    /// Ctrl-C, SIGTERM and SIGHUP, as events of this worker's poll (every
+    /// worker has its own).
     signals: Option<Signals>,
     /// Set once the window ended before `measure_until`: when, and why.
     stopped: Option<(Instant, &'static str)>,
@@ -213,16 +216,20 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
         recorders: Vec::new(),
         completed_scratch: Vec::new(),
     };
-    match Signals::new([SIGINT]) {
+    match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => match worker
             .poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
         {
             Ok(()) => worker.signals = Some(signals),
-            Err(err) => log::debug!("Ctrl-C not caught: {err}"),
+            Err(err) => log::debug!("signals not caught: {err}"),
         },
-        Err(err) => log::debug!("Ctrl-C not caught: {err}"),
+        Err(err) => log::debug!("signals not caught: {err}"),
+    }
+    // One that came before this worker listened (between two probes).
+    if let Some(signal) = super::caught_signal() {
+        worker.interrupted(signal);
     }
     // io_uring sends raw bytes: TLS records must come from the session.
     if config.mode == Mode::Pingpong && config.io_uring && config.tls.is_none() {
@@ -316,6 +323,10 @@ impl Worker<'_> {
         // past it, and nothing after it is counted in it.
         self.measure_until = window_end.max(self.measure_from);
 
+        if self.config().mode == Mode::Pingpong && self.config().open_loop.is_none() && self.stopped.is_none()
+        {
+            self.give_up_on_stalled();
+        }
         self.phase = Phase::Draining;
         self.queue.clear();
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
@@ -323,9 +334,11 @@ impl Worker<'_> {
             self.stop_sending(key);
         }
         let deadline = Instant::now() + self.config().drain_timeout;
-        while !self.conns.is_empty() && !self.abandon_drain {
+        while !self.conns.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || self.abandon_drain {
+                // Given up on (the drain timed out, or a signal cut it
+                // short): what is still in flight never came back.
                 if self.pacing.is_some() {
                     // Open loop: every message of the window is accounted for.
                     self.time_out_open_loop(Instant::now());
@@ -368,8 +381,13 @@ impl Worker<'_> {
                 continue;
             }
             if event.token() == SIGNALS {
-                if self.signals.as_mut().is_some_and(|s| s.pending().count() > 0) {
-                    self.interrupted();
+                let caught: Vec<i32> = self
+                    .signals
+                    .as_mut()
+                    .map(|s| s.pending().collect())
+                    .unwrap_or_default();
+                for signal in caught {
+                    self.interrupted(signal);
                 }
                 continue;
             }

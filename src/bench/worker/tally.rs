@@ -42,8 +42,10 @@ pub struct Tally {
     pub window_from: Option<Instant>,
     /// Why its window ended before the planned end, if it did.
     pub stopped_early: Option<&'static str>,
-    /// Ctrl-C ended it.
-    pub interrupted: bool,
+    /// The signal that ended it (SIGINT, SIGTERM, SIGHUP).
+    pub signal: Option<i32>,
+    /// Closed loop: connections with no exchange completed in the window.
+    pub stalled: u64,
     /// `--tls`: what the handshakes settled on, and how many there were.
     pub tls: Option<super::TlsTally>,
     /// `--tls`: from the start of each TCP connect to the end of its
@@ -71,7 +73,8 @@ impl Tally {
             measured: Duration::ZERO,
             window_from: None,
             stopped_early: None,
-            interrupted: false,
+            signal: None,
+            stalled: 0,
             tls: None,
             handshake_latency: histograms::new_histogram(),
         }

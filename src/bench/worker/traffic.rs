@@ -178,6 +178,7 @@ impl Worker<'_> {
         self.now = now;
         // Hold mode's one exchange happens before the window; count it anyway.
         if mode == Mode::Hold || in_window(self.measure_from, self.measure_until, now) {
+            conn.answered_in_window = true;
             self.tally.messages += 1;
             let latency = now - conn.started;
             self.record_latency(latency, None);

@@ -67,13 +67,39 @@ impl Worker<'_> {
         }
     }
 
-    /// Ctrl-C: the first ends the window (the drain still checks what is in
-    /// flight), the second ends the drain too.
-    pub(super) fn interrupted(&mut self) {
+    /// Closed loop, at the end of the window: a connection that completed
+    /// no round trip in it was not served (a server at its connection limit
+    /// leaves it in the backlog): its message counts as a timeout now,
+    /// rather than being answered in the drain once others have gone, and
+    /// the run says so.
+    pub(super) fn give_up_on_stalled(&mut self) {
+        let stalled: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.state == super::State::Open && !conn.answered_in_window)
+            .map(|(key, _)| key)
+            .collect();
+        if stalled.is_empty() {
+            return;
+        }
+        for &key in &stalled {
+            if self.conns[key].awaiting {
+                self.tally.errors.timeouts += 1;
+            }
+            self.remove(key);
+        }
+        self.tally.stalled += stalled.len() as u64;
+    }
+
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP): the first ends the window (the
+    /// drain still checks what is in flight), one during the drain ends the
+    /// drain too, what is in flight counting as timeouts. Either way the run
+    /// is interrupted: it never exits 0.
+    pub(super) fn interrupted(&mut self, signal: i32) {
+        self.tally.signal.get_or_insert(signal);
         if self.phase == Phase::Draining {
             self.abandon_drain = true;
         } else {
-            self.tally.interrupted = true;
             self.stop("interrupted");
         }
     }
