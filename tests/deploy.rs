@@ -192,16 +192,23 @@ fn the_kubernetes_manifests_validate_and_their_args_parse() {
         );
         return;
     }
-    let mut validate = Command::new("kubernetes-validate");
-    validate.arg("--strict").args(&manifests);
-    let output = run_command(validate, b"");
-    let said = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{said}");
-    assert_eq!(
-        said.matches(" passed for resource ").count(),
-        manifests.len(),
-        "{said}"
-    );
+    // The newest API, and the oldest the docs say they need.
+    for version in [None, Some("1.30.0")] {
+        let mut validate = Command::new("kubernetes-validate");
+        validate
+            .arg("--strict")
+            .args(version.map(|v| ["-k", v]).into_iter().flatten())
+            .args(&manifests);
+        let output = run_command(validate, b"");
+        let said =
+            String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{version:?}: {said}");
+        assert_eq!(
+            said.matches(" passed for resource ").count(),
+            manifests.len(),
+            "{said}"
+        );
+    }
     // Each container's args, expanded: env values, and limits.cpu through
     // the downward API (rounded up to whole cores with divisor 1). The
     // Service's DNS name only resolves in the cluster: localhost stands in.
@@ -250,5 +257,82 @@ for path in sys.argv[1:]:
             "{args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+/// Issue 19, item 17: the distributed-bench recipe, rendered exactly as
+/// docs/deploy.md and the Job's comment write it, is valid YAML that sets
+/// START_AT (before, sed left the comment in the value: invalid YAML).
+#[test]
+fn the_documented_bench_job_recipe_renders_a_valid_job() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let docs = std::fs::read_to_string(format!("{root}/docs/deploy.md")).unwrap();
+    let job = std::fs::read_to_string(format!("{root}/deploy/kubernetes/bench-job.yaml")).unwrap();
+    let documented = docs
+        .lines()
+        .find(|line| line.starts_with("sed ") && line.contains("START_AT"))
+        .expect("the recipe's sed line in docs/deploy.md");
+    let commented = job
+        .lines()
+        .find_map(|line| line.strip_prefix("#   sed "))
+        .map(|rest| format!("sed {rest}"))
+        .expect("the sed line in bench-job.yaml's comment");
+    let scratch = util::tls::Scratch::new("bench-job-recipe");
+    let start = "1900000000";
+    for (name, recipe) in [
+        ("docs/deploy.md", documented.to_string()),
+        ("bench-job.yaml", commented),
+    ] {
+        // As a user runs it: from the repository root, `kubectl apply -f -`
+        // replaced by a file, `start` (or the date arithmetic) fixed.
+        let recipe = recipe
+            .replace(" | kubectl apply -f -", "")
+            .replace("$(( $(date +%s) + 60 ))", "$start")
+            .replace(" bench-job.yaml", " deploy/kubernetes/bench-job.yaml");
+        let rendered = scratch.path("job.yaml");
+        let output = Command::new("sh")
+            .args(["-c", &format!("start={start}; {recipe} > {}", rendered.display())])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {recipe}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = std::fs::read_to_string(&rendered).unwrap();
+        assert!(text.contains(&format!("value: \"{start}\"")), "{name}: {text}");
+        let check = "import sys, yaml\nd = yaml.safe_load(open(sys.argv[1]))\n\
+                     env = d['spec']['template']['spec']['containers'][0]['env']\n\
+                     print([e['value'] for e in env if e['name'] == 'START_AT'][0])";
+        let parsed = Command::new("python3")
+            .args(["-c", check])
+            .arg(&rendered)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&parsed.stdout).trim(),
+            start,
+            "{name}: {}",
+            String::from_utf8_lossy(&parsed.stderr)
+        );
+        if Command::new("kubernetes-validate")
+            .arg("--version")
+            .output()
+            .is_ok()
+        {
+            let output = Command::new("kubernetes-validate")
+                .arg("--strict")
+                .arg(&rendered)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        } else {
+            eprintln!("skipped: kubernetes-validate is not installed (.ci/run installs it)");
+        }
     }
 }

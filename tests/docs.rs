@@ -97,5 +97,72 @@ fn man_renders_the_program_and_each_subcommand() {
     }
     let output = run_bin(&["man", "nope"], b"");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no subcommand 'nope'"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'nope'") && stderr.contains("bench-merge"),
+        "{stderr}"
+    );
+}
+
+/// Issue 19, item 18: every page carries the program's real version in its
+/// footer, `bench merge` has a page, `man --install DIR` writes them all
+/// where man(1) and the systemd units' `Documentation=` find them, and the
+/// page names complete.
+#[test]
+fn man_pages_install_with_versions_and_complete_by_name() {
+    let version = format!("\"mio-echo {}\"", env!("CARGO_PKG_VERSION"));
+    for page in ["serve", "bench-merge"] {
+        let output = run_bin(&["man", page], b"");
+        let roff = String::from_utf8_lossy(&output.stdout);
+        let title = roff
+            .lines()
+            .find(|line| line.starts_with(".TH"))
+            .unwrap_or_default();
+        assert!(
+            title.contains(&format!("mio-echo-{page} 1")) && title.contains(&version),
+            "{title}"
+        );
+    }
+    let dir = util::tls::Scratch::new("man-install");
+    let output = run_bin(&["man", "--install", dir.0.to_str().unwrap()], b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut installed: Vec<String> = std::fs::read_dir(dir.path("man1"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    installed.sort();
+    assert_eq!(installed.len(), 8, "{installed:?}");
+    // Every unit's Documentation= names an installed page, which man finds.
+    let root = env!("CARGO_MANIFEST_DIR");
+    for unit in ["mio-echo.service", "mio-echo-standalone.service"] {
+        let text = std::fs::read_to_string(format!("{root}/deploy/systemd/{unit}")).unwrap();
+        for page in text
+            .lines()
+            .filter_map(|line| line.strip_prefix("Documentation=man:"))
+            .flat_map(str::split_whitespace)
+        {
+            let name = page.trim_end_matches("(1)").trim_start_matches("man:");
+            assert!(
+                installed.contains(&format!("{name}.1")),
+                "{unit}: {page} not in {installed:?}"
+            );
+            let mut man = Command::new("man");
+            man.args(["-M", dir.0.to_str().unwrap(), name])
+                .env("MANPAGER", "cat");
+            let rendered = run_command(man, b"");
+            assert!(
+                rendered.status.success(),
+                "{unit}: man {name}: {}",
+                String::from_utf8_lossy(&rendered.stderr)
+            );
+        }
+    }
+    let names = complete(&["mio-echo", "man", ""]);
+    for page in ["serve", "bench-merge", "chat"] {
+        assert!(names.contains(&page.to_string()), "{page} not in {names:?}");
+    }
 }

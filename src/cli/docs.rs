@@ -27,25 +27,63 @@ pub fn completions(shell: clap_complete::Shell, out: &mut impl Write) -> io::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// `mio-echo man [SUBCOMMAND]`: the roff page of the program or of one
-/// subcommand (named `mio-echo-SUBCOMMAND`, as git's are).
-pub fn man(subcommand: Option<&str>, out: &mut impl Write) -> Result<ExitCode, Failure> {
+/// The pages `mio-echo man` prints, by the name after `mio-echo-`:
+/// every subcommand, and `bench merge` (a subcommand of bench).
+pub const PAGES: [&str; 7] = [
+    "serve",
+    "send",
+    "bench",
+    "bench-merge",
+    "chat",
+    "completions",
+    "man",
+];
+
+/// `mio-echo man [PAGE]`: the roff page of the program or of one
+/// subcommand (named `mio-echo-PAGE`, as git's are; `bench-merge` for
+/// `bench merge`).
+pub fn man(page: Option<&str>, out: &mut impl Write) -> Result<ExitCode, Failure> {
+    render(page, out).map_err(|err| Failure::Runtime(format!("cannot write the manual page: {err}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mio-echo man --install DIR`: every page into `DIR/man1`.
+pub fn install(dir: &std::path::Path) -> Result<ExitCode, Failure> {
+    let section = dir.join("man1");
+    let fail = |path: &std::path::Path, err: io::Error| {
+        Failure::Runtime(format!(
+            "cannot write {}: {}",
+            path.display(),
+            crate::error::describe(&err)
+        ))
+    };
+    std::fs::create_dir_all(&section).map_err(|err| fail(&section, err))?;
+    for page in std::iter::once(None).chain(PAGES.iter().map(|page| Some(*page))) {
+        let name = page.map_or("mio-echo".to_string(), |page| format!("mio-echo-{page}"));
+        let path = section.join(format!("{name}.1"));
+        let mut file = std::fs::File::create(&path).map_err(|err| fail(&path, err))?;
+        render(page, &mut file).map_err(|err| fail(&path, err))?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(page: Option<&str>, out: &mut impl Write) -> io::Result<()> {
     let mut command = Cli::command();
     command.build();
-    let page = match subcommand {
+    // The footer names the program and its version on every page.
+    let source = format!("mio-echo {}", env!("CARGO_PKG_VERSION"));
+    let man = match page {
         None => clap_mangen::Man::new(command),
         Some(name) => {
-            let names: Vec<String> = command
-                .get_subcommands()
-                .map(|c| c.get_name().to_string())
-                .collect();
-            let found = command.find_subcommand(name).cloned().ok_or_else(|| {
-                Failure::Usage(format!("no subcommand '{name}' (one of: {})", names.join(", ")))
-            })?;
-            clap_mangen::Man::new(found).title(format!("mio-echo-{name}"))
+            let mut found = &command;
+            for part in name.split(['-', ' ']) {
+                found = found
+                    .find_subcommand(part)
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no page '{name}'")))?;
+            }
+            clap_mangen::Man::new(found.clone()).title(format!("mio-echo-{name}"))
         }
     };
-    page.render(out)
-        .map_err(|err| Failure::Runtime(format!("cannot write the manual page: {err}")))?;
-    Ok(ExitCode::SUCCESS)
+    man.source(source).render(out)
 }
