@@ -41,7 +41,10 @@ fn main() -> ExitCode {
         Command::Chat(args) => run_chat(&args),
         Command::Completions { shell } => mio_echo::cli::docs::completions(shell, &mut io::stdout())
             .map_err(|err| Failure::Runtime(format!("cannot write the completions: {err}"))),
-        Command::Man { subcommand } => mio_echo::cli::docs::man(subcommand.as_deref(), &mut io::stdout()),
+        Command::Man {
+            install: Some(dir), ..
+        } => mio_echo::cli::docs::install(&dir),
+        Command::Man { subcommand, .. } => mio_echo::cli::docs::man(subcommand.as_deref(), &mut io::stdout()),
     };
     // The last log lines (a stop summary) are out before the error or exit.
     mio_echo::logging::flush();

@@ -69,7 +69,7 @@ fn gates_pass_fail_and_refuse_bad_grammar() {
     assert_eq!(report["slo"][0]["pass"], false);
     assert_eq!(report["slo"][1]["pass"], true);
 
-    for bad in ["p99<2", "p42<1ms", "errors", "speed>1"] {
+    for bad in ["p99<2", "p142<1ms", "errors", "speed>1"] {
         let output = run_bin(&["bench", "--addr", &addr, "--slo", bad], b"");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{bad}: {stderr}");
@@ -356,4 +356,69 @@ fn start_at_lines_up_runs_started_apart() {
     }
     let output = run_bin(&["bench", "--addr", &addr, "--start-at", "99999999999"], b"");
     assert_eq!(output.status.code(), Some(2), "a time far ahead is a typo");
+}
+
+/// Issue 19, item 15: `bench merge` says its warnings in the text output
+/// too, refuses the same file twice, warns of different servers and loop
+/// kinds, and its window is never longer than the longest run's.
+#[test]
+fn merge_warns_in_text_refuses_duplicates_and_keeps_the_window_honest() {
+    let server = ServerProcess::start(&[]);
+    let scratch = Scratch::new("merge-truths");
+    let (code, closed, _) = bench_json(&server.addr.to_string(), &["-c", "2", "-d", "0.2"]);
+    assert_eq!(code, Some(0));
+    let write = |name: &str, report: &Value| {
+        let path = scratch.file(name);
+        std::fs::write(&path, report.to_string()).unwrap();
+        path
+    };
+    let good = write("good.json", &closed);
+    // The same file, by another name too.
+    let again = format!(
+        "{}/../{}/good.json",
+        scratch.0.display(),
+        scratch.0.file_name().unwrap().to_str().unwrap()
+    );
+    for twice in [&good, &again] {
+        let output = run_bin(&["bench", "merge", &good, twice], b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("the same file as") && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
+    // An hour later, another server, an open loop.
+    let mut other = closed.clone();
+    other["addr"] = "192.0.2.9:10000".into();
+    other["rate"] = serde_json::json!({"target": 1000.0, "achieved": 1000.0});
+    for end in ["start_unix_s", "end_unix_s"] {
+        other["window"][end] = (number(&closed, &format!("window.{end}")) + 3600.0).into();
+    }
+    let other = write("other.json", &other);
+    let output = run_bin(&["bench", "merge", &good, &other], b"");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for said in [
+        "did not run at the same time",
+        "different servers",
+        "a closed loop",
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("warning") && line.contains(said)),
+            "{said}: {text}"
+        );
+    }
+    let output = run_bin(&["bench", "merge", &good, &other, "--json"], b"");
+    let merged: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let window = number(&merged, "window.end_unix_s") - number(&merged, "window.start_unix_s");
+    assert!(
+        window <= number(&closed, "measured_s") + 1e-6,
+        "a {window} s window: {merged}"
+    );
 }

@@ -455,3 +455,122 @@ fn hold_reports_the_servers_memory_per_connection() {
     assert!(summary.contains("bytes per connection"), "{summary}");
     assert!(!summary.contains("throughput"), "{summary}");
 }
+
+/// Issue 19, item 14: `--connect-rate` is a schedule honoured above 1,000
+/// a second (before, 2,000 connections at 5,000/s took 1.16 s, ideal 0.40),
+/// and an achieved rate under 95% of it is warned of and in the JSON.
+#[test]
+fn the_connect_rate_is_honoured_above_a_thousand_a_second() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        "--mode",
+        "hold",
+        "-c",
+        "2000",
+        "--connect-rate",
+        "5000",
+        "-d",
+        "0.1",
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let took = number(&report, "connect_time_s");
+    // 2,000 at 5,000/s: the last one starts at 0.3998 s.
+    assert!((0.39..0.48).contains(&took), "connected in {took} s: {report}");
+    assert_eq!(number(&report, "connect_rate.target"), 5000.0);
+    let achieved = number(&report, "connect_rate.achieved");
+    assert!(achieved > 4150.0, "{report}");
+    // A rate the load cannot reach is said so.
+    let args = [
+        "--mode",
+        "hold",
+        "-c",
+        "50",
+        "--connect-rate",
+        "1000000",
+        "-d",
+        "0.1",
+    ];
+    let (_, report, stderr) = bench_json(&addr, &args);
+    assert!(
+        stderr.contains("under the --connect-rate of 1000000/s"),
+        "{stderr}"
+    );
+    assert!(
+        report["warnings"].to_string().contains("--connect-rate"),
+        "{report}"
+    );
+}
+
+/// Issue 19, item 16: the smaller truths. A run stopped in its warm-up
+/// says how much of it ran; `--start-at` in the past warns; a rate below
+/// one a second is refused; the saturation warning needs a real sample.
+#[test]
+fn the_summary_tells_small_truths_too() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let bench = spawn_bench(&["--addr", &addr, "-c", "2", "--warmup", "30", "-d", "1"]);
+    server.wait_for_log_count("accepting up to", 1);
+    // Interrupted while warming up (the window never began).
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&bench, libc::SIGINT);
+    let (code, stdout, stderr) = finish(bench);
+    assert_eq!(code, Some(130), "{stderr}");
+    let header = stdout.lines().next().unwrap_or_default();
+    assert!(header.contains("of a 30.0 s warm-up (cut short)"), "{header}");
+    let past = (std::time::SystemTime::now() - Duration::from_secs(30))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let (_, report, stderr) = bench_json(&addr, &["-c", "2", "-d", "0.2", "--start-at", &past]);
+    assert!(stderr.contains("--start-at was 3"), "{stderr}");
+    assert!(
+        report["warnings"].to_string().contains("--start-at was"),
+        "{report}"
+    );
+    let slow = run_bin(&["bench", "--check", "--rate", "0.5"], b"");
+    assert_eq!(slow.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&slow.stderr).contains("at least 1 message per second"));
+    // Six sends, two of them late, are no sign of a saturated generator.
+    let (_, report, stderr) = bench_json(&addr, &["-c", "2", "-d", "0.3", "--rate", "20"]);
+    assert!(!stderr.contains("limited by the load generator"), "{stderr}");
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+}
+
+/// Issue 19, item 16: `--slo` takes any percentile, says the measured
+/// value in the gate's unit, and refuses nonsense.
+#[test]
+fn slo_gates_say_their_measured_value_with_its_unit() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let output = run_bin(
+        &[
+            "bench",
+            "--addr",
+            &addr,
+            "-c",
+            "2",
+            "-d",
+            "0.3",
+            "--slo",
+            "p99.99<5s,p42<5s,errors<1%",
+        ],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    for gate in ["p99.99<5s", "p42<5s"] {
+        let line = text.lines().find(|line| line.contains(gate)).unwrap_or_default();
+        assert!(
+            line.starts_with("slo         PASS") && line.contains("(measured 0.") && line.ends_with(" s)"),
+            "{line}"
+        );
+    }
+    assert!(text.contains("errors<1% (measured 0%)"), "{text}");
+    for nonsense in ["errors<150%", "p100.5<1ms", "p0<1ms"] {
+        let output = run_bin(&["bench", "--check", "--slo", nonsense], b"");
+        assert_eq!(output.status.code(), Some(2), "{nonsense}");
+    }
+}

@@ -191,13 +191,17 @@ fn five_percent_loss_still_echoes_every_byte() {
 
 /// `mio-echo send` of an HTTP request: the metrics answer comes back as
 /// the "reply" (and send says it is not an echo, which is true).
+/// An HTTP GET of /metrics from inside `ns`, read to the server's close
+/// (`send` is an echo client: it stops once more comes back than it sent).
 fn scrape_in(net: &Net, ns: &str, metrics: &str) -> String {
-    let output = mio_echo_in(
-        net,
-        ns,
-        &["send", "--addr", metrics, "GET /metrics HTTP/1.0\r\n\r\n"],
-        b"",
-    );
+    let script = "import socket, sys\nhost, port = sys.argv[1].rsplit(':', 1)\n\
+                  s = socket.create_connection((host, int(port)), timeout=10)\n\
+                  s.sendall(b'GET /metrics HTTP/1.0\\r\\n\\r\\n')\nout = b''\n\
+                  while True:\n    data = s.recv(65536)\n    if not data: break\n    out += data\n\
+                  sys.stdout.write(out.decode())";
+    let mut command = net.exec(ns, "python3");
+    command.args(["-c", script, metrics]);
+    let output = run_command(command, b"");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

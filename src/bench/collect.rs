@@ -14,6 +14,12 @@ use super::{Config, Mode, Warnings};
 /// above which the report says the figures are limited by the generator.
 const GENERATOR_LATE_SHARE: f64 = 0.01;
 
+/// Fewer sends than this say nothing about the load generator's share.
+const GENERATOR_LATE_MIN_SENDS: u64 = 1000;
+
+/// A connect rate achieved below this share of `--connect-rate` is warned of.
+const CONNECT_RATE_SHORT: f64 = 0.95;
+
 /// Sums and merges what each worker measured (histograms added, never
 /// percentiles averaged).
 pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings: Warnings) -> Report {
@@ -28,6 +34,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
     let mut connect_time = Duration::ZERO;
     let (mut measured, mut signal) = (Duration::ZERO, None);
     let mut stalled = 0;
+    let mut warmup_ran = Duration::ZERO;
     let mut stopped_early = Some(None);
     let mut window_from: Option<Instant> = None;
     let threads = tallies.len();
@@ -42,6 +49,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         };
         signal = signal.or(tally.signal);
         stalled += tally.stalled;
+        warmup_ran = warmup_ran.max(tally.warmup_ran);
         // Early only when every worker stopped early: say the first reason.
         stopped_early = match (stopped_early, tally.stopped_early) {
             (Some(first), Some(why)) => Some(first.or(Some(why))),
@@ -91,7 +99,12 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
             achieved: per_second(messages),
         }
     });
-    if sends > 0 && generator_late as f64 > GENERATOR_LATE_SHARE * sends as f64 {
+    // Not on a tiny sample, and never when the server answered nothing (the
+    // sends then waited on it, not on this process).
+    if sends >= GENERATOR_LATE_MIN_SENDS
+        && messages > 0
+        && generator_late as f64 > GENERATOR_LATE_SHARE * sends as f64
+    {
         warnings.once(
             "generator-late",
             format!(
@@ -100,6 +113,27 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
                  use more --threads, or fewer connections per thread",
                 100.0 * generator_late as f64 / sends as f64,
                 LATE.as_millis()
+            ),
+        );
+    }
+    let churn = config.mode == Mode::Churn;
+    let connect_rate = config.connect_rate.map(|target| Rate {
+        target,
+        achieved: if churn {
+            per_second(cycles)
+        } else {
+            connected as f64 / connect_time.as_secs_f64().max(f64::MIN_POSITIVE)
+        },
+    });
+    if let Some(rate) = connect_rate.filter(|rate| rate.achieved < CONNECT_RATE_SHORT * rate.target) {
+        warnings.once(
+            "connect-rate",
+            format!(
+                "connections were made at {:.0}/s, under the --connect-rate of {:.0}/s asked for ({:.0}%): the \
+                 server (or this load generator) did not keep up",
+                rate.achieved,
+                rate.target,
+                100.0 * rate.achieved / rate.target
             ),
         );
     }
@@ -113,7 +147,6 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         );
     }
     let per_unit = |cpu: f64, units: u64| (units > 0).then(|| cpu * 1e6 / units as f64);
-    let churn = config.mode == Mode::Churn;
     let per_message = |cpu: f64| if churn { None } else { per_unit(cpu, messages) };
     let per_cycle = |cpu: f64| if churn { per_unit(cpu, cycles) } else { None };
     Report {
@@ -123,6 +156,8 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         size: config.size,
         threads,
         warmup_s: config.warmup.as_secs_f64(),
+        warmup_ran_s: (warmup_ran + Duration::from_millis(1) < config.warmup)
+            .then_some(warmup_ran.as_secs_f64()),
         duration_s: config.duration.as_secs_f64(),
         measured_s: secs,
         stopped_early: stopped_early.flatten().map(str::to_string),
@@ -139,6 +174,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         bytes_per_s: per_second(bytes),
         cycles,
         connections_per_s: per_second(cycles),
+        connect_rate,
         rate,
         latency: Latency::from_micros(&latency),
         latency_uncorrected: uncorrected.as_ref().and_then(Latency::from_micros),

@@ -21,9 +21,20 @@ const MIN_OVERLAP: f64 = 0.9;
 /// Reads and merges the reports; the error names the file at fault.
 pub fn merge_files(paths: &[impl AsRef<Path>]) -> Result<Report, String> {
     let mut inputs = Vec::with_capacity(paths.len());
+    let mut seen = Vec::with_capacity(paths.len());
     for path in paths {
         let path = path.as_ref();
         let name = path.display().to_string();
+        // The same run twice would count its every message twice.
+        let identity = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Some(index) = seen.iter().position(|earlier| *earlier == identity) {
+            let earlier: &Path = paths[index].as_ref();
+            return Err(format!(
+                "{name}: the same file as {} (a report merged twice counts its run twice)",
+                earlier.display()
+            ));
+        }
+        seen.push(identity);
         let text = std::fs::read_to_string(path)
             .map_err(|err| format!("{name}: cannot read it: {}", crate::error::describe(&err)))?;
         let report: Report = serde_json::from_str(text.trim())
@@ -81,6 +92,26 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
             }
             _ => None,
         });
+        if report.addr != first.addr {
+            warnings.push(format!(
+                "{name} measured {}, {first_name} {}: different servers (or one server under two names)",
+                report.addr, first.addr
+            ));
+        }
+        if report.rate.is_some() != first.rate.is_some() {
+            let kind = |r: &Report| {
+                if r.rate.is_some() {
+                    "an open loop (--rate)"
+                } else {
+                    "a closed loop"
+                }
+            };
+            warnings.push(format!(
+                "{name} ran {}, {first_name} {}: their latencies do not measure the same thing",
+                kind(report),
+                kind(first)
+            ));
+        }
         if report.duration_s != first.duration_s {
             warnings.push(format!(
                 "{name} measured a {} s window, {first_name} a {} s one",
@@ -128,10 +159,20 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
     let churn = first.mode == "churn";
     let per_message = |cpu: f64| if churn { None } else { per_unit(cpu, messages) };
     let per_cycle = |cpu: f64| if churn { per_unit(cpu, cycles) } else { None };
-    let window = inputs.iter().filter_map(|(_, r)| r.window).reduce(|a, b| Window {
-        start_unix_s: a.start_unix_s.min(b.start_unix_s),
-        end_unix_s: a.end_unix_s.max(b.end_unix_s),
-    });
+    // From the earliest start, but never longer than the longest window
+    // measured: hosts that did not run together do not make a longer run.
+    let longest = inputs.iter().map(|(_, r)| r.measured_s).fold(0.0, f64::max);
+    let window = inputs
+        .iter()
+        .filter_map(|(_, r)| r.window)
+        .reduce(|a, b| Window {
+            start_unix_s: a.start_unix_s.min(b.start_unix_s),
+            end_unix_s: a.end_unix_s.max(b.end_unix_s),
+        })
+        .map(|w| Window {
+            end_unix_s: w.end_unix_s.min(w.start_unix_s + longest),
+            ..w
+        });
     let mut all_warnings: Vec<String> = inputs
         .iter()
         .flat_map(|(name, r)| r.warnings.iter().map(move |w| format!("{name}: {w}")))
@@ -145,6 +186,7 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         size: first.size,
         threads: inputs.iter().map(|(_, r)| r.threads).sum(),
         warmup_s: first.warmup_s,
+        warmup_ran_s: inputs.iter().find_map(|(_, r)| r.warmup_ran_s),
         duration_s: first.duration_s,
         measured_s: inputs.iter().map(|(_, r)| r.measured_s).fold(0.0, f64::max),
         stopped_early: inputs
@@ -163,6 +205,14 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         bytes_per_s: sum(|r| r.bytes_per_s),
         cycles,
         connections_per_s: sum(|r| r.connections_per_s),
+        connect_rate: inputs
+            .iter()
+            .map(|(_, r)| r.connect_rate)
+            .collect::<Option<Vec<_>>>()
+            .map(|rates| Rate {
+                target: rates.iter().map(|r| r.target).sum(),
+                achieved: rates.iter().map(|r| r.achieved).sum(),
+            }),
         rate,
         latency: Latency::from_micros(&latency),
         latency_uncorrected: uncorrected.as_ref().and_then(Latency::from_micros),

@@ -252,6 +252,7 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
     };
     let warnings = Warnings::default();
     check_source_ips(&source_ips, &warnings);
+    warn_if_late(config, &warnings);
     if let Some(pid) = config
         .server_pid
         .filter(|pid| process_cpu_seconds(&pid.to_string()).is_none())
@@ -351,6 +352,25 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
         report.slo = Some(config.slo.iter().map(|gate| gate.evaluate(&report)).collect());
     }
     Ok((report, intervals))
+}
+
+/// `--start-at` already past: the run starts at once, not with the hosts
+/// it was meant to start with.
+fn warn_if_late(config: &Config, warnings: &Warnings) {
+    let Some(late) = config
+        .start_at
+        .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+        .filter(|late| *late > Duration::from_millis(100))
+    else {
+        return;
+    };
+    warnings.once(
+        "start-at-past",
+        format!(
+            "--start-at was {:.1} s ago: this run starts now, not together with runs that started on time",
+            late.as_secs_f64()
+        ),
+    );
 }
 
 fn check_fd_limit(connections: usize) -> Result<(), String> {

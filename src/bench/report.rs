@@ -126,6 +126,9 @@ pub struct Report {
     pub size: usize,
     pub threads: usize,
     pub warmup_s: f64,
+    /// The warm-up that ran, when a stop cut it short (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_ran_s: Option<f64>,
     /// The window asked for.
     pub duration_s: f64,
     /// The window that ran: shorter when the run stopped early. Every rate
@@ -165,6 +168,10 @@ pub struct Report {
     /// Whole connect-send-echo-close cycles completed in the window (churn).
     pub cycles: u64,
     pub connections_per_s: f64,
+    /// `--connect-rate`: the rate asked for and the one achieved, connections
+    /// per second (the connect phase's; churn: cycles per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_rate: Option<Rate>,
     /// Open loop: the rate asked for and the rate echoed back, messages/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<Rate>,
@@ -253,13 +260,22 @@ impl Report {
             "stream" => format!("{} connections", self.connections),
             _ => format!("{} connections x {} B", self.connections, self.size),
         };
+        let warmup = match self.warmup_ran_s {
+            Some(ran) => format!("{ran:.1} s of a {:.1} s warm-up (cut short)", self.warmup_s),
+            None => format!("{:.1} s warm-up", self.warmup_s),
+        };
         let _ = writeln!(
             out,
-            "{} against {}: {shape}, {} thread(s), {:.1} s measured after {:.1} s warm-up",
-            self.mode, self.addr, self.threads, self.measured_s, self.warmup_s
+            "{} against {}: {shape}, {} thread(s), {:.1} s measured after {warmup}",
+            self.mode, self.addr, self.threads, self.measured_s
         );
         if let Some(files) = &self.merged_from {
             let _ = writeln!(out, "merged      {} reports: {}", files.len(), files.join(", "));
+            // A run says its warnings on stderr as they happen; a merge has
+            // only this summary to say them in.
+            for warning in &self.warnings {
+                let _ = writeln!(out, "warning     {warning}");
+            }
         }
         if let Some(why) = &self.stopped_early {
             let _ = writeln!(
@@ -306,6 +322,15 @@ impl Report {
         } else {
             let _ = writeln!(out, "throughput  {throughput}");
             let _ = writeln!(out, "totals      {totals}");
+        }
+        if let Some(rate) = &self.connect_rate {
+            let _ = writeln!(
+                out,
+                "connects    target {:.0}/s, achieved {:.0}/s ({:.1}%)",
+                rate.target,
+                rate.achieved,
+                100.0 * rate.achieved / rate.target.max(f64::MIN_POSITIVE)
+            );
         }
         if let Some(rate) = &self.rate {
             let _ = writeln!(
@@ -476,15 +501,13 @@ impl Report {
             out.push_str("(the figures above are the highest passing probe's)\n");
         }
         for verdict in self.slo.iter().flatten() {
-            let value = verdict
-                .value
-                .map_or("nothing measured".to_string(), |v| format!("{v:.3}"));
+            let value = match (&verdict.measured, verdict.value) {
+                (Some(measured), _) => format!("measured {measured}"),
+                (None, Some(v)) => format!("measured {v:.3}"),
+                (None, None) => "nothing measured".to_string(),
+            };
             let verdict_word = if verdict.pass { "PASS" } else { "FAIL" };
-            let _ = writeln!(
-                out,
-                "slo         {verdict_word}  {} (measured {value})",
-                verdict.gate
-            );
+            let _ = writeln!(out, "slo         {verdict_word}  {} ({value})", verdict.gate);
         }
         out
     }

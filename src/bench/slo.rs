@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! GATE    = METRIC OP VALUE
-//! METRIC  = p50 | p90 | p99 | p99.9 | max | mean    latency (open loop: corrected), VALUE with us|ms|s
+//! METRIC  = pN | max | mean                        latency (open loop: corrected), VALUE with us|ms|s;
+//!                                                   N any percentile above 0 and below 100 (p50, p99.99)
 //!         | errors                                  VALUE a count, or a percentage of messages (0.1%)
 //!         | rate                                    achieved / target rate (open loop), VALUE a ratio
 //! OP      = < | <= | > | >= | =
@@ -15,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use super::report::Report;
 
 /// The grammar, for usage errors.
-pub const GRAMMAR: &str = "gates are METRIC OP VALUE, comma-separated: METRIC p50|p90|p99|p99.9|max|mean \
-     (latency, VALUE with us, ms or s), errors (VALUE a count, or a percentage like 0.1%), \
-     rate (achieved/target, needs --rate); OP <, <=, >, >= or =; e.g. 'p99<2ms,errors=0,rate>=0.99'";
+pub const GRAMMAR: &str = "gates are METRIC OP VALUE, comma-separated: METRIC pN (any percentile: p50, p99.99), \
+     max or mean (latency, VALUE with us, ms or s), errors (VALUE a count, or a percentage of messages \
+     from 0% to 100% like 0.1%), rate (achieved/target, needs --rate); OP <, <=, >, >= or =; \
+     e.g. 'p99<2ms,errors=0,rate>=0.99'";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Metric {
@@ -46,6 +48,9 @@ pub struct Gate {
     op: Op,
     /// In the metric's unit: microseconds, a count, a share or a ratio.
     limit: f64,
+    /// How the gate wrote its value (`ms`, `%`, ...), and how many of the
+    /// metric's units make one of it, to say the measured value alike.
+    unit: (&'static str, f64),
 }
 
 /// A gate with what the run measured.
@@ -56,6 +61,9 @@ pub struct Verdict {
     /// error share as a percentage); `null` when the run measured none.
     pub value: Option<f64>,
     pub pass: bool,
+    /// The measured value as the gate wrote its own (`0.873 ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
 }
 
 /// Parses `--slo`; the error says which gate is wrong and the grammar.
@@ -82,12 +90,12 @@ impl Gate {
         let latency = report.latency.as_ref();
         let messages = report.messages.max(1) as f64;
         let value = match self.metric {
-            Metric::Quantile(q) => latency.map(|l| match q {
-                0.5 => l.p50_us,
-                0.9 => l.p90_us,
-                0.99 => l.p99_us,
-                0.999 => l.p999_us,
-                _ => l.max_us,
+            Metric::Quantile(q) if q >= 1.0 => latency.map(|l| l.max_us),
+            // Any percentile, from the run's histogram (the same one the
+            // summary's percentiles come from).
+            Metric::Quantile(q) => latency.and_then(|_| {
+                let histogram = super::histograms::decode(&report.histograms.latency).ok()?;
+                Some(histogram.value_at_quantile(q) as f64)
             }),
             Metric::Mean => latency.map(|l| l.mean_us),
             Metric::Errors => Some(report.errors.total() as f64),
@@ -104,10 +112,16 @@ impl Gate {
             Op::GreaterOrEqual => value >= self.limit,
             Op::Equal => value == self.limit,
         });
+        let (unit, scale) = self.unit;
+        let measured = value.map(|value| {
+            let space = if unit.is_empty() || unit == "%" { "" } else { " " };
+            format!("{}{space}{unit}", trim_number(value / scale))
+        });
         Verdict {
             gate: self.text.clone(),
             value,
             pass,
+            measured,
         }
     }
 }
@@ -131,32 +145,40 @@ fn parse_gate(text: &str) -> Result<Gate, String> {
             .filter(|v| v.is_finite() && *v >= 0.0)
             .ok_or_else(|| format!("has '{text}' where a number belongs"))
     };
-    let (metric, limit) = match metric {
-        "p50" | "p90" | "p99" | "p99.9" | "p999" | "max" | "mean" => {
-            let quantile = match metric {
-                "p50" => Metric::Quantile(0.5),
-                "p90" => Metric::Quantile(0.9),
-                "p99" => Metric::Quantile(0.99),
-                "p99.9" | "p999" => Metric::Quantile(0.999),
-                "max" => Metric::Quantile(1.0),
-                _ => Metric::Mean,
-            };
-            let (amount, scale) = if let Some(v) = value.strip_suffix("us") {
-                (v, 1.0)
-            } else if let Some(v) = value.strip_suffix("ms") {
-                (v, 1e3)
-            } else if let Some(v) = value.strip_suffix('s') {
-                (v, 1e6)
+    let (metric, limit, unit) = match metric {
+        "max" | "mean" => {
+            let (limit, unit) = latency(value)?;
+            let metric = if metric == "max" {
+                Metric::Quantile(1.0)
             } else {
-                return Err(format!("needs a unit on '{value}' (us, ms or s)"));
+                Metric::Mean
             };
-            (quantile, number(amount.trim())? * scale)
+            (metric, limit, unit)
+        }
+        "p999" => {
+            let (limit, unit) = latency(value)?;
+            (Metric::Quantile(0.999), limit, unit)
+        }
+        _ if metric.starts_with('p') => {
+            let percentile = metric[1..]
+                .parse::<f64>()
+                .ok()
+                .filter(|p| *p > 0.0 && *p <= 100.0)
+                .ok_or_else(|| format!("has an unknown metric '{metric}' (a percentile is p0.1 to p100)"))?;
+            let (limit, unit) = latency(value)?;
+            (Metric::Quantile(percentile / 100.0), limit, unit)
         }
         "errors" => match value.strip_suffix('%') {
-            Some(share) => (Metric::ErrorShare, number(share.trim())?),
-            None => (Metric::Errors, number(value)?),
+            Some(share) => {
+                let share = number(share.trim())?;
+                if share > 100.0 {
+                    return Err(format!("has '{value}': a share of the messages is at most 100%"));
+                }
+                (Metric::ErrorShare, share, ("%", 1.0))
+            }
+            None => (Metric::Errors, number(value)?, ("", 1.0)),
         },
-        "rate" => (Metric::Rate, number(value)?),
+        "rate" => (Metric::Rate, number(value)?, ("", 1.0)),
         _ => return Err(format!("has an unknown metric '{metric}'")),
     };
     Ok(Gate {
@@ -164,7 +186,45 @@ fn parse_gate(text: &str) -> Result<Gate, String> {
         metric,
         op,
         limit,
+        unit,
     })
+}
+
+/// A latency limit with its unit: microseconds, and the unit as written.
+fn latency(value: &str) -> Result<(f64, (&'static str, f64)), String> {
+    let (amount, unit) = if let Some(v) = value.strip_suffix("us") {
+        (v, ("us", 1.0))
+    } else if let Some(v) = value.strip_suffix("ms") {
+        (v, ("ms", 1e3))
+    } else if let Some(v) = value.strip_suffix('s') {
+        (v, ("s", 1e6))
+    } else {
+        return Err(format!("needs a unit on '{value}' (us, ms or s)"));
+    };
+    let amount = amount
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("has '{}' where a number belongs", amount.trim()))?;
+    Ok((amount * unit.1, unit))
+}
+
+/// A measured value to three significant digits, no trailing zeros:
+/// 0.873, 0.000112, 12, 1.5.
+fn trim_number(value: f64) -> String {
+    let magnitude = if value > 0.0 {
+        value.log10().floor() as i32
+    } else {
+        0
+    };
+    let decimals = (2 - magnitude).clamp(0, 9) as usize;
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]
@@ -183,11 +243,38 @@ mod tests {
         assert_eq!(gates[5].limit, 500.0);
         assert_eq!(gates[6].metric, Metric::ErrorShare);
         assert!(gates[3].needs_rate());
+        let any = parse("p99.99<5ms,p42<1ms").unwrap();
+        let quantile = |gate: &Gate| match gate.metric {
+            Metric::Quantile(q) => q,
+            other => panic!("{other:?}"),
+        };
+        assert!((quantile(&any[0]) - 0.9999).abs() < 1e-12);
+        assert!((quantile(&any[1]) - 0.42).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_verdict_says_the_measured_value_in_the_gates_unit() {
+        assert_eq!(trim_number(0.873), "0.873");
+        assert_eq!(trim_number(12.0), "12");
+        assert_eq!(trim_number(1.5), "1.5");
+        assert_eq!(trim_number(0.000112), "0.000112");
+        assert_eq!(trim_number(1234.0), "1234");
+        assert_eq!(trim_number(0.0), "0");
     }
 
     #[test]
     fn malformed_gates_name_themselves_and_the_grammar() {
-        for bad in ["p99", "p99<2", "p42<1ms", "errors=x", "rate>=-1", "", "p99<<2ms"] {
+        for bad in [
+            "p99",
+            "p99<2",
+            "p142<1ms",
+            "pxx<1ms",
+            "errors=x",
+            "errors<150%",
+            "rate>=-1",
+            "",
+            "p99<<2ms",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.contains("METRIC OP VALUE"), "{bad}: {err}");
         }

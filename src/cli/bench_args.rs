@@ -382,8 +382,9 @@ fn parse_open_rate(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a rate (messages per second)"))?;
-    if !rate.is_finite() || rate <= 0.0 {
-        return Err(format!("'{text}': a rate must be above 0 messages per second"));
+    if !rate.is_finite() || rate < 1.0 {
+        // Below one a second, the summary's whole-number rates would read 0.
+        return Err(format!("'{text}': a rate must be at least 1 message per second"));
     }
     if rate > MAX_RATE {
         return Err(format!(

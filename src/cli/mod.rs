@@ -80,8 +80,13 @@ pub enum Command {
     },
     /// Print the manual page (roff) of mio-echo or of one subcommand: mio-echo man serve | man -l -
     Man {
-        /// The subcommand whose page to print [default: the whole program]
+        /// The page to print: a subcommand, or bench-merge [default: the whole program]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(docs::PAGES), conflicts_with = "install")]
         subcommand: Option<String>,
+        /// Write every page (mio-echo.1, mio-echo-serve.1, ...) into DIR/man1, e.g.
+        /// /usr/local/share/man, where man(1) and the systemd units' Documentation= find them
+        #[arg(long, value_name = "DIR")]
+        install: Option<std::path::PathBuf>,
     },
 }
 

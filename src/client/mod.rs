@@ -402,12 +402,14 @@ fn receive_all(
                     }
                     continue;
                 }
+                finish(&mut held, on_reply)?;
+                on_reply(bytes).map_err(ReceiveError::Output)?;
+                // What came is shown (what the server is, if not an echo),
+                // then no more is read: it could send for ever (chargen).
                 let attempted = progress.attempted.load(Ordering::Acquire);
                 if digest.len() > attempted {
                     return Err(ReceiveError::MoreThanSent(digest.len(), attempted));
                 }
-                finish(&mut held, on_reply)?;
-                on_reply(bytes).map_err(ReceiveError::Output)?;
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             // Silent while owing nothing: we are still sending (more input

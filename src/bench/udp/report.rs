@@ -30,6 +30,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
         size: config.size,
         threads: 1,
         warmup_s: config.warmup.as_secs_f64(),
+        warmup_ran_s: None,
         duration_s: config.duration.as_secs_f64(),
         measured_s: secs,
         stopped_early: run.signal.map(|_| "interrupted".to_string()),
@@ -48,6 +49,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
         bytes_per_s: per_second(figures.received * config.size as u64),
         cycles: 0,
         connections_per_s: 0.0,
+        connect_rate: None,
         rate: config.open_loop.as_ref().map(|_| Rate {
             target: per_second(figures.sent),
             achieved: per_second(figures.received),
@@ -94,6 +96,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
             gate: format!("loss<={}%", max_loss * 100.0),
             value: Some(figures.loss * 100.0),
             pass: figures.loss <= max_loss,
+            measured: Some(format!("{:.3}%", figures.loss * 100.0)),
         });
     }
     report.slo = (!verdicts.is_empty()).then_some(verdicts);

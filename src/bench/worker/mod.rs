@@ -282,6 +282,8 @@ impl Worker<'_> {
             .collect();
         if self.config().mode == Mode::Churn {
             self.queue = self.plan.ids.iter().rev().copied().collect();
+            // The connect schedule starts with the traffic.
+            self.next_connect = now;
         } else if self.conns.is_empty() && self.stopped.is_none() {
             self.stop(if self.tally.connected == 0 {
                 "no connection could be made"
@@ -317,6 +319,7 @@ impl Worker<'_> {
         let window_end = self
             .stopped
             .map_or(self.measure_until, |(at, _)| at.min(self.measure_until));
+        self.tally.warmup_ran = window_end.min(self.measure_from).saturating_duration_since(now);
         self.tally.measured = window_end.saturating_duration_since(self.measure_from);
         self.tally.stopped_early = self.stopped.map(|(_, why)| why);
         // A window cut short ends here: the open loop schedules nothing

@@ -36,6 +36,8 @@ pub struct Tally {
     pub cpu_window: Option<CpuWindow>,
     /// Its pingpong messages went out in io_uring batches.
     pub batched_sends: bool,
+    /// How much of the warm-up ran (less than asked when stopped in it).
+    pub warmup_ran: Duration,
     /// How much of the measured window this worker ran.
     pub measured: Duration,
     /// When the window began.
@@ -70,6 +72,7 @@ impl Tally {
             errors: Errors::default(),
             cpu_window: None,
             batched_sends: false,
+            warmup_ran: Duration::ZERO,
             measured: Duration::ZERO,
             window_from: None,
             stopped_early: None,

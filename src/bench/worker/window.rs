@@ -68,7 +68,7 @@ impl Worker<'_> {
     }
 
     /// Closed loop, at the end of the window: a connection that completed
-    /// no round trip in it was not served (a server at its connection limit
+    /// no round trip in it and got nothing back was not served (a server at its connection limit
     /// leaves it in the backlog): its message counts as a timeout now,
     /// rather than being answered in the drain once others have gone, and
     /// the run says so.
@@ -76,7 +76,11 @@ impl Worker<'_> {
         let stalled: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, conn)| conn.state == super::State::Open && !conn.answered_in_window)
+            // Nothing ever came back on it: a server that answered part of
+            // a message is served, and its fault is found in the drain.
+            .filter(|(_, conn)| {
+                conn.state == super::State::Open && !conn.answered_in_window && conn.verified == 0
+            })
             .map(|(key, _)| key)
             .collect();
         if stalled.is_empty() {
