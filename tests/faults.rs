@@ -25,10 +25,16 @@ fn idle_timeout_closes_a_slowloris_swarm_without_slowing_a_fresh_client() {
     let baseline_fds = server.open_fds();
     let alone = fresh_round_trip(&server);
     // 2,000 clients that send a byte and then nothing, as slowloris does.
-    let mut swarm: Vec<TcpStream> = (0..2000).map(|_| connect(server.addr)).collect();
-    for client in &mut swarm {
-        client.write_all(b"G").unwrap();
-    }
+    // Each sends at once: a connect held up by a full backlog (a SYN
+    // retried after 1 s) must not let earlier ones idle out before their
+    // byte was even sent.
+    let mut swarm: Vec<TcpStream> = (0..2000)
+        .map(|_| {
+            let mut client = connect(server.addr);
+            client.write_all(b"G").unwrap();
+            client
+        })
+        .collect();
     let with_swarm = fresh_round_trip(&server);
     eprintln!("fresh client round trip: {alone:?} alone, {with_swarm:?} beside 2,000 idle connections");
     assert!(with_swarm < Duration::from_secs(1), "{with_swarm:?}");

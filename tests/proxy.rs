@@ -242,6 +242,9 @@ fn headers_trickled_a_byte_per_segment_stall_no_one() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let sent: usize = tricklers.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!(
+        "20 trickling PROXY peers: the canary's worst echo {worst:?} over {rounds} rounds ({sent} bytes trickled)"
+    );
     assert!(sent > 20 * 16, "the tricklers sent {sent} bytes");
     assert!(rounds > 50, "{rounds} canary rounds");
     assert!(
