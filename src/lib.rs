@@ -1,5 +1,8 @@
 //! mio-echo: a TCP echo server and echo toolkit built on mio.
 //!
+//! New to readiness-based event loops? Read `examples/echo.rs` first: the
+//! whole loop in one file on mio and slab alone. The server below grows it.
+//!
 //! The crate is laid out by role, so the file list is the architecture:
 //!
 //! - [`server`]: the reactors. One thread, one `mio::Poll` each; the
