@@ -4,4 +4,4 @@
 # Prints one line: bytes echoed, corruptions, crashes, RSS start/peak/end, fds start/end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SOAK_SECS="${1:-600}" cargo test --release --test soak -- --ignored --nocapture soak 2>&1 | grep -E '^soak|test result|panicked'
+SOAK_SECS="${1:-600}" cargo test --release --test it -- --ignored --nocapture soak 2>&1 | grep -E '^soak|test result|panicked'

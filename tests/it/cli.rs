@@ -1,12 +1,12 @@
 //! The errors and help a user meets, and `mio-echo send` end to end.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::thread;
 
-use util::{ServerProcess, pattern, run_bin};
+use crate::util::{ServerProcess, pattern, run_bin};
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -183,8 +183,12 @@ fn port_zero_is_a_usage_error_for_clients() {
 
 #[test]
 fn each_subcommand_words_its_own_address_help() {
-    let help =
-        |command: &str| String::from_utf8_lossy(&run_bin(&[command, "--help"], b"").stdout).into_owned();
+    // Help is wrapped to the width of the terminal (or 100 columns): the
+    // words are looked for with the line breaks folded.
+    let help = |command: &str| {
+        let text = String::from_utf8_lossy(&run_bin(&[command, "--help"], b"").stdout).into_owned();
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     assert!(help("serve").contains("port 0 lets the system pick a free one"));
     for (command, words) in [
         ("send", "Echo server to send to"),

@@ -1,13 +1,11 @@
 //! `serve --metrics-addr`: what a scrape says after a known workload, and a
 //! metrics port that is attacked without the echo port noticing.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use util::{ServerProcess, TIMEOUT, connect, echo, pattern};
+use crate::util::{ServerProcess, TIMEOUT, connect, echo, pattern};
 
 /// Starts a server with metrics on a free port; returns it and that port.
 fn with_metrics(args: &[&str]) -> (ServerProcess, SocketAddr) {
@@ -119,7 +117,7 @@ fn a_hostile_metrics_port_does_not_touch_the_echo() {
     assert!(get(metrics, &"A".repeat(20_000)).starts_with("HTTP/1.1 431"));
     assert!(get(metrics, "DELETE /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
     // A swarm of ten thousand connections that never finish a request.
-    mio_echo::fd_limit::raise_to_hard_limit().unwrap();
+    mio_echo::raise_fd_limit().unwrap();
     let swarm: Vec<TcpStream> = (0..10_000)
         .map(|_| {
             let mut s = TcpStream::connect_timeout(&metrics, TIMEOUT).unwrap();

@@ -2,14 +2,14 @@
 //! line, and misbehaving peers that must leak neither a slab entry nor a
 //! file descriptor.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{ServerProcess, TIMEOUT, connect, echo, pattern, write_without_reading};
+use crate::util::{ServerProcess, TIMEOUT, connect, echo, pattern, write_without_reading};
 
 /// Time for one small echo round trip on a fresh connection.
 fn fresh_round_trip(server: &ServerProcess) -> Duration {
@@ -20,7 +20,7 @@ fn fresh_round_trip(server: &ServerProcess) -> Duration {
 
 #[test]
 fn idle_timeout_closes_a_slowloris_swarm_without_slowing_a_fresh_client() {
-    mio_echo::fd_limit::raise_to_hard_limit().unwrap();
+    mio_echo::raise_fd_limit().unwrap();
     let server = ServerProcess::start_with(&["--idle-timeout", "1"], &[("RUST_LOG", "debug")]);
     let baseline_fds = server.open_fds();
     let alone = fresh_round_trip(&server);

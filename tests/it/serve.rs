@@ -1,13 +1,11 @@
 //! `mio-echo serve` driven as a real process over loopback.
 
-mod util;
-
 use std::hash::{DefaultHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use util::{ServerProcess, connect, echo, pattern};
+use crate::util::{ServerProcess, connect, echo, pattern};
 
 fn hash(bytes: &[u8]) -> (usize, u64) {
     let mut hasher = DefaultHasher::new();
@@ -63,7 +61,7 @@ fn half_closed_client_gets_every_byte_then_eof() {
 
 #[test]
 fn thousand_concurrent_connections_each_get_their_own_message() {
-    mio_echo::fd_limit::raise_to_hard_limit().unwrap();
+    mio_echo::raise_fd_limit().unwrap();
     let server = ServerProcess::start(&[]);
     let mut streams: Vec<_> = (0..1000).map(|_| connect(server.addr)).collect();
     let messages: Vec<Vec<u8>> = (0..1000).map(|i| pattern(i as u64, 100 + i % 400)).collect();

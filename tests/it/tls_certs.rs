@@ -3,10 +3,10 @@
 //! 1.3; ALPN and SNI. Each checked with our own client and one we did not
 //! write (OpenSSL's or Python's).
 
-mod util;
+use crate::util;
 
-use util::tls::{Chain, KeyKind, Scratch, make_chain, python, s_client_echo};
-use util::{ServerProcess, run_bin, run_command};
+use crate::util::tls::{Chain, KeyKind, Scratch, make_chain, python, s_client_echo};
+use crate::util::{ServerProcess, run_bin, run_command};
 
 fn chain_server(chain: &Chain, extra: &[&str], env: &[(&str, &str)]) -> ServerProcess {
     let mut args = vec![

@@ -1,11 +1,11 @@
 //! Shell completions and manual pages come from the parser's own
 //! definitions: bash completes with them, man renders them.
 
-mod util;
+use crate::util;
 
 use std::process::Command;
 
-use util::{BIN, run_bin, run_command};
+use crate::util::{BIN, run_bin, run_command};
 
 /// What bash completes for the words typed so far.
 fn complete(words: &[&str]) -> Vec<String> {

@@ -3,14 +3,14 @@
 //! here wrote), and the one-line errors of certificates that do not verify
 //! and of plain/TLS mismatches, after which the server serves on.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 
-use util::tls::{KeyKind, Scratch, make_chain, self_signed_server};
-use util::{ServerProcess, bench_json, number, pattern, run_bin};
+use crate::util::tls::{KeyKind, Scratch, make_chain, self_signed_server};
+use crate::util::{ServerProcess, bench_json, number, pattern, run_bin};
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

@@ -3,14 +3,12 @@
 //! half-close, flat memory beside a client that never reads, and socat as
 //! a client.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use util::{ServerProcess, TIMEOUT, connect, echo, pattern, run_command, write_without_reading};
+use crate::util::{ServerProcess, TIMEOUT, connect, echo, pattern, run_command, write_without_reading};
 
 /// The example's binary: `cargo test` builds examples beside the tests,
 /// but not when run for this test alone, so it is built here if missing.

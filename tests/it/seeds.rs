@@ -3,7 +3,7 @@
 //! `--port`, and interop both ways with the seeds' own Python programs
 //! (ported to Python 3).
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
-use util::{BIN, ServerProcess, TIMEOUT, connect, pattern, run_bin};
+use crate::util::{BIN, ServerProcess, TIMEOUT, connect, pattern, run_bin};
 
 const SEED_001_MESSAGE: &str =
     "This is our message. It is very long but will only be transmitted in chunks of 16 at a time";

@@ -4,12 +4,10 @@
 //! this kind of machine); .ci/run installs them, elsewhere this test says
 //! why it skips.
 
-mod util;
-
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use util::{ServerProcess, TIMEOUT, echo, run_command};
+use crate::util::{ServerProcess, TIMEOUT, echo, run_command};
 
 /// A release build of a static binary from scratch takes minutes.
 const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);

@@ -1,11 +1,11 @@
 //! `serve --threads N` (reactors on one address through SO_REUSEPORT) and
 //! `serve --busy-poll`.
 
-mod util;
+use crate::util;
 
 use std::time::Duration;
 
-use util::{ServerProcess, TIMEOUT, connect, echo, pattern};
+use crate::util::{ServerProcess, TIMEOUT, connect, echo, pattern};
 
 #[test]
 fn connections_spread_over_reactors_and_all_echo() {

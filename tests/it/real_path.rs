@@ -4,15 +4,15 @@
 //! and must run on CI (`.ci/run` installs iproute2, nftables, ethtool and
 //! haproxy). Traffic stays inside the namespaces each test makes.
 
-mod util;
+use crate::util;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::netns::{Net, run};
+use crate::util::{BIN, ServerProcess, number, pattern, run_command};
 use serde_json::Value;
-use util::netns::{Net, run};
-use util::{BIN, ServerProcess, number, pattern, run_command};
 
 fn serve_in(net: &Net, ns: &str, ip: Ipv4Addr, args: &[&str]) -> ServerProcess {
     let mut command = net.exec(ns, BIN);

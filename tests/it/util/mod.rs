@@ -1,6 +1,5 @@
 //! Shared helpers for the integration tests: start the real binary on a port
 //! chosen by the OS, talk to it with blocking sockets, and always stop it.
-#![allow(dead_code)] // each test crate uses its own subset
 
 pub mod netns;
 pub mod tls;
@@ -161,7 +160,7 @@ impl ServerProcess {
 
     /// CPU time (user + system) the server has used, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        mio_echo::bench::process_cpu_seconds(&self.pid().to_string()).expect("read /proc stat")
+        mio_echo::process_cpu_seconds(&self.pid().to_string()).expect("read /proc stat")
     }
 
     pub fn signal(&self, signal: i32) {

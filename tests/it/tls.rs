@@ -1,13 +1,13 @@
 //! `serve --tls-*`: TLS echo checked with clients no one here wrote
 //! (`openssl s_client`, Python's `ssl`), and the start-up errors.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::process::Stdio;
 
-use util::tls::{Scratch, python, s_client, s_client_echo, self_signed_server};
-use util::{connect, run_bin, wait_child};
+use crate::util::tls::{Scratch, python, s_client, s_client_echo, self_signed_server};
+use crate::util::{connect, run_bin, wait_child};
 
 #[test]
 fn openssl_s_client_gets_its_echo() {

@@ -2,13 +2,13 @@
 //! (`systemd-socket-activate`, from Debian's systemd package, stands in for
 //! systemd), and the clear error for an unusable one.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
-use util::{BIN, TIMEOUT, run_bin, run_command};
+use crate::util::{BIN, TIMEOUT, run_bin, run_command};
 
 /// `systemd-socket-activate`, or why this test cannot run here.
 fn activator() -> Option<&'static str> {

@@ -1,13 +1,11 @@
 //! `mio-echo bench` against the real server and against broken ones.
 
-mod util;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
 
-use util::{BIN, ServerProcess, bench_json, number, run_bin};
+use crate::util::{BIN, ServerProcess, bench_json, number, run_bin};
 
 const DOCUMENTED_FIELDS: &[&str] = &[
     "mode",

@@ -2,14 +2,14 @@
 //! ncat, Python) and to `send --udp`, and the abuse guards: well-known
 //! source ports, a flooding source, a flood of distinct sources.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use util::{ServerProcess, pattern, run_bin, run_command};
+use crate::util::{ServerProcess, pattern, run_bin, run_command};
 
 fn udp_server(extra: &[&str]) -> ServerProcess {
     let mut args = vec!["--udp"];

@@ -8,7 +8,7 @@
 //! server's idle timeout must close. A sampler records the server's RSS and
 //! open descriptors every second.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::util::{ServerProcess, connect, pattern, run_bin};
 use serde_json::Value;
-use util::{ServerProcess, connect, pattern, run_bin};
 
 #[derive(Default)]
 struct Tally {
@@ -117,7 +117,7 @@ fn idle_clients(server: &ServerProcess, count: usize, tally: &Tally) {
 #[test]
 #[ignore = "long-running: scripts/soak.sh runs it"]
 fn soak() {
-    mio_echo::fd_limit::raise_to_hard_limit().unwrap();
+    mio_echo::raise_fd_limit().unwrap();
     let secs: u64 = std::env::var("SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -3,7 +3,7 @@
 //! the socket file's life (permissions, stale and live files, removal at
 //! stop), backpressure and 1,000 clients at once.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -11,8 +11,8 @@ use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::Duration;
 
-use util::tls::Scratch;
-use util::{ServerProcess, pattern, run_bin, run_command};
+use crate::util::tls::Scratch;
+use crate::util::{ServerProcess, pattern, run_bin, run_command};
 
 fn unix_server(dir: &Scratch, extra: &[&str]) -> (ServerProcess, String) {
     let path = dir.path("echo.sock").to_str().unwrap().to_string();

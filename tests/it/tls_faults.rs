@@ -4,14 +4,14 @@
 //! connection only: the server logs it, serves the next client, and holds
 //! no descriptor more than before.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use util::tls::{Scratch, python, s_client_echo, self_signed_server_with};
-use util::{ServerProcess, connect, run_command};
+use crate::util::tls::{Scratch, python, s_client_echo, self_signed_server_with};
+use crate::util::{ServerProcess, connect, run_command};
 
 /// The start of a ClientHello: a handshake record header and a few bytes
 /// of the message, never finished.

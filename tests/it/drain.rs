@@ -1,7 +1,7 @@
 //! Stopping gracefully: the rule that decides which connections a stop
 //! signal keeps serving (src/server/drain.rs), and the signals that start it.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{ServerProcess, TIMEOUT, connect, pattern};
+use crate::util::{ServerProcess, TIMEOUT, connect, pattern};
 
 /// Reads until EOF, checking every byte against `block` repeated, and calls
 /// `at_mark` once when `mark` bytes have come back. Returns the byte count.

@@ -3,14 +3,14 @@
 //! really ran, and on Ctrl-C still prints what it measured. Also what its
 //! summary shows per mode, and the warnings it owes the user.
 
-mod util;
+use crate::util;
 
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{BIN, ServerProcess, bench_json, number, run_bin, wait_child};
+use crate::util::{BIN, ServerProcess, bench_json, number, run_bin, wait_child};
 
 fn closed_port() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,16 +1,14 @@
 //! What `mio-echo bench` hands to people and other tools: pass/fail gates,
 //! time series, HdrHistogram files, and reports merged across hosts.
 
-mod util;
-
 use std::path::PathBuf;
 
+use crate::util::{ServerProcess, bench_json, number, run_bin};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde_json::Value;
-use util::{ServerProcess, bench_json, number, run_bin};
 
 fn decode(text: &str) -> Histogram<u64> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(text).unwrap();

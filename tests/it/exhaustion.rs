@@ -2,14 +2,14 @@
 //! keeps the server from getting there: the server must neither spin nor
 //! stop accepting for good, and clients beyond the cap wait, not fail.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use util::{ServerProcess, connect, pattern};
+use crate::util::{ServerProcess, connect, pattern};
 
 #[test]
 fn out_of_descriptors_backs_off_then_serves_the_backlog() {

@@ -91,21 +91,6 @@ impl Net {
         (addr_a, addr_b)
     }
 
-    /// Routes `host`'s traffic for 10.77.0.0/16 through `via` (for hosts
-    /// behind a balancer), and lets `router` forward.
-    pub fn route(&self, host: &str, via: Ipv4Addr, router: &str) {
-        run(Command::new("ip").args([
-            "-n",
-            host,
-            "route",
-            "add",
-            "10.77.0.0/16",
-            "via",
-            &via.to_string(),
-        ]));
-        run(Command::new("ip").args(["netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1"]));
-    }
-
     /// A command to run inside `ns`.
     pub fn exec(&self, ns: &str, program: &str) -> Command {
         let mut command = Command::new("ip");
