@@ -58,7 +58,7 @@ pub struct MergeArgs {
     pub files: Vec<std::path::PathBuf>,
 
     /// Print the merged report as JSON, in the shape of a run's
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub json: bool,
 }
 
@@ -68,129 +68,134 @@ pub struct BenchArgs {
     pub endpoint: Endpoint,
 
     /// Concurrent connections (slots, in churn mode) [1-10000000]
-    #[arg(long, short = 'c', default_value_t = 50, value_parser = parse_count::<MAX_COUNT>)]
+    #[arg(help_heading = "Load shape", long, short = 'c', default_value_t = 50, value_parser = parse_count::<MAX_COUNT>)]
     pub connections: usize,
 
     /// Bytes per message [1-1073741824]
-    #[arg(long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_count::<MAX_BYTES>)]
+    #[arg(help_heading = "Load shape", long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_count::<MAX_BYTES>)]
     pub size: usize,
 
     /// Length of the measured window, in seconds
-    #[arg(long, short = 'd', value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    #[arg(help_heading = "Load shape", long, short = 'd', value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub duration: Duration,
 
     /// Traffic to run before the measured window, excluded from the figures
-    #[arg(long, value_name = "SECS", default_value = "0", value_parser = parse_seconds)]
+    #[arg(help_heading = "Load shape", long, value_name = "SECS", default_value = "0", value_parser = parse_seconds)]
     pub warmup: Duration,
 
     /// What each connection does
-    #[arg(long, short = 'm', value_enum, default_value_t = bench::Mode::Pingpong)]
+    #[arg(help_heading = "Load shape", long, short = 'm', value_enum, default_value_t = bench::Mode::Pingpong)]
     pub mode: bench::Mode,
 
     /// Load-generator threads, each with its own poll over its share of the connections [1-1024]
-    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
+    #[arg(help_heading = "Load shape", long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
     pub threads: usize,
 
     /// Bytes in flight per connection in stream mode [1-1073741824]
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_count::<MAX_BYTES>)]
+    #[arg(help_heading = "Load shape", long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_count::<MAX_BYTES>)]
     pub window: usize,
 
     /// New connections per second (default: as fast as the server accepts)
-    #[arg(long, value_name = "PER_SEC", value_parser = parse_rate)]
+    #[arg(help_heading = "Load shape", long, value_name = "PER_SEC", value_parser = parse_rate)]
     pub connect_rate: Option<f64>,
 
     /// Source addresses to spread connections over, comma-separated
     /// (default: on loopback, 127.0.0.x as needed beyond one address's port range)
-    #[arg(long, value_name = "IPS", value_delimiter = ',')]
+    #[arg(help_heading = "Load shape", long, value_name = "IPS", value_delimiter = ',')]
     pub source_ips: Vec<std::net::IpAddr>,
 
     /// PID of the server, to report its CPU time per message beside ours
     /// (its child processes included, for forking servers)
-    #[arg(long, value_name = "PID")]
+    #[arg(help_heading = "Output", long, value_name = "PID")]
     pub server_pid: Option<u32>,
 
     /// Print one JSON object (fields in docs/bench.md) instead of the summary
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub json: bool,
 
     /// Pingpong: send one message per send(2) call instead of each turn's
     /// messages in one io_uring submission (used anyway where io_uring is refused)
-    #[arg(long)]
+    #[arg(help_heading = "Load shape", long)]
     pub no_io_uring: bool,
 
     /// After the window, how long connections may take to get back the rest of
     /// their echo and the server's EOF; those still waiting count as timeouts
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
+    #[arg(help_heading = "Load shape", long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
     pub drain_timeout: Duration,
 
     /// Open loop (pingpong): send R messages per second over all connections, each
     /// at its scheduled time whether or not earlier echoes are back; A:B ramps
     /// linearly from A to B over the duration
-    #[arg(long, value_name = "R|A:B", value_parser = parse_rate_spec, conflicts_with = "rate_steps")]
+    #[arg(help_heading = "Rate (open loop)", long, value_name = "R|A:B", value_parser = parse_rate_spec, conflicts_with = "rate_steps")]
     pub rate: Option<RateSpec>,
 
     /// Open loop in steps: R1 msg/s for --step-duration, then R2, ...; each step
     /// reported apart (the run lasts the steps, not --duration)
-    #[arg(long, value_name = "R1,R2,...", value_delimiter = ',', value_parser = parse_open_rate)]
+    #[arg(help_heading = "Rate (open loop)", long, value_name = "R1,R2,...", value_delimiter = ',', value_parser = parse_open_rate)]
     pub rate_steps: Vec<f64>,
 
     /// Length of each of --rate-steps, in seconds
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    #[arg(help_heading = "Rate (open loop)", long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub step_duration: Duration,
 
     /// How the open loop spaces its sends
-    #[arg(long, value_enum, default_value_t = bench::Arrival::Constant)]
+    #[arg(help_heading = "Rate (open loop)", long, value_enum, default_value_t = bench::Arrival::Constant)]
     pub arrival: bench::Arrival,
 
     /// Figures per stretch of SECS: rate, p50, p99, max and errors, on the progress
     /// line and as `intervals` in the JSON [default: 1 when a terminal shows progress]
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse_timeout)]
     pub interval: Option<Duration>,
 
     /// Write an HdrHistogram interval log (V2 compressed, one histogram per --interval;
     /// the corrected latency untagged, the open loop's uncorrected one tagged
     /// 'uncorrected'), readable by HistogramLogProcessor
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub hdr_log: Option<std::path::PathBuf>,
 
     /// Write the run's latency as HdrHistogram's percentile distribution text
     /// (values in milliseconds), as plotters read it
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub hgrm: Option<std::path::PathBuf>,
 
     /// Start the traffic (warm-up, then the window) at this Unix time, in seconds, once
     /// connected: load hosts started apart then run together (see `bench merge`)
-    #[arg(long, value_name = "UNIX_TIME", value_parser = parse_start_at)]
+    #[arg(help_heading = "Rate (open loop)", long, value_name = "UNIX_TIME", value_parser = parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
 
     /// Pass/fail gates checked after the run, e.g. 'p99<2ms,p99.9<10ms,errors=0,rate>=0.99'
     /// (latency percentiles p50|p90|p99|p99.9|max|mean with us|ms|s; errors as a count or
     /// a percentage of messages; rate = achieved/target). A failed gate exits with status 3
-    #[arg(long, value_name = "GATES")]
+    #[arg(help_heading = "Gates", long, value_name = "GATES")]
     pub slo: Option<String>,
 
     /// Find the highest open-loop rate that meets the --slo gates: double the rate (from
     /// --rate, or 1000) until a probe fails, then halve the gap to within 5%; each probe a
     /// whole run of --duration with its own --warmup
-    #[arg(long, requires = "slo", conflicts_with = "rate_steps")]
+    #[arg(
+        help_heading = "Rate (open loop)",
+        long,
+        requires = "slo",
+        conflicts_with = "rate_steps"
+    )]
     pub find_max_rate: bool,
 
     /// Start every connection with a PROXY protocol header (its real endpoints), as a
     /// load balancer would, to load servers that expect one
-    #[arg(long, value_enum, value_name = "VERSION")]
+    #[arg(help_heading = "Load shape", long, value_enum, value_name = "VERSION")]
     pub proxy_header: Option<crate::proxy_protocol::Version>,
 
     /// With --proxy-header: send the header in two writes (the second with the first
     /// message), to catch servers that parse only the first read
-    #[arg(long, requires = "proxy_header")]
+    #[arg(help_heading = "Load shape", long, requires = "proxy_header")]
     pub proxy_split: bool,
 
     /// Open loop: messages one connection may have queued or unanswered at once;
     /// past it, due messages wait (their latency still counts from their time) [1-10000000]
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = parse_count::<MAX_COUNT>)]
+    #[arg(help_heading = "Rate (open loop)", long, value_name = "N", default_value_t = 1024, value_parser = parse_count::<MAX_COUNT>)]
     pub max_inflight: usize,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "TLS")]
     pub tls: super::TlsClientArgs,
 
     /// Check the command line and exit (0 if valid) without running: for deployment files
@@ -198,17 +203,17 @@ pub struct BenchArgs {
     pub check: bool,
 
     /// Load the server's Unix domain socket PATH (@NAME: the abstract namespace) instead of TCP
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["addr", "port", "proxy_header", "source_ips"])]
+    #[arg(help_heading = "Load shape", long, value_name = "PATH", conflicts_with_all = ["addr", "port", "proxy_header", "source_ips"])]
     pub unix: Option<String>,
 
     /// --mode udp: fail (exit status 3) when more than this share of the window's
     /// datagrams is lost, as a fraction (0.01) or a percentage (1%)
-    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    #[arg(help_heading = "Gates", long, value_name = "SHARE", value_parser = parse_share)]
     pub max_loss: Option<f64>,
 
     /// With --tls: resume sessions (tickets) on new connections; without it every
     /// handshake is a full one, which is what churn measures
-    #[arg(long, requires = "tls")]
+    #[arg(help_heading = "TLS", long, requires = "tls")]
     pub tls_resume: bool,
 }
 
@@ -309,7 +314,6 @@ impl BenchArgs {
         }
     }
 
-    /// The open loop's settings, or `None` for a closed loop.
     /// Where `--find-max-rate` starts.
     pub fn search_start(&self) -> f64 {
         match self.rate {
@@ -318,6 +322,7 @@ impl BenchArgs {
         }
     }
 
+    /// The open loop's settings, or `None` for a closed loop.
     fn open_loop(&self) -> Result<Option<bench::OpenLoop>, Failure> {
         let window = self.window_length();
         if self.find_max_rate && matches!(self.rate, Some(RateSpec::Ramp(..))) {

@@ -16,86 +16,86 @@ pub struct ServeArgs {
     pub endpoint: Endpoint,
 
     /// Send every chunk from any client to every connected client, the sender included
-    #[arg(long)]
+    #[arg(help_heading = "Connection", long)]
     pub broadcast: bool,
 
     /// Stop reading from a client while this many bytes wait to be echoed back to it [1-1073741824]
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_count::<MAX_BYTES>)]
+    #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_count::<MAX_BYTES>)]
     pub max_pending: usize,
 
     /// Length of the kernel's queue of connections waiting to be accepted
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(help_heading = "Connection", long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 
     /// Serve at most N connections at once, all reactors together; more wait in the
     /// backlog [default: the open-file limit less a few spare] [1-10000000]
-    #[arg(long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
+    #[arg(help_heading = "Limits", long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
     pub max_connections: Option<usize>,
 
     /// Close a connection after SECS seconds without traffic [default: never]
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(help_heading = "Limits", long, value_name = "SECS", value_parser = parse_timeout)]
     pub idle_timeout: Option<Duration>,
 
     /// On SIGINT/SIGTERM/SIGHUP, serve busy connections for up to SECS more
     /// (a second signal stops at once)
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
+    #[arg(help_heading = "Connection", long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
 
     /// While stopping, close a connection once its client has sent nothing for SECS
     /// and nothing is owed to it
-    #[arg(long, value_name = "SECS", default_value = "0.25", value_parser = parse_timeout)]
+    #[arg(help_heading = "Connection", long, value_name = "SECS", default_value = "0.25", value_parser = parse_timeout)]
     pub drain_quiet: Duration,
 
     /// Log active connections, totals and rates every SECS seconds
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(help_heading = "Observability", long, value_name = "SECS", value_parser = parse_timeout)]
     pub stats_interval: Option<Duration>,
 
     /// Poll without sleeping while traffic flows: lower latency for a whole core
     /// (after 50 ms without events it sleeps again)
-    #[arg(long)]
+    #[arg(help_heading = "Connection", long)]
     pub busy_poll: bool,
 
     /// Reactors, each a thread with its own listener on the address (SO_REUSEPORT) [1-1024]
-    #[arg(long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
+    #[arg(help_heading = "Connection", long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
     pub threads: usize,
 
     /// Every connection must start with a PROXY protocol header (v1 or v2, as HAProxy's
     /// send-proxy and send-proxy-v2 send it); the header is never echoed, and the client
     /// it names is the one in the logs
-    #[arg(long)]
+    #[arg(help_heading = "PROXY and load balancers", long)]
     pub proxy_protocol: bool,
 
     /// With --proxy-protocol: close a connection whose header is not complete after SECS
-    #[arg(long, value_name = "SECS", default_value = "3", value_parser = parse_timeout, requires = "proxy_protocol")]
+    #[arg(help_heading = "PROXY and load balancers", long, value_name = "SECS", default_value = "3", value_parser = parse_timeout, requires = "proxy_protocol")]
     pub proxy_timeout: Duration,
 
     /// Send TCP keepalive probes after SECS of silence, so a peer that vanished (host gone,
     /// cable pulled) is found and its connection closed, within SECS + interval x probes
-    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds)]
+    #[arg(help_heading = "Connection", long, value_name = "SECS", value_parser = parse_whole_seconds)]
     pub keepalive: Option<Duration>,
 
     /// With --keepalive: seconds between probes [default: a third of --keepalive, at least 1]
-    #[arg(long, value_name = "SECS", value_parser = parse_whole_seconds, requires = "keepalive")]
+    #[arg(help_heading = "Connection", long, value_name = "SECS", value_parser = parse_whole_seconds, requires = "keepalive")]
     pub keepalive_interval: Option<Duration>,
 
     /// With --keepalive: unanswered probes before the peer counts as gone
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127), requires = "keepalive")]
+    #[arg(help_heading = "Connection", long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127), requires = "keepalive")]
     pub keepalive_probes: u32,
 
     /// Drop a connection whose sent data (or keepalive probes) stay unacknowledged for MS
     /// milliseconds (TCP_USER_TIMEOUT)
-    #[arg(long, value_name = "MS", value_parser = parse_millis)]
+    #[arg(help_heading = "Connection", long, value_name = "MS", value_parser = parse_millis)]
     pub user_timeout: Option<Duration>,
 
     /// Serve at most N connections at once from one source address (the PROXY header's
     /// client with --proxy-protocol); more are closed at accept, counted, and logged once
     /// per source per 10 s [1-10000000]
-    #[arg(long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
+    #[arg(help_heading = "Limits", long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
     pub max_connections_per_ip: Option<usize>,
 
     /// Serve Prometheus metrics on GET /metrics (and GET /healthz: 200, or 503 while
     /// stopping) at HOST:PORT; port 0 picks one, named on the line after the echo address
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    #[arg(help_heading = "Observability", long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub metrics_addr: Option<HostPort>,
 
     /// Check the command line and exit (0 if valid) without serving: for deployment files
@@ -106,67 +106,67 @@ pub struct ServeArgs {
     /// Serve on a Unix domain stream socket too: a path, or @NAME in the abstract namespace
     /// (no file). A file left by a server that is gone is replaced; the file is removed
     /// when the server stops
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Transports", long, value_name = "PATH")]
     pub unix: Option<String>,
 
     /// With --unix: serve the Unix socket only, no TCP
-    #[arg(long, requires = "unix", conflicts_with_all = ["udp", "udp_only"])]
+    #[arg(help_heading = "Transports", long, requires = "unix", conflicts_with_all = ["udp", "udp_only"])]
     pub unix_only: bool,
 
     /// With --unix: permissions of the socket file, octal (who may connect)
-    #[arg(long, value_name = "OCTAL", default_value = "660", value_parser = parse_mode, requires = "unix")]
+    #[arg(help_heading = "Transports", long, value_name = "OCTAL", default_value = "660", value_parser = parse_mode, requires = "unix")]
     pub unix_mode: u32,
 
     /// Serve UDP echo (RFC 862) on the same address too: each datagram back to its source,
     /// unchanged. Never to source ports below 1024 or broadcast sources, and at most
     /// --udp-rate answers per second per source (docs/udp.md)
-    #[arg(long)]
+    #[arg(help_heading = "Transports", long)]
     pub udp: bool,
 
     /// Serve UDP echo only, no TCP
-    #[arg(long, conflicts_with_all = ["udp", "tls_cert", "tls_self_signed", "broadcast", "proxy_protocol"])]
+    #[arg(help_heading = "Transports", long, conflicts_with_all = ["udp", "tls_cert", "tls_self_signed", "broadcast", "proxy_protocol"])]
     pub udp_only: bool,
 
     /// With --udp: answers per second per source address (a token bucket holding one
     /// second's worth); more are dropped and counted
-    #[arg(long, value_name = "PKTS_PER_S", default_value = "1000", value_parser = parse_rate)]
+    #[arg(help_heading = "Transports", long, value_name = "PKTS_PER_S", default_value = "1000", value_parser = parse_rate)]
     pub udp_rate: f64,
 
     /// With --udp: source addresses whose rate is tracked at most, all reactors together
     /// (the oldest is forgotten for a new one once its bucket has refilled; until then
     /// the new one is refused), bounding the table's memory under a flood of sources [1-10000000]
-    #[arg(long, value_name = "N", default_value_t = 65_536, value_parser = parse_count::<MAX_COUNT>)]
+    #[arg(help_heading = "Transports", long, value_name = "N", default_value_t = 65_536, value_parser = parse_count::<MAX_COUNT>)]
     pub udp_max_sources: usize,
 
     /// Serve TLS with this certificate chain (PEM; with --tls-key)
-    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with_all = ["tls_self_signed", "broadcast"])]
+    #[arg(help_heading = "TLS", long, value_name = "FILE", requires = "tls_key", conflicts_with_all = ["tls_self_signed", "broadcast"])]
     pub tls_cert: Option<std::path::PathBuf>,
 
     /// The private key of --tls-cert (PEM: RSA, ECDSA or Ed25519)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(help_heading = "TLS", long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
 
     /// Serve TLS with a fresh self-signed ECDSA P-256 certificate for the listen address
     /// and localhost; its SHA-256 fingerprint is printed at start
-    #[arg(long, conflicts_with = "broadcast")]
+    #[arg(help_heading = "TLS", long, conflicts_with = "broadcast")]
     pub tls_self_signed: bool,
 
     /// With TLS: close a connection whose handshake is not done within SECS
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
+    #[arg(help_heading = "TLS", long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub tls_handshake_timeout: Duration,
 
     /// With --tls-self-signed: save the certificate (PEM) so that clients can trust it
-    #[arg(long, value_name = "FILE", requires = "tls_self_signed")]
+    #[arg(help_heading = "TLS", long, value_name = "FILE", requires = "tls_self_signed")]
     pub tls_write_cert: Option<std::path::PathBuf>,
 
     /// ALPN protocols to offer, comma-separated, in order of preference
-    #[arg(long, value_name = "PROTO,...", value_delimiter = ',')]
+    #[arg(help_heading = "TLS", long, value_name = "PROTO,...", value_delimiter = ',')]
     pub tls_alpn: Vec<String>,
 
     /// With --proxy-protocol: the only peers allowed to send a header, CIDR ranges,
     /// comma-separated; a connection from anywhere else is closed at once
     /// [default: 127.0.0.0/8,::1/128]
-    #[arg(long, value_name = "CIDR,...", value_delimiter = ',', value_parser = parse_cidr, requires = "proxy_protocol")]
+    #[arg(help_heading = "PROXY and load balancers", long, value_name = "CIDR,...", value_delimiter = ',', value_parser = parse_cidr, requires = "proxy_protocol")]
     pub proxy_trust: Vec<ipnet::IpNet>,
 }
 
