@@ -62,6 +62,7 @@ impl<S: Read + Write> Connection<S> {
         }
     }
 
+    #[cfg(test)]
     pub fn stream(&self) -> &S {
         &self.stream
     }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 
 use crate::fd_limit;
-pub use process::{process_cpu_seconds, process_rss_bytes};
+pub use process::process_cpu_seconds;
 pub use report::Report;
 pub use schedule::{Arrival, RateProfile};
 use sources::{check_source_ips, choose_source_ips};

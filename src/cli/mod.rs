@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod address;
 mod bench_args;
-pub mod docs;
+mod docs;
+mod run;
 mod serve_args;
 mod tls_args;
 
@@ -14,8 +15,12 @@ use crate::client::socket::Target;
 pub use address::{Endpoint, HostPort, parse_host_port};
 use bench_args::BENCH_HELP;
 pub use bench_args::{BenchArgs, BenchCommand, BenchMerge, MAX_RATE, MergeArgs, RateSpec};
+pub use run::run;
 pub use serve_args::ServeArgs;
 pub use tls_args::TlsClientArgs;
+
+/// Exit status of a usage error, as clap's own.
+pub const USAGE: u8 = 2;
 
 /// What went wrong, and so the exit status: 2 for a usage error, 1 otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]

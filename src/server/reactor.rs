@@ -326,8 +326,6 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    /// Hands this reactor's figures to the board (for the stats line and
-    /// the metrics), at most every [`PUBLISH_EVERY`] unless `now` is set.
     /// Answers the datagrams waiting on the UDP socket (a budget's worth).
     fn echo_datagrams(&mut self) {
         if let Some(udp) = &mut self.udp {
@@ -336,6 +334,8 @@ impl<S: Service> Reactor<S> {
         }
     }
 
+    /// Hands this reactor's figures to the board (for the stats line and
+    /// the metrics), at most every [`PUBLISH_EVERY`] unless `now` is set.
     fn publish(&mut self, now: bool) {
         if self.board.is_none() || (!now && self.now < self.published.0 + PUBLISH_EVERY) {
             return;

@@ -27,10 +27,6 @@ impl ClientSession {
         ClientSession { tls }
     }
 
-    pub fn is_handshaking(&self) -> bool {
-        self.tls.is_handshaking()
-    }
-
     pub fn connection(&self) -> &ClientConnection {
         &self.tls
     }

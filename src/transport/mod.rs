@@ -136,8 +136,9 @@ impl std::fmt::Display for Peer {
 /// A listening stream socket.
 pub enum Listener {
     Tcp(TcpListener),
-    /// With the socket file to remove when the server stops.
-    Unix(UnixListener, unix::SocketFile),
+    /// With the socket file to remove when the server stops (held for its
+    /// `Drop`, never read).
+    Unix(UnixListener, #[allow(dead_code)] unix::SocketFile),
 }
 
 /// A client just accepted, still its own kind: a TCP one may first have to

@@ -194,6 +194,7 @@ impl Guard {
     }
 
     /// Sources in the table now.
+    #[cfg(test)]
     pub fn sources(&self) -> usize {
         self.buckets.len()
     }
