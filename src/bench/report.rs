@@ -323,23 +323,19 @@ impl Report {
             let _ = writeln!(out, "throughput  {throughput}");
             let _ = writeln!(out, "totals      {totals}");
         }
-        if let Some(rate) = &self.connect_rate {
-            let _ = writeln!(
-                out,
-                "connects    target {:.0}/s, achieved {:.0}/s ({:.1}%)",
+        let target_and_achieved = |label: &str, rate: &Rate, unit: &str| {
+            format!(
+                "{label:<11} target {:.0}{unit}, achieved {:.0}{unit} ({:.1}%)\n",
                 rate.target,
                 rate.achieved,
                 100.0 * rate.achieved / rate.target.max(f64::MIN_POSITIVE)
-            );
+            )
+        };
+        if let Some(rate) = &self.connect_rate {
+            out.push_str(&target_and_achieved("connects", rate, "/s"));
         }
         if let Some(rate) = &self.rate {
-            let _ = writeln!(
-                out,
-                "rate        target {:.0} msg/s, achieved {:.0} msg/s ({:.1}%)",
-                rate.target,
-                rate.achieved,
-                100.0 * rate.achieved / rate.target.max(f64::MIN_POSITIVE)
-            );
+            out.push_str(&target_and_achieved("rate", rate, " msg/s"));
         }
         let open_loop = self.rate.is_some();
         let percentiles = |label: &str, l: &Latency, note: &str| {
