@@ -21,8 +21,7 @@ pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
             frontier.push(child.pid);
         }
     }
-    // SAFETY: sysconf only reads a configuration value.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = crate::sys::clock_ticks_per_second();
     (per_second > 0).then(|| ticks as f64 / per_second as f64)
 }
 

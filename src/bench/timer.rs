@@ -9,7 +9,7 @@
 //! still wakes for whatever comes first, a socket or the next send.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use mio::unix::SourceFd;
@@ -23,14 +23,7 @@ pub struct PacingTimer {
 
 impl PacingTimer {
     pub fn new(registry: &Registry, token: Token) -> io::Result<PacingTimer> {
-        // SAFETY: timerfd_create takes no pointers; the result is checked.
-        let fd =
-            unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = crate::sys::timerfd_create()?;
         registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
         Ok(PacingTimer { fd, armed: false })
     }
@@ -60,24 +53,7 @@ impl PacingTimer {
     }
 
     fn set(&mut self, value: Duration) -> io::Result<()> {
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: value.as_secs() as _,
-                tv_nsec: value.subsec_nanos() as libc::c_long,
-            },
-        };
-        // SAFETY: the descriptor is ours, `spec` lives across the call, and
-        // the old value is not asked for.
-        let rc = unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        crate::sys::timerfd_set(&self.fd, value)
     }
 }
 

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Interest, Poll};
 
-use super::reactor::{LISTENER, SIGNALS, UDP, UNIX_LISTENER};
 use super::shutdown::ShutdownSignals;
+use super::tokens::{LISTENER, SIGNALS, UDP, UNIX_LISTENER};
 use crate::transport::Listener;
 use socket2::{Domain, Protocol, Socket, Type};
 

@@ -31,10 +31,7 @@ use slab::Slab;
 
 use super::stats::{Closed, StatsBoard};
 
-/// The metrics listener's token.
-pub const LISTENER: Token = Token(usize::MAX - 2);
-/// Scrapers' tokens: this and above, below the PROXY gate's.
-const FIRST_TOKEN: usize = 1 << (usize::BITS - 3);
+use super::tokens::{METRICS_LISTENER as LISTENER, SCRAPERS_FIRST as FIRST_TOKEN};
 
 /// A request longer than this is refused (431) and closed.
 pub const MAX_REQUEST: usize = 8 * 1024;
@@ -234,10 +231,6 @@ impl MetricsEndpoint {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
-    }
-
-    pub fn owns(token: Token) -> bool {
-        (FIRST_TOKEN..FIRST_TOKEN * 2).contains(&token.0)
     }
 
     pub fn accept_all(&mut self, registry: &Registry, now: Instant) {

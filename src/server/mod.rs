@@ -20,6 +20,7 @@ pub mod proxy;
 mod reactor;
 mod shutdown;
 mod stats;
+mod tokens;
 
 use std::io;
 use std::net::SocketAddr;
@@ -194,7 +195,7 @@ impl Server {
             .map_err(fail)?;
         let wakers = reactors
             .iter()
-            .map(|bound| mio::Waker::new(bound.registry(), reactor::WAKE))
+            .map(|bound| mio::Waker::new(bound.registry(), tokens::WAKE))
             .collect::<io::Result<_>>()
             .map_err(fail)?;
         let admission = Arc::new(Admission::new(max_connections, wakers));

@@ -32,9 +32,7 @@ use mio::{Interest, Registry, Token};
 use proxy_header::{ParseConfig, ProxyHeader};
 use slab::Slab;
 
-/// Tokens of connections waiting for their header: this and above (below
-/// the reactor's reserved tokens), the gate's slab key added.
-pub const FIRST_TOKEN: usize = 1 << (usize::BITS - 2);
+use super::tokens::PROXY_FIRST as FIRST_TOKEN;
 
 /// The longest v2 header served, TLVs included. The format allows 16 +
 /// 65,535 bytes, but HAProxy, AWS's and Google's balancers, nginx and Envoy
@@ -157,10 +155,6 @@ impl ProxyGate {
 
     pub fn len(&self) -> usize {
         self.waiting.len()
-    }
-
-    pub fn owns(token: Token) -> bool {
-        token.0 >= FIRST_TOKEN && token.0 < usize::MAX - 16
     }
 
     /// Takes a trusted peer's connection until its header is read.

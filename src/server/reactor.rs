@@ -27,7 +27,7 @@ use super::handshake::HandshakeTimer;
 use super::idle::IdleTimer;
 use super::limits::{DeadPeers, PerSource};
 use super::listener::Bound;
-use super::metrics::{self, MetricsEndpoint};
+use super::metrics::MetricsEndpoint;
 use super::proxy::ProxyGate;
 use super::shutdown::ShutdownSignals;
 use super::stats::{Closed, Levels, StatsBoard, StatsReporter, Summary, plural};
@@ -36,15 +36,7 @@ use crate::service::{Progress, Readiness, Service, Transferred};
 use crate::udp::echo::UdpEcho;
 use crate::udp::guard::{Guard, local_broadcasts};
 
-/// Reserved tokens, at the top of the range so they never meet a slab key.
-pub(super) const LISTENER: Token = Token(usize::MAX);
-/// The UDP echo socket, with `--udp`.
-pub(super) const UDP: Token = Token(usize::MAX - 3);
-/// The Unix listener, with `--unix`.
-pub(super) const UNIX_LISTENER: Token = Token(usize::MAX - 4);
-pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
-/// Another reactor freed a place under `--max-connections`.
-pub(super) const WAKE: Token = Token(usize::MAX - 5);
+use super::tokens::{self, LISTENER, SIGNALS, UDP, UNIX_LISTENER, WAKE};
 
 /// How long to stop accepting after the process or system ran out of file
 /// descriptors or memory: long enough not to spin, short enough that clients
@@ -222,13 +214,13 @@ impl<S: Service> Reactor<S> {
                         }
                     }
                     SIGNALS | WAKE => {}
-                    token if ProxyGate::owns(token) => self.on_proxy_readable(token),
-                    metrics::LISTENER => {
+                    token if tokens::is_proxy_waiting(token) => self.on_proxy_readable(token),
+                    tokens::METRICS_LISTENER => {
                         if let Some(endpoint) = &mut self.metrics {
                             endpoint.accept_all(self.poll.registry(), self.now);
                         }
                     }
-                    token if MetricsEndpoint::owns(token) => {
+                    token if tokens::is_scraper(token) => {
                         let stopping = self.drain.is_some();
                         if let Some(endpoint) = &mut self.metrics {
                             endpoint.on_event(self.poll.registry(), token, stopping);

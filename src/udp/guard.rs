@@ -277,30 +277,7 @@ impl Guard {
 /// broadcast such as 192.168.1.255 is a host's address elsewhere: only
 /// the interfaces' own netmasks say which are broadcasts here).
 pub fn local_broadcasts() -> Vec<Ipv4Addr> {
-    let mut found = Vec::new();
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list we only read, then
-    // free with freeifaddrs; each pointer is checked before use.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return found;
-        }
-        let mut entry = list;
-        while !entry.is_null() {
-            let ifa = &*entry;
-            let broadcast = ifa.ifa_ifu;
-            if ifa.ifa_flags & libc::IFF_BROADCAST as u32 != 0
-                && !broadcast.is_null()
-                && i32::from((*broadcast).sa_family) == libc::AF_INET
-            {
-                let sin = &*(broadcast as *const libc::sockaddr_in);
-                found.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
-            }
-            entry = ifa.ifa_next;
-        }
-        libc::freeifaddrs(list);
-    }
-    found
+    crate::sys::ipv4_broadcast_addresses()
 }
 
 fn is_broadcast_or_multicast(ip: IpAddr, local_broadcasts: &[Ipv4Addr]) -> bool {

@@ -110,10 +110,8 @@ fn the_image_builds_offline_serves_and_stops_cleanly() {
     );
     server.signal(libc::SIGTERM);
     let status = server.wait_exit(TIMEOUT).expect("the container stops");
-    assert!(status.success(), "{status}: {}", server.stderr());
-    assert!(
-        server.stderr().contains("stopped: served 1 connection"),
-        "{}",
-        server.stderr()
-    );
+    // Everything it wrote, to its last line (the log's at exit).
+    let log = server.stderr_at_exit();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("stopped: served 1 connection"), "{log}");
 }

@@ -205,9 +205,21 @@ fn the_source_table_stays_bounded_under_100000_sources() {
         .and_then(|last| last.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{summary}"));
+    // A newcomer whose oldest neighbour has not refilled yet is refused
+    // rather than evicting it (a busy machine makes a few).
+    let refused_newcomers: u64 = summary
+        .split("over --udp-rate ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
     // 100,000 sources and the checker (back in the table every fifth
-    // round) through a table of 1,000.
-    assert!((99_000..=99_501).contains(&evicted), "{summary}");
+    // round) through a table of 1,000: each evicts one, or is refused.
+    assert!(
+        (99_000..=99_501).contains(&(evicted + refused_newcomers)),
+        "{summary}"
+    );
+    assert!(refused_newcomers < 5_000, "{summary}");
 }
 
 /// `send --udp` to a server that refuses its source (over the rate) waits
@@ -467,13 +479,17 @@ fn the_udp_rate_holds_across_reactors_and_source_ports() {
 fn bench_udp_passes_the_default_guard() {
     let server = udp_server(&[]);
     let addr = server.addr.to_string();
+    // 2,000 a second for 2 s: from one address the guard answers its
+    // bucket and its refill, 3,000 of 4,000 (25% lost); spread over 50
+    // addresses, 40 a second each, nothing is refused. The gate leaves
+    // room for what a busy machine drops.
     let (code, report, stderr) = util::bench_json(
         &addr,
-        &["--mode", "udp", "--rate", "5000", "-d", "1", "--max-loss", "1%"],
+        &["--mode", "udp", "--rate", "2000", "-d", "2", "--max-loss", "5%"],
     );
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        udp_figure(&report, "lost") / udp_figure(&report, "sent") < 0.01,
+        udp_figure(&report, "lost") / udp_figure(&report, "sent") < 0.05,
         "{report}"
     );
 }

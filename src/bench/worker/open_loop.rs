@@ -101,8 +101,7 @@ impl Worker<'_> {
         // The kernel may fire this thread's timers up to its timer slack
         // late (50 us by default) to batch wake-ups; the pacing coalesces
         // on purpose already, so no slack on top.
-        // SAFETY: prctl with PR_SET_TIMERSLACK takes a plain integer.
-        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        crate::sys::set_timer_slack(1);
         let timer = PacingTimer::new(self.poll.registry(), PACING)?;
         self.pacing = Some(Pacing {
             timer,
