@@ -67,11 +67,15 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub endpoint: Endpoint,
 
-    /// Concurrent connections (slots, in churn mode) [1-10000000]
+    /// Concurrent connections (slots, in churn mode)
+    ///
+    /// [1-10000000]
     #[arg(help_heading = "Load shape", long, short = 'c', default_value_t = 50, value_parser = parse_count::<MAX_COUNT>)]
     pub connections: usize,
 
-    /// Bytes per message [1-1073741824]
+    /// Bytes per message
+    ///
+    /// [1-1073741824]
     #[arg(help_heading = "Load shape", long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_count::<MAX_BYTES>)]
     pub size: usize,
 
@@ -87,25 +91,36 @@ pub struct BenchArgs {
     #[arg(help_heading = "Load shape", long, short = 'm', value_enum, default_value_t = bench::Mode::Pingpong)]
     pub mode: bench::Mode,
 
-    /// Load-generator threads, each with its own poll over its share of the connections [1-1024]
+    /// Load-generator threads
+    ///
+    /// Each with its own poll over its share of the connections. [1-1024]
     #[arg(help_heading = "Load shape", long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
     pub threads: usize,
 
-    /// Bytes in flight per connection in stream mode [1-1073741824]
+    /// Bytes in flight per connection in stream mode
+    ///
+    /// [1-1073741824]
     #[arg(help_heading = "Load shape", long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_count::<MAX_BYTES>)]
     pub window: usize,
 
-    /// New connections per second (default: as fast as the server accepts)
+    /// New connections per second
+    ///
+    /// A schedule: connections due are opened as the loop wakes, and the report says the rate
+    /// achieved. [default: as fast as the server accepts]
     #[arg(help_heading = "Load shape", long, value_name = "PER_SEC", value_parser = parse_rate)]
     pub connect_rate: Option<f64>,
 
-    /// Source addresses to spread connections over, comma-separated
-    /// (default: on loopback, 127.0.0.x as needed beyond one address's port range)
+    /// Source addresses to spread connections over
+    ///
+    /// Comma-separated. [default: on loopback, 127.0.0.x as needed beyond one address's port
+    /// range; for UDP one per source]
     #[arg(help_heading = "Load shape", long, value_name = "IPS", value_delimiter = ',')]
     pub source_ips: Vec<std::net::IpAddr>,
 
-    /// PID of the server, to report its CPU time per message beside ours
-    /// (its child processes included, for forking servers)
+    /// The server's PID, to report its CPU time beside ours
+    ///
+    /// Its child processes included, for forking servers; with --mode hold, its memory per
+    /// connection too.
     #[arg(help_heading = "Output", long, value_name = "PID")]
     pub server_pid: Option<u32>,
 
@@ -113,24 +128,31 @@ pub struct BenchArgs {
     #[arg(help_heading = "Output", long)]
     pub json: bool,
 
-    /// Pingpong: send one message per send(2) call instead of each turn's
-    /// messages in one io_uring submission (used anyway where io_uring is refused)
+    /// Pingpong: one send(2) per message
+    ///
+    /// Instead of each turn's messages in one io_uring submission (used anyway where io_uring
+    /// is refused).
     #[arg(help_heading = "Load shape", long)]
     pub no_io_uring: bool,
 
-    /// After the window, how long connections may take to get back the rest of
-    /// their echo and the server's EOF; those still waiting count as timeouts
+    /// After the window, how long the echo in flight may take
+    ///
+    /// Connections still waiting for the rest of their echo and the server's EOF then count as
+    /// timeouts.
     #[arg(help_heading = "Load shape", long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
     pub drain_timeout: Duration,
 
-    /// Open loop (pingpong): send R messages per second over all connections, each
-    /// at its scheduled time whether or not earlier echoes are back; A:B ramps
-    /// linearly from A to B over the duration
+    /// Open loop: R messages per second over all connections
+    ///
+    /// Each message at its scheduled time whether or not earlier echoes are back (pingpong and
+    /// udp); A:B ramps linearly from A to B over the duration. At least 1.
     #[arg(help_heading = "Rate (open loop)", long, value_name = "R|A:B", value_parser = parse_rate_spec, conflicts_with = "rate_steps")]
     pub rate: Option<RateSpec>,
 
-    /// Open loop in steps: R1 msg/s for --step-duration, then R2, ...; each step
-    /// reported apart (the run lasts the steps, not --duration)
+    /// Open loop in steps: R1 msg/s, then R2, ...
+    ///
+    /// Each step lasts --step-duration and is reported apart (the run lasts the steps, not
+    /// --duration).
     #[arg(help_heading = "Rate (open loop)", long, value_name = "R1,R2,...", value_delimiter = ',', value_parser = parse_open_rate)]
     pub rate_steps: Vec<f64>,
 
@@ -142,36 +164,47 @@ pub struct BenchArgs {
     #[arg(help_heading = "Rate (open loop)", long, value_enum, default_value_t = bench::Arrival::Constant)]
     pub arrival: bench::Arrival,
 
-    /// Figures per stretch of SECS: rate, p50, p99, max and errors, on the progress
-    /// line and as `intervals` in the JSON [default: 1 when a terminal shows progress]
+    /// Figures per stretch of SECS
+    ///
+    /// Rate, p50, p99, max and errors, on the progress line and as `intervals` in the JSON.
+    /// [default: 1 when a terminal shows progress]
     #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse_timeout)]
     pub interval: Option<Duration>,
 
-    /// Write an HdrHistogram interval log (V2 compressed, one histogram per --interval;
-    /// the corrected latency untagged, the open loop's uncorrected one tagged
-    /// 'uncorrected'), readable by HistogramLogProcessor
+    /// Write an HdrHistogram interval log to FILE
+    ///
+    /// V2 compressed, one histogram per --interval: the corrected latency untagged, the open
+    /// loop's uncorrected one tagged 'uncorrected'; readable by HistogramLogProcessor. Opened
+    /// before the run starts.
     #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub hdr_log: Option<std::path::PathBuf>,
 
-    /// Write the run's latency as HdrHistogram's percentile distribution text
-    /// (values in milliseconds), as plotters read it
+    /// Write the latency's percentile distribution to FILE
+    ///
+    /// HdrHistogram's text form (values in milliseconds), as its plotters read it. Opened
+    /// before the run starts.
     #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub hgrm: Option<std::path::PathBuf>,
 
-    /// Start the traffic (warm-up, then the window) at this Unix time, in seconds, once
-    /// connected: load hosts started apart then run together (see `bench merge`)
+    /// Start the traffic at this Unix time, once connected
+    ///
+    /// The warm-up, then the window: load hosts started apart then run together (see `bench
+    /// merge`). A time already past starts at once, with a warning.
     #[arg(help_heading = "Rate (open loop)", long, value_name = "UNIX_TIME", value_parser = parse_start_at)]
     pub start_at: Option<std::time::SystemTime>,
 
-    /// Pass/fail gates checked after the run, e.g. 'p99<2ms,p99.9<10ms,errors=0,rate>=0.99'
-    /// (latency percentiles p50|p90|p99|p99.9|max|mean with us|ms|s; errors as a count or
-    /// a percentage of messages; rate = achieved/target). A failed gate exits with status 3
+    /// Pass/fail gates checked after the run
+    ///
+    /// E.g. 'p99<2ms,p99.99<10ms,errors=0,rate>=0.99': latency percentiles (any pN, max, mean)
+    /// with us, ms or s; errors as a count or a percentage of messages; rate = achieved/target.
+    /// A failed gate exits with status 3.
     #[arg(help_heading = "Gates", long, value_name = "GATES")]
     pub slo: Option<String>,
 
-    /// Find the highest open-loop rate that meets the --slo gates: double the rate (from
-    /// --rate, or 1000) until a probe fails, then halve the gap to within 5%; each probe a
-    /// whole run of --duration with its own --warmup
+    /// Find the highest open-loop rate that meets --slo
+    ///
+    /// Double the rate (from --rate, or 1000) until a probe fails, then halve the gap to
+    /// within 5%; each probe is a whole run of --duration with its own --warmup.
     #[arg(
         help_heading = "Rate (open loop)",
         long,
@@ -180,39 +213,49 @@ pub struct BenchArgs {
     )]
     pub find_max_rate: bool,
 
-    /// Start every connection with a PROXY protocol header (its real endpoints), as a
-    /// load balancer would, to load servers that expect one
+    /// Start every connection with a PROXY protocol header
+    ///
+    /// With its real endpoints, as a load balancer would, to load servers that expect one.
     #[arg(help_heading = "Load shape", long, value_enum, value_name = "VERSION")]
     pub proxy_header: Option<crate::proxy_protocol::Version>,
 
-    /// With --proxy-header: send the header in two writes (the second with the first
-    /// message), to catch servers that parse only the first read
+    /// With --proxy-header: send the header in two writes
+    ///
+    /// The second with the first message, to catch servers that parse only the first read.
     #[arg(help_heading = "Load shape", long, requires = "proxy_header")]
     pub proxy_split: bool,
 
-    /// Open loop: messages one connection may have queued or unanswered at once;
-    /// past it, due messages wait (their latency still counts from their time) [1-10000000]
+    /// Open loop: messages one connection may have queued or unanswered
+    ///
+    /// Past it, due messages wait (their latency still counts from their time). [1-10000000]
     #[arg(help_heading = "Rate (open loop)", long, value_name = "N", default_value_t = 1024, value_parser = parse_count::<MAX_COUNT>)]
     pub max_inflight: usize,
 
     #[command(flatten, next_help_heading = "TLS")]
     pub tls: super::TlsClientArgs,
 
-    /// Check the command line and exit (0 if valid) without running: for deployment files
+    /// Check the command line and exit without running
+    ///
+    /// Exit 0 if valid, the output files writable included. For deployment files (systemd
+    /// units, Kubernetes manifests) to be tested against this binary.
     #[arg(long)]
     pub check: bool,
 
-    /// Load the server's Unix domain socket PATH (@NAME: the abstract namespace) instead of TCP
+    /// Load a Unix domain socket instead of TCP
+    ///
+    /// A path, or @NAME in the abstract namespace.
     #[arg(help_heading = "Load shape", long, value_name = "PATH", conflicts_with_all = ["addr", "port", "proxy_header", "source_ips"])]
     pub unix: Option<String>,
 
-    /// --mode udp: fail (exit status 3) when more than this share of the window's
-    /// datagrams is lost, as a fraction (0.01) or a percentage (1%)
+    /// --mode udp: the share of datagrams that may be lost
+    ///
+    /// More fails the run with exit status 3; a fraction (0.01) or a percentage (1%).
     #[arg(help_heading = "Gates", long, value_name = "SHARE", value_parser = parse_share)]
     pub max_loss: Option<f64>,
 
-    /// With --tls: resume sessions (tickets) on new connections; without it every
-    /// handshake is a full one, which is what churn measures
+    /// With --tls: resume sessions on new connections
+    ///
+    /// With tickets; without it every handshake is a full one, which is what churn measures.
     #[arg(help_heading = "TLS", long, requires = "tls")]
     pub tls_resume: bool,
 }

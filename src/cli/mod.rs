@@ -134,8 +134,9 @@ pub struct SendArgs {
     #[command(flatten)]
     pub endpoint: Endpoint,
 
-    /// Print the reply one read at a time, at most N bytes a read: one line per read
-    /// with its byte count and the bytes escaped as Python shows them
+    /// Print the reply one read at a time, at most N bytes a read
+    ///
+    /// One line per read with its byte count and the bytes escaped as Python shows them.
     #[arg(long, value_name = "N", value_parser = parse_count::<MAX_BYTES>)]
     pub chunk: Option<usize>,
 
@@ -147,16 +148,19 @@ pub struct SendArgs {
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub timeout: Duration,
 
-    /// Send a PROXY protocol header (with this connection's real endpoints) before the
-    /// message, as a load balancer would: to test servers that expect one
+    /// Send a PROXY protocol header before the message
+    ///
+    /// With this connection's real endpoints, as a load balancer would: to test servers that
+    /// expect one.
     #[arg(long, value_enum, value_name = "VERSION")]
     pub proxy_header: Option<crate::proxy_protocol::Version>,
 
     #[command(flatten)]
     pub tls: TlsClientArgs,
 
-    /// Send the message as one UDP datagram (at most 65,507 bytes) and print the reply;
-    /// no reply within --timeout is an error
+    /// Send the message as one UDP datagram and print the reply
+    ///
+    /// At most 65,507 bytes; no reply within --timeout is an error.
     #[arg(long, conflicts_with_all = ["tls", "proxy_header", "chunk"])]
     pub udp: bool,
 

@@ -19,7 +19,10 @@ pub struct ServeArgs {
     #[arg(help_heading = "Connection", long)]
     pub broadcast: bool,
 
-    /// Stop reading from a client while this many bytes wait to be echoed back to it [1-1073741824]
+    /// Bytes owed to a client before reading from it pauses
+    ///
+    /// Reading stops while this many bytes wait to be echoed back to the client, and resumes as
+    /// it reads. [1-1073741824]
     #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_count::<MAX_BYTES>)]
     pub max_pending: usize,
 
@@ -27,8 +30,10 @@ pub struct ServeArgs {
     #[arg(help_heading = "Connection", long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
 
-    /// Serve at most N connections at once, all reactors together; more wait in the
-    /// backlog [default: the open-file limit less a few spare] [1-10000000]
+    /// Connections served at once, all reactors together
+    ///
+    /// More wait in the backlog, neither refused nor reset. [default: the open-file limit less
+    /// a few spare] [1-10000000]
     #[arg(help_heading = "Limits", long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
     pub max_connections: Option<usize>,
 
@@ -36,13 +41,17 @@ pub struct ServeArgs {
     #[arg(help_heading = "Limits", long, value_name = "SECS", value_parser = parse_timeout)]
     pub idle_timeout: Option<Duration>,
 
-    /// On SIGINT/SIGTERM/SIGHUP, serve busy connections for up to SECS more
-    /// (a second signal stops at once)
+    /// How long a stop serves busy connections
+    ///
+    /// On SIGINT, SIGTERM or SIGHUP, busy connections are served for up to SECS more; a second
+    /// signal stops at once.
     #[arg(help_heading = "Connection", long, value_name = "SECS", default_value = "5", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
 
-    /// While stopping, close a connection once its client has sent nothing for SECS
-    /// and nothing is owed to it
+    /// While stopping, how long a client must be quiet to be closed
+    ///
+    /// A connection is closed once its client has sent nothing for SECS and nothing is owed to
+    /// it.
     #[arg(help_heading = "Connection", long, value_name = "SECS", default_value = "0.25", value_parser = parse_timeout)]
     pub drain_quiet: Duration,
 
@@ -50,18 +59,23 @@ pub struct ServeArgs {
     #[arg(help_heading = "Observability", long, value_name = "SECS", value_parser = parse_timeout)]
     pub stats_interval: Option<Duration>,
 
-    /// Poll without sleeping while traffic flows: lower latency for a whole core
-    /// (after 50 ms without events it sleeps again)
+    /// Poll without sleeping while traffic flows
+    ///
+    /// Lower latency for a whole core; after 50 ms without events the reactor sleeps again.
     #[arg(help_heading = "Connection", long)]
     pub busy_poll: bool,
 
-    /// Reactors, each a thread with its own listener on the address (SO_REUSEPORT) [1-1024]
+    /// Reactors: threads, each with its own listener
+    ///
+    /// They share the address through SO_REUSEPORT. [1-1024]
     #[arg(help_heading = "Connection", long, short = 't', default_value_t = 1, value_parser = parse_count::<MAX_THREADS>)]
     pub threads: usize,
 
-    /// Every connection must start with a PROXY protocol header (v1 or v2, as HAProxy's
-    /// send-proxy and send-proxy-v2 send it); the header is never echoed, and the client
-    /// it names is the one in the logs
+    /// Require a PROXY protocol header on every connection
+    ///
+    /// Version 1 or 2, as HAProxy's send-proxy and send-proxy-v2 send it. The header is never
+    /// echoed, and the client it names is the one in the logs. A v2 header may be at most 4,096
+    /// bytes.
     #[arg(help_heading = "PROXY and load balancers", long)]
     pub proxy_protocol: bool,
 
@@ -69,8 +83,10 @@ pub struct ServeArgs {
     #[arg(help_heading = "PROXY and load balancers", long, value_name = "SECS", default_value = "3", value_parser = parse_timeout, requires = "proxy_protocol")]
     pub proxy_timeout: Duration,
 
-    /// Send TCP keepalive probes after SECS of silence, so a peer that vanished (host gone,
-    /// cable pulled) is found and its connection closed, within SECS + interval x probes
+    /// Send TCP keepalive probes after SECS of silence
+    ///
+    /// A peer that vanished (host gone, cable pulled) is found and its connection closed within
+    /// SECS + interval x probes.
     #[arg(help_heading = "Connection", long, value_name = "SECS", value_parser = parse_whole_seconds)]
     pub keepalive: Option<Duration>,
 
@@ -82,30 +98,39 @@ pub struct ServeArgs {
     #[arg(help_heading = "Connection", long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=127), requires = "keepalive")]
     pub keepalive_probes: u32,
 
-    /// Drop a connection whose sent data (or keepalive probes) stay unacknowledged for MS
-    /// milliseconds (TCP_USER_TIMEOUT)
+    /// Drop a connection whose data stays unacknowledged for MS
+    ///
+    /// TCP_USER_TIMEOUT: sent data or keepalive probes unacknowledged for MS milliseconds.
     #[arg(help_heading = "Connection", long, value_name = "MS", value_parser = parse_millis)]
     pub user_timeout: Option<Duration>,
 
-    /// Serve at most N connections at once from one source address (the PROXY header's
-    /// client with --proxy-protocol); more are closed at accept, counted, and logged once
-    /// per source per 10 s [1-10000000]
+    /// Connections served at once from one source address
+    ///
+    /// The PROXY header's client with --proxy-protocol. More are closed at accept, counted, and
+    /// logged once per source per 10 s. [1-10000000]
     #[arg(help_heading = "Limits", long, value_name = "N", value_parser = parse_count::<MAX_COUNT>)]
     pub max_connections_per_ip: Option<usize>,
 
-    /// Serve Prometheus metrics on GET /metrics (and GET /healthz: 200, or 503 while
-    /// stopping) at HOST:PORT; port 0 picks one, named on the line after the echo address
+    /// Serve Prometheus metrics at HOST:PORT
+    ///
+    /// GET /metrics, and GET /healthz (200, or 503 while stopping). Port 0 picks one, named on
+    /// the line after the echo address.
     #[arg(help_heading = "Observability", long, value_name = "HOST:PORT", value_parser = parse_host_port)]
     pub metrics_addr: Option<HostPort>,
 
-    /// Check the command line and exit (0 if valid) without serving: for deployment files
-    /// (systemd units, Kubernetes manifests) to be tested against this binary
+    /// Check the command line and exit without serving
+    ///
+    /// Exit 0 if a start would go ahead: the TLS certificate and key are loaded and the Unix
+    /// socket path is checked. For deployment files (systemd units, Kubernetes manifests) to be
+    /// tested against this binary.
     #[arg(long)]
     pub check: bool,
 
-    /// Serve on a Unix domain stream socket too: a path, or @NAME in the abstract namespace
-    /// (no file). A file left by a server that is gone is replaced; the file is removed
-    /// when the server stops
+    /// Serve on a Unix domain stream socket too
+    ///
+    /// A path, or @NAME in the abstract namespace (no file). A file left by a server that is
+    /// gone is replaced; the file is removed when the server stops, if it is still the one it
+    /// made.
     #[arg(help_heading = "Transports", long, value_name = "PATH")]
     pub unix: Option<String>,
 
@@ -117,9 +142,11 @@ pub struct ServeArgs {
     #[arg(help_heading = "Transports", long, value_name = "OCTAL", default_value = "660", value_parser = parse_mode, requires = "unix")]
     pub unix_mode: u32,
 
-    /// Serve UDP echo (RFC 862) on the same address too: each datagram back to its source,
-    /// unchanged. Never to source ports below 1024 or broadcast sources, and at most
-    /// --udp-rate answers per second per source (docs/udp.md)
+    /// Serve UDP echo (RFC 862) on the same address too
+    ///
+    /// Each datagram back to its source, unchanged. Never to source ports below 1024 or
+    /// broadcast sources, and at most --udp-rate answers per second per source address
+    /// (docs/udp.md).
     #[arg(help_heading = "Transports", long)]
     pub udp: bool,
 
@@ -127,14 +154,18 @@ pub struct ServeArgs {
     #[arg(help_heading = "Transports", long, conflicts_with_all = ["udp", "tls_cert", "tls_self_signed", "broadcast", "proxy_protocol"])]
     pub udp_only: bool,
 
-    /// With --udp: answers per second per source address (a token bucket holding one
-    /// second's worth); more are dropped and counted
+    /// With --udp: answers per second per source address
+    ///
+    /// A token bucket holding one second's worth, for the whole server; more are dropped and
+    /// counted.
     #[arg(help_heading = "Transports", long, value_name = "PKTS_PER_S", default_value = "1000", value_parser = parse_rate)]
     pub udp_rate: f64,
 
-    /// With --udp: source addresses whose rate is tracked at most, all reactors together
-    /// (the oldest is forgotten for a new one once its bucket has refilled; until then
-    /// the new one is refused), bounding the table's memory under a flood of sources [1-10000000]
+    /// With --udp: source addresses whose rate is tracked at most
+    ///
+    /// All reactors together. The oldest is forgotten for a new one once its bucket has
+    /// refilled; until then the new one is refused. This bounds the memory a flood of sources
+    /// can take. [1-10000000]
     #[arg(help_heading = "Transports", long, value_name = "N", default_value_t = 65_536, value_parser = parse_count::<MAX_COUNT>)]
     pub udp_max_sources: usize,
 
@@ -146,8 +177,10 @@ pub struct ServeArgs {
     #[arg(help_heading = "TLS", long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
 
-    /// Serve TLS with a fresh self-signed ECDSA P-256 certificate for the listen address
-    /// and localhost; its SHA-256 fingerprint is printed at start
+    /// Serve TLS with a fresh self-signed certificate
+    ///
+    /// ECDSA P-256, for the listen address and localhost; its SHA-256 fingerprint is printed at
+    /// start.
     #[arg(help_heading = "TLS", long, conflicts_with = "broadcast")]
     pub tls_self_signed: bool,
 
@@ -163,8 +196,9 @@ pub struct ServeArgs {
     #[arg(help_heading = "TLS", long, value_name = "PROTO,...", value_delimiter = ',')]
     pub tls_alpn: Vec<String>,
 
-    /// With --proxy-protocol: the only peers allowed to send a header, CIDR ranges,
-    /// comma-separated; a connection from anywhere else is closed at once
+    /// With --proxy-protocol: the peers allowed to send a header
+    ///
+    /// CIDR ranges, comma-separated; a connection from anywhere else is closed at once.
     /// [default: 127.0.0.0/8,::1/128]
     #[arg(help_heading = "PROXY and load balancers", long, value_name = "CIDR,...", value_delimiter = ',', value_parser = parse_cidr, requires = "proxy_protocol")]
     pub proxy_trust: Vec<ipnet::IpNet>,

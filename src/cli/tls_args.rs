@@ -7,22 +7,27 @@ use crate::tls::client::{ClientTls, ClientTlsSettings};
 
 #[derive(Debug, Args)]
 pub struct TlsClientArgs {
-    /// Speak TLS, verifying the server's certificate against the system's trusted roots
-    /// (or --tls-ca)
+    /// Speak TLS
+    ///
+    /// The server's certificate is verified against the system's trusted roots (or --tls-ca).
     #[arg(long)]
     pub tls: bool,
 
-    /// Trust the certificates in FILE (PEM), such as the one `serve --tls-write-cert` saves,
-    /// instead of the system's roots
+    /// Trust the certificates in FILE (PEM)
+    ///
+    /// Such as the one `serve --tls-write-cert` saves, instead of the system's roots.
     #[arg(long, value_name = "FILE", requires = "tls")]
     pub tls_ca: Option<std::path::PathBuf>,
 
-    /// The name to ask for (SNI) and to verify the certificate against
+    /// The name to ask for (SNI) and to verify
+    ///
     /// [default: the host of --addr]
     #[arg(long, value_name = "NAME", requires = "tls")]
     pub tls_server_name: Option<String>,
 
-    /// Do not verify the server's certificate (said on stderr): for test servers only
+    /// Do not verify the server's certificate
+    ///
+    /// Said on stderr: for test servers only.
     #[arg(long, requires = "tls", conflicts_with = "tls_ca")]
     pub tls_insecure: bool,
 
