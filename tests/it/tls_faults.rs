@@ -226,26 +226,20 @@ fn random_records_never_take_the_server_down() {
 fn plaintext_of_a_failed_connection_never_reaches_the_next_one() {
     let dir = Scratch::new("tls-no-leak");
     let (server, cert) = self_signed_server_with(&dir, &[], DEBUG);
-    let script = r#"
-raw = socket.create_connection((host, port), timeout=20)
-incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    let script = format!(
+        "{BIO_CLIENT}{}",
+        r#"
 tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-while True:
-    try:
-        tls.do_handshake()
-        break
-    except ssl.SSLWantReadError:
-        raw.sendall(outgoing.read())
-        incoming.write(raw.recv(65536))
-raw.sendall(outgoing.read())
+handshake(tls)
 tls.write(b"SECRET-OF-A " * 50)
 forged = b"\x17\x03\x03\x00\x20" + bytes(32)
-raw.sendall(outgoing.read() + forged)
-while raw.recv(65536):
+sock.sendall(outgoing.read() + forged)
+while sock.recv(65536):
     pass
 print("closed")
-"#;
-    let output = run_command(python(script, &server, &cert), b"");
+"#
+    );
+    let output = run_command(python(&script, &server, &cert), b"");
     assert!(
         output.status.success(),
         "{}",
