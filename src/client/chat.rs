@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use super::alert::{AlertWatch, Watched};
 use super::link::{self, ReadHalf, WriteHalf};
 use super::socket::Target;
 use crate::error::describe;
@@ -85,35 +86,27 @@ enum Lost {
     TlsAlert,
 }
 
-/// Prints what arrives until the server's EOF. Without TLS, the first
-/// bytes are held back while they could be a TLS alert record: a TLS
-/// server's alert is said as such, never printed raw on the terminal.
+/// Prints what arrives until the server's EOF. Without TLS, a TLS
+/// server's alert is said as such, never printed raw on the terminal
+/// ([`super::alert`]).
 fn receive(socket: &mut ReadHalf, output: &mut impl Write, watch_for_alert: bool) -> Result<(), Lost> {
     let mut buf = vec![0; 64 * 1024];
-    let mut held = Vec::new();
-    let mut watching = watch_for_alert;
+    let mut watch = AlertWatch::new(watch_for_alert);
     let mut print = |bytes: &[u8]| -> Result<(), Lost> {
         output.write_all(bytes).map_err(Lost::Socket)?;
         output.flush().map_err(Lost::Socket)
     };
     loop {
         match socket.read(&mut buf) {
-            Ok(0) => return print(&held),
-            Ok(n)
-                if watching
-                    && held.len() + n <= super::TLS_ALERT_LEN
-                    && super::could_be_tls_alert(&held, &buf[..n]) =>
-            {
-                held.extend_from_slice(&buf[..n]);
-                if held.len() == super::TLS_ALERT_LEN {
-                    return Err(Lost::TlsAlert);
+            Ok(0) => return print(&watch.release()),
+            Ok(n) => match watch.feed(&buf[..n]) {
+                Watched::Held => {}
+                Watched::Alert => return Err(Lost::TlsAlert),
+                Watched::Pass => {
+                    print(&watch.release())?;
+                    print(&buf[..n])?;
                 }
-            }
-            Ok(n) => {
-                watching = false;
-                print(&std::mem::take(&mut held))?;
-                print(&buf[..n])?;
-            }
+            },
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(Lost::Socket(err)),
         }

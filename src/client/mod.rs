@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::error::describe;
 use crate::tls::client::ClientTls;
 
+mod alert;
 pub mod chat;
 pub mod datagram;
 pub mod link;
@@ -344,8 +345,9 @@ fn send_all(
 /// Silence is measured from the last byte received or the last sent,
 /// whichever is later, so a read that timed out while nothing was owed
 /// (the sender had not yet said what it sent) never shortens `--timeout`,
-/// and a server that is sent nothing new has exactly `--timeout` to answer. The first bytes are held back while they could be
-/// a TLS alert, so that a TLS server's alert never reaches the output.
+/// and a server that is sent nothing new has exactly `--timeout` to answer.
+/// The first bytes are held back while they could be a TLS alert
+/// ([`alert`]), so that a TLS server's alert never reaches the output.
 fn receive_all(
     socket: &mut link::ReadHalf,
     read_size: usize,
@@ -356,15 +358,18 @@ fn receive_all(
 ) -> Result<(StreamDigest, bool), ReceiveError> {
     let mut digest = StreamDigest::default();
     let mut buf = vec![0; read_size.max(1)];
-    let mut held: Vec<u8> = Vec::new();
+    let mut watch = alert::AlertWatch::new(watch_for_alert);
     let owed = |digest: &StreamDigest| progress.sent.load(Ordering::Acquire) > digest.len();
     // The last byte received.
     let mut heard = Instant::now();
     let mut wait = Duration::ZERO;
-    let finish = |held: &mut Vec<u8>, on_reply: &mut dyn FnMut(&[u8]) -> io::Result<()>| {
-        let result = if held.is_empty() { Ok(()) } else { on_reply(held) };
-        held.clear();
-        result.map_err(ReceiveError::Output)
+    let release = |watch: &mut alert::AlertWatch, on_reply: &mut dyn FnMut(&[u8]) -> io::Result<()>| {
+        let held = watch.release();
+        if held.is_empty() {
+            Ok(())
+        } else {
+            on_reply(&held).map_err(ReceiveError::Output)
+        }
     };
     loop {
         let want = if owed(&digest) {
@@ -383,27 +388,25 @@ fn receive_all(
         }
         match socket.read(&mut buf) {
             Ok(0) => {
-                finish(&mut held, on_reply)?;
+                release(&mut watch, on_reply)?;
                 return Ok((digest, true));
             }
             Ok(n) => {
                 heard = Instant::now();
                 let bytes = &buf[..n];
                 digest.update(bytes);
-                let at_start = digest.len() == (held.len() + n) as u64;
-                if watch_for_alert
-                    && at_start
-                    && held.len() + n <= TLS_ALERT_LEN
-                    && could_be_tls_alert(&held, bytes)
-                {
-                    held.extend_from_slice(bytes);
-                    if held.len() == TLS_ALERT_LEN && !progress_head_is(progress, &held) {
+                match watch.feed(bytes) {
+                    alert::Watched::Held => continue,
+                    // An echo of an alert we sent is no alert.
+                    alert::Watched::Alert if !progress_head_is(progress, watch.held()) => {
                         return Err(ReceiveError::TlsAlert);
                     }
-                    continue;
+                    alert::Watched::Alert => release(&mut watch, on_reply)?,
+                    alert::Watched::Pass => {
+                        release(&mut watch, on_reply)?;
+                        on_reply(bytes).map_err(ReceiveError::Output)?;
+                    }
                 }
-                finish(&mut held, on_reply)?;
-                on_reply(bytes).map_err(ReceiveError::Output)?;
                 // What came is shown (what the server is, if not an echo),
                 // then no more is read: it could send for ever (chargen).
                 let attempted = progress.attempted.load(Ordering::Acquire);
@@ -416,7 +419,7 @@ fn receive_all(
             // to come), or done and the server will not close.
             Err(err) if is_timeout(&err) && !owed(&digest) => {
                 if progress.done.load(Ordering::Acquire) {
-                    finish(&mut held, on_reply)?;
+                    release(&mut watch, on_reply)?;
                     return Ok((digest, false));
                 }
             }
@@ -425,19 +428,6 @@ fn receive_all(
             Err(err) => return Err(ReceiveError::Socket(err)),
         }
     }
-}
-
-/// A TLS alert record: content type 21, version 3.x, length 2, two bytes.
-pub(crate) const TLS_ALERT_LEN: usize = 7;
-
-/// Whether `held` then `more` is still the start of a TLS alert record.
-pub(crate) fn could_be_tls_alert(held: &[u8], more: &[u8]) -> bool {
-    const SHAPE: [Option<u8>; TLS_ALERT_LEN] =
-        [Some(0x15), Some(0x03), None, Some(0x00), Some(0x02), None, None];
-    held.iter()
-        .chain(more)
-        .zip(SHAPE)
-        .all(|(byte, want)| want.is_none_or(|want| *byte == want))
 }
 
 /// Whether what was sent starts with `bytes` (an echo of an alert we sent).

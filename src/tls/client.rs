@@ -176,7 +176,25 @@ pub fn describe_handshake_error(err: &rustls::Error, addr: &str, name: &str) -> 
 /// True when `reply` starts with a TLS alert record: a plain client
 /// reached a TLS server, which answered its bytes with an alert.
 pub fn looks_like_tls_alert(reply: &[u8]) -> bool {
-    matches!(reply, [0x15, 0x03, 0x00..=0x04, 0x00, 0x02, ..])
+    reply.len() >= 5 && could_be_tls_alert(&reply[..5])
+}
+
+/// An alert record's length: a 5-byte header (content type 21, version
+/// 3.x, length 2), then the alert's level and description.
+pub const ALERT_RECORD_LEN: usize = 7;
+
+/// Whether `start` (at most [`ALERT_RECORD_LEN`] bytes) could begin a TLS
+/// alert record.
+pub fn could_be_tls_alert(start: &[u8]) -> bool {
+    start.len() <= ALERT_RECORD_LEN
+        && start.iter().enumerate().all(|(i, byte)| match i {
+            0 => *byte == 0x15,
+            1 => *byte == 0x03,
+            2 => *byte <= 0x04,
+            3 => *byte == 0x00,
+            4 => *byte == 0x02,
+            _ => true,
+        })
 }
 
 /// `--tls-insecure`: any certificate, but still a real signature over the
