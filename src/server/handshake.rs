@@ -3,52 +3,39 @@
 //! peer that opens connections and never says hello would otherwise hold
 //! them for ever, or until a record trickles in).
 //!
-//! One timeout for all, so deadlines come in arrival order: a queue, not a
-//! heap. An entry is checked when it comes due; the connection it was for
-//! may have finished its handshake or closed since (its key then holds a
-//! newer serial, or none). Entries of closed connections are swept once
-//! they outnumber the open ones, so memory follows the connections open now.
+//! The deadlines are `deadlines.rs`'s queue; this keeps which connection
+//! holds each slab key, as the queue's entries name them by key and serial.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Stale entries tolerated before a sweep, beyond one per open connection.
-const STALE_MARGIN: usize = 1024;
+use super::deadlines::Deadlines;
 
 pub struct HandshakeTimer {
-    timeout: Duration,
-    /// (deadline, slab key, serial), oldest first.
-    deadlines: VecDeque<(Instant, usize, u64)>,
+    deadlines: Deadlines,
     /// Per slab key, the serial of the connection holding it (0: none).
     serials: Vec<u64>,
-    next_serial: u64,
     open: usize,
 }
 
 impl HandshakeTimer {
     pub fn new(timeout: Duration) -> HandshakeTimer {
         HandshakeTimer {
-            timeout,
-            deadlines: VecDeque::new(),
+            deadlines: Deadlines::new(timeout),
             serials: Vec::new(),
-            next_serial: 0,
             open: 0,
         }
     }
 
     pub fn timeout(&self) -> Duration {
-        self.timeout
+        self.deadlines.timeout()
     }
 
     pub fn opened(&mut self, key: usize, now: Instant) {
         if self.serials.len() <= key {
             self.serials.resize(key + 1, 0);
         }
-        self.next_serial += 1;
-        self.serials[key] = self.next_serial;
+        self.serials[key] = self.deadlines.start(key, now);
         self.open += 1;
-        self.deadlines
-            .push_back((now + self.timeout, key, self.next_serial));
     }
 
     pub fn closed(&mut self, key: usize) {
@@ -59,28 +46,24 @@ impl HandshakeTimer {
             *serial = 0;
             self.open -= 1;
         }
-        if self.deadlines.len() > 2 * self.open + STALE_MARGIN {
-            let serials = &self.serials;
-            self.deadlines
-                .retain(|&(_, key, serial)| serials.get(key) == Some(&serial));
-        }
+        let serials = &self.serials;
+        self.deadlines
+            .sweep(self.open, |key, serial| serials.get(key) == Some(&serial));
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.front().map(|&(deadline, _, _)| deadline)
+        self.deadlines.next()
     }
 
     /// Appends the keys whose time is up by `now` (the caller closes those
     /// still handshaking).
     pub fn expire(&mut self, now: Instant, expired: &mut Vec<usize>) {
-        while let Some(&(deadline, key, serial)) = self.deadlines.front() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            if self.serials.get(key) == Some(&serial) {
-                expired.push(key);
-            }
+        let serials = &self.serials;
+        while let Some(key) = self
+            .deadlines
+            .pop_due(now, |key, serial| serials.get(key) == Some(&serial))
+        {
+            expired.push(key);
         }
     }
 }
@@ -88,6 +71,7 @@ impl HandshakeTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::deadlines::STALE_MARGIN;
 
     #[test]
     fn only_the_connection_it_was_set_for_expires() {

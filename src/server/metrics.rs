@@ -14,7 +14,6 @@
 //! None of it can hold up echo traffic: each step is a non-blocking read or
 //! write of a few kilobytes in the reactor's loop.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -31,6 +30,7 @@ use slab::Slab;
 
 use super::stats::{Closed, StatsBoard};
 
+use super::deadlines::Deadlines;
 use super::tokens::{METRICS_LISTENER as LISTENER, SCRAPERS_FIRST as FIRST_TOKEN};
 
 /// A request longer than this is refused (431) and closed.
@@ -205,9 +205,8 @@ pub struct MetricsEndpoint {
     listener: TcpListener,
     board: StatsBoard,
     scrapers: Slab<Scraper>,
-    /// (deadline, key, serial) in arrival order: the front is the oldest.
-    deadlines: VecDeque<(Instant, usize, u64)>,
-    next_serial: u64,
+    /// Each has [`REQUEST_TIMEOUT`]; the front is the oldest.
+    deadlines: Deadlines,
     /// Accepting failed for want of resources: try again then.
     retry_accept: Option<Instant>,
 }
@@ -223,8 +222,7 @@ impl MetricsEndpoint {
             listener,
             board,
             scrapers: Slab::new(),
-            deadlines: VecDeque::new(),
-            next_serial: 0,
+            deadlines: Deadlines::new(REQUEST_TIMEOUT),
             retry_accept: None,
         })
     }
@@ -252,14 +250,12 @@ impl MetricsEndpoint {
                     {
                         continue;
                     }
-                    self.next_serial += 1;
-                    self.deadlines
-                        .push_back((now + REQUEST_TIMEOUT, entry.key(), self.next_serial));
+                    let serial = self.deadlines.start(entry.key(), now);
                     entry.insert(Scraper {
                         stream,
                         request: Vec::new(),
                         response: None,
-                        serial: self.next_serial,
+                        serial,
                     });
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -276,13 +272,21 @@ impl MetricsEndpoint {
     }
 
     fn close_oldest(&mut self, registry: &Registry) {
-        while let Some((_, key, serial)) = self.deadlines.pop_front() {
-            if self.scrapers.get(key).is_some_and(|s| s.serial == serial) {
-                let mut scraper = self.scrapers.remove(key);
-                let _ = registry.deregister(&mut scraper.stream);
-                return;
-            }
+        let scrapers = &self.scrapers;
+        if let Some(key) = self
+            .deadlines
+            .pop_oldest(|key, serial| is_live(scrapers, key, serial))
+        {
+            self.remove(registry, key);
         }
+    }
+
+    fn remove(&mut self, registry: &Registry, key: usize) {
+        let mut scraper = self.scrapers.remove(key);
+        let _ = registry.deregister(&mut scraper.stream);
+        let scrapers = &self.scrapers;
+        self.deadlines
+            .sweep(scrapers.len(), |key, serial| is_live(scrapers, key, serial));
     }
 
     /// Moves a scraper along: read its request, answer, close.
@@ -299,14 +303,12 @@ impl MetricsEndpoint {
             }
         };
         if done {
-            let mut scraper = self.scrapers.remove(key);
-            let _ = registry.deregister(&mut scraper.stream);
+            self.remove(registry, key);
         }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        let oldest = self.deadlines.front().map(|(deadline, _, _)| *deadline);
-        oldest.into_iter().chain(self.retry_accept).min()
+        self.deadlines.next().into_iter().chain(self.retry_accept).min()
     }
 
     /// Closes scrapers that did not finish in time, and accepts again if
@@ -315,18 +317,23 @@ impl MetricsEndpoint {
         if self.retry_accept.is_some_and(|at| now >= at) {
             self.accept_all(registry, now);
         }
-        while let Some(&(deadline, key, serial)) = self.deadlines.front() {
-            if deadline > now {
+        loop {
+            let scrapers = &self.scrapers;
+            let Some(key) = self
+                .deadlines
+                .pop_due(now, |key, serial| is_live(scrapers, key, serial))
+            else {
                 break;
-            }
-            self.deadlines.pop_front();
-            if self.scrapers.get(key).is_some_and(|s| s.serial == serial) {
-                let mut scraper = self.scrapers.remove(key);
-                let _ = registry.deregister(&mut scraper.stream);
-                log::debug!("metrics: a scraper took longer than {REQUEST_TIMEOUT:?}, closed");
-            }
+            };
+            self.remove(registry, key);
+            log::debug!("metrics: a scraper took longer than {REQUEST_TIMEOUT:?}, closed");
         }
     }
+}
+
+/// Whether `key` still holds the scraper whose wait has `serial`.
+fn is_live(scrapers: &Slab<Scraper>, key: usize, serial: u64) -> bool {
+    scrapers.get(key).is_some_and(|s| s.serial == serial)
 }
 
 impl Scraper {

@@ -10,6 +10,7 @@
 mod accept;
 mod activation;
 mod admission;
+mod deadlines;
 mod drain;
 mod handshake;
 mod idle;

@@ -21,7 +21,6 @@
 //! header that is invalid, or not complete within `--proxy-timeout`, closes
 //! that connection only, with a debug line and a count.
 
-use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -32,6 +31,7 @@ use mio::{Interest, Registry, Token};
 use proxy_header::{ParseConfig, ProxyHeader};
 use slab::Slab;
 
+use super::deadlines::Deadlines;
 use super::tokens::PROXY_FIRST as FIRST_TOKEN;
 
 /// The longest v2 header served, TLVs included. The format allows 16 +
@@ -49,10 +49,6 @@ const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 /// A v2 header's fixed part: the signature, version and command, family,
 /// and the 16-bit length of what follows.
 const V2_PREFIX: usize = 16;
-
-/// Deadlines of connections gone tolerated before a sweep, beyond one per
-/// waiting connection.
-const STALE_MARGIN: usize = 1024;
 
 /// `--proxy-trust` when not given: the loopback ranges.
 pub fn loopback_ranges() -> Vec<IpNet> {
@@ -128,19 +124,16 @@ struct Waiting {
 pub struct ProxyGate {
     config: ProxyConfig,
     waiting: Slab<Waiting>,
-    /// (deadline, key, serial) in arrival order, so in deadline order: every
-    /// connection waits the same time.
-    deadlines: VecDeque<(Instant, usize, u64)>,
-    next_serial: u64,
+    /// Every connection waits the same `--proxy-timeout`.
+    deadlines: Deadlines,
 }
 
 impl ProxyGate {
     pub fn new(config: ProxyConfig) -> ProxyGate {
         ProxyGate {
+            deadlines: Deadlines::new(config.timeout),
             config,
             waiting: Slab::new(),
-            deadlines: VecDeque::new(),
-            next_serial: 0,
         }
     }
 
@@ -168,16 +161,13 @@ impl ProxyGate {
         let entry = self.waiting.vacant_entry();
         let key = entry.key();
         registry.register(&mut stream, Token(FIRST_TOKEN + key), Interest::READABLE)?;
-        self.next_serial += 1;
         entry.insert(Waiting {
             stream,
             peer,
-            serial: self.next_serial,
+            serial: self.deadlines.start(key, now),
             v2_len: 0,
             header: Vec::new(),
         });
-        self.deadlines
-            .push_back((now + self.config.timeout, key, self.next_serial));
         Ok(())
     }
 
@@ -215,33 +205,29 @@ impl ProxyGate {
     fn remove(&mut self, registry: &Registry, key: usize) -> Waiting {
         let mut waiting = self.waiting.remove(key);
         let _ = registry.deregister(&mut waiting.stream);
-        // The deadlines of connections gone are dropped once they outnumber
-        // the waiting ones: memory follows the connections waiting now, not
-        // every one in the last --proxy-timeout.
-        if self.deadlines.len() > 2 * self.waiting.len() + STALE_MARGIN {
-            let waiting = &self.waiting;
-            self.deadlines
-                .retain(|&(_, key, serial)| waiting.get(key).is_some_and(|w| w.serial == serial));
-        }
+        let gate = &self.waiting;
+        self.deadlines
+            .sweep(gate.len(), |key, serial| is_live(gate, key, serial));
         waiting
     }
 
     /// When the earliest wait ends.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.front().map(|(deadline, _, _)| *deadline)
+        self.deadlines.next()
     }
 
     /// Closes the connections whose header did not come in time; returns
     /// their peers.
     pub fn expire(&mut self, registry: &Registry, now: Instant, expired: &mut Vec<SocketAddr>) {
-        while let Some(&(deadline, key, serial)) = self.deadlines.front() {
-            if deadline > now {
+        loop {
+            let gate = &self.waiting;
+            let Some(key) = self
+                .deadlines
+                .pop_due(now, |key, serial| is_live(gate, key, serial))
+            else {
                 break;
-            }
-            self.deadlines.pop_front();
-            if self.waiting.get(key).is_some_and(|w| w.serial == serial) {
-                expired.push(self.remove(registry, key).peer);
-            }
+            };
+            expired.push(self.remove(registry, key).peer);
         }
     }
 
@@ -254,6 +240,11 @@ impl ProxyGate {
         self.deadlines.clear();
         keys.len()
     }
+}
+
+/// Whether `key` still holds the connection whose wait has `serial`.
+fn is_live(waiting: &Slab<Waiting>, key: usize, serial: u64) -> bool {
+    waiting.get(key).is_some_and(|w| w.serial == serial)
 }
 
 /// An IPv4 peer seen through an IPv6 socket (`::ffff:a.b.c.d`) is that
@@ -449,7 +440,7 @@ mod tests {
         }
         assert_eq!(gate.len(), 0);
         assert!(
-            gate.deadlines.len() <= STALE_MARGIN + 1,
+            gate.deadlines.len() <= super::super::deadlines::STALE_MARGIN + 1,
             "{} deadlines kept",
             gate.deadlines.len()
         );
