@@ -51,15 +51,11 @@
 // integration tests two helpers; everything else is the crate's own, so
 // the compiler reports what nothing uses.
 mod bench;
-mod broadcast;
 pub mod cli;
 mod client;
-mod connection;
-mod echo;
 mod error;
 mod fd_limit;
 pub mod logging;
-mod pending;
 mod proxy_protocol;
 mod server;
 mod service;

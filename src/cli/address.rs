@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use clap::Args;
 
-use super::Failure;
+use super::values::Failure;
 
 /// Where to listen or connect. Each subcommand words the help of `--addr`
 /// and `--port` for itself (see the `mut_arg` attributes above).

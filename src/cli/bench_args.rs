@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{
-    Endpoint, Failure, MAX_BYTES, MAX_COUNT, MAX_THREADS, parse_count, parse_rate, parse_seconds,
-    parse_timeout,
+use super::address::Endpoint;
+use super::tls_args::TlsClientArgs;
+use super::values::{
+    Failure, MAX_BYTES, MAX_COUNT, MAX_THREADS, parse_count, parse_rate, parse_seconds, parse_timeout,
 };
 use crate::bench;
 
@@ -232,7 +233,7 @@ pub struct BenchArgs {
     pub max_inflight: usize,
 
     #[command(flatten, next_help_heading = "TLS")]
-    pub tls: super::TlsClientArgs,
+    pub tls: TlsClientArgs,
 
     /// Check the command line and exit without running
     ///

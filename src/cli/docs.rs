@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use super::{Cli, Failure};
+use super::command::{Cli, PAGES};
+use super::values::Failure;
 
 /// `mio-echo completions SHELL`: the completion script on `out`.
 pub fn completions(shell: clap_complete::Shell, out: &mut impl Write) -> io::Result<ExitCode> {
@@ -26,18 +27,6 @@ pub fn completions(shell: clap_complete::Shell, out: &mut impl Write) -> io::Res
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
-
-/// The pages `mio-echo man` prints, by the name after `mio-echo-`:
-/// every subcommand, and `bench merge` (a subcommand of bench).
-pub const PAGES: [&str; 7] = [
-    "serve",
-    "send",
-    "bench",
-    "bench-merge",
-    "chat",
-    "completions",
-    "man",
-];
 
 /// `mio-echo man [PAGE]`: the roff page of the program or of one
 /// subcommand (named `mio-echo-PAGE`, as git's are; `bench-merge` for

@@ -5,7 +5,11 @@ use std::io::{self, IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
-use super::{BenchArgs, BenchCommand, BenchMerge, ChatArgs, Command, Failure, SendArgs, ServeArgs, USAGE};
+use super::bench_args::{BenchArgs, BenchCommand, BenchMerge, MAX_RATE};
+use super::command::{ChatArgs, Command, SendArgs};
+use super::docs;
+use super::serve_args::ServeArgs;
+use super::values::{Failure, USAGE};
 use crate::client::{self, SendOptions, chat};
 use crate::{bench, server::Server};
 
@@ -30,12 +34,12 @@ pub fn run(command: Command) -> ExitCode {
             BenchCommand { run, .. } => run_bench(&run),
         },
         Command::Chat(args) => run_chat(&args),
-        Command::Completions { shell } => super::docs::completions(shell, &mut io::stdout())
+        Command::Completions { shell } => docs::completions(shell, &mut io::stdout())
             .map_err(|err| Failure::Runtime(format!("cannot write the completions: {err}"))),
         Command::Man {
             install: Some(dir), ..
-        } => super::docs::install(&dir),
-        Command::Man { subcommand, .. } => super::docs::man(subcommand.as_deref(), &mut io::stdout()),
+        } => docs::install(&dir),
+        Command::Man { subcommand, .. } => docs::man(subcommand.as_deref(), &mut io::stdout()),
     };
     // The last log lines (a stop summary) are out before the error or exit.
     crate::logging::flush();
@@ -53,22 +57,11 @@ pub fn run(command: Command) -> ExitCode {
 }
 
 fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
-    let mut config = args.config()?;
-    // Everything a start loads from outside is loaded here, so that
-    // `--check` fails exactly where a start would (short of binding).
-    let tls = args
-        .tls_settings()
-        .map(|settings| crate::tls::config::load(&settings, config.addr))
-        .transpose()?;
-    if let Some((name, _)) = &config.unix {
-        crate::transport::unix::check(name)
-            .map_err(|err| format!("cannot listen on {name}: {}", crate::error::describe(&err)))?;
-    }
+    let config = args.config()?;
     if args.check {
         println!("the serve command line is valid");
         return Ok(ExitCode::SUCCESS);
     }
-    config.tls = tls.as_ref().map(|loaded| loaded.config.clone());
     let server = Server::bind(&config)?;
     // Tests and scripts bind port 0 and read the real port from this line.
     match (&config.unix, config.tcp || config.udp.is_some()) {
@@ -81,7 +74,7 @@ fn serve(args: &ServeArgs) -> Result<ExitCode, Failure> {
     if let Some(metrics) = server.metrics_addr() {
         println!("metrics on {metrics}");
     }
-    if let Some(loaded) = &tls {
+    if let Some(loaded) = &config.tls {
         println!("TLS certificate SHA-256 {}", loaded.fingerprint);
     }
     io::stdout().flush().map_err(|err| err.to_string())?;
@@ -99,7 +92,8 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
         verbose: args.verbose,
         proxy_header: args.proxy_header,
         tls: args.tls.client_tls(&args.endpoint, false)?,
-        ..SendOptions::new(addr.clone(), args.timeout)
+        addr: addr.clone(),
+        timeout: args.timeout,
     };
     let mut stdout = io::stdout().lock();
     let chunked = args.chunk.is_some();
@@ -215,7 +209,7 @@ fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     }
     bench::catch_signals()?;
     let report = if args.find_max_rate {
-        bench::search::find_max_rate(&config, args.search_start(), super::MAX_RATE)?
+        bench::search::find_max_rate(&config, args.search_start(), MAX_RATE)?
     } else {
         bench::run(&config)?
     };

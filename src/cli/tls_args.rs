@@ -2,7 +2,8 @@
 
 use clap::Args;
 
-use super::{Endpoint, Failure};
+use super::address::Endpoint;
+use super::values::Failure;
 use crate::tls::client::{ClientTls, ClientTlsSettings};
 
 #[derive(Debug, Args)]

@@ -118,19 +118,6 @@ pub struct SendOptions {
     pub tls: Option<ClientTls>,
 }
 
-impl SendOptions {
-    pub fn new(addr: Target, timeout: Duration) -> SendOptions {
-        SendOptions {
-            addr,
-            timeout,
-            read_size: 64 * 1024,
-            verbose: false,
-            proxy_header: None,
-            tls: None,
-        }
-    }
-}
-
 /// Prints the local and the server's socket names, as seed 002's client does.
 pub fn print_socket_names(socket: &Socket) {
     match socket {

@@ -22,14 +22,6 @@ use super::reactor::Reactor;
 use super::stats::plural;
 use crate::service::Service;
 
-/// The default `--drain-quiet`: ten times the longest gap measured between
-/// two reads from a client that is sending (`head -c 3000M /dev/zero |
-/// mio-echo send`, with a 2-thread bench loading another server so both
-/// cores of the 2-core VM were busy: the longest gap per run was 12-23 ms
-/// over 6 runs), short enough that a server with only idle clients stops
-/// well within a second.
-pub const DEFAULT_QUIET_AFTER: Duration = Duration::from_millis(250);
-
 pub struct Drain {
     /// When the busy connections are cut off.
     pub deadline: Instant,

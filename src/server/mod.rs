@@ -8,6 +8,7 @@
 //!   [`stats`]: the summary and the periodic figures line.
 
 mod accept;
+mod config;
 mod activation;
 mod admission;
 mod deadlines;
@@ -26,14 +27,13 @@ mod tokens;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use log::{info, warn};
 
 use crate::error::describe;
 use crate::fd_limit;
 use admission::Admission;
-pub use drain::DEFAULT_QUIET_AFTER;
+pub use config::{Config, READ_BUFFER};
 pub use limits::{DeadPeers, Keepalive};
 use limits::{PerSource, SourceCounts};
 use listener::Bound;
@@ -44,83 +44,6 @@ pub use stats::{Summary, plural};
 /// Descriptors kept free beside the connections: the standard streams, the
 /// poll and signal descriptors, the listener, and room for a log file.
 const SPARE_FDS: u64 = 16;
-
-/// Settings of `mio-echo serve`.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub addr: SocketAddr,
-    /// Length of the kernel's queue of connections not yet accepted.
-    pub backlog: i32,
-    /// Per-connection limit on unsent echo bytes before reading pauses.
-    pub max_pending: usize,
-    /// Size of the one read buffer all connections share.
-    pub read_buffer: usize,
-    /// Send every client's bytes to every client instead of echoing.
-    pub broadcast: bool,
-    /// Connections served at once; `None`: the open-file limit less a few.
-    pub max_connections: Option<usize>,
-    /// Close a connection silent for this long.
-    pub idle_timeout: Option<Duration>,
-    /// After the first stop signal, how long busy connections are served.
-    pub shutdown_timeout: Duration,
-    /// While stopping, a client silent this long and owed nothing is closed.
-    pub drain_quiet: Duration,
-    /// Log a line of figures this often.
-    pub stats_interval: Option<Duration>,
-    /// Poll without sleeping while traffic flows (costs a core).
-    pub busy_poll: bool,
-    /// Reactors, each a thread with its own listener on the same address.
-    pub threads: usize,
-    /// `--proxy-protocol`: every connection starts with a PROXY header.
-    pub proxy: Option<proxy::ProxyConfig>,
-    /// `--keepalive`, `--user-timeout`: finding peers that vanished.
-    pub dead_peers: DeadPeers,
-    /// `--max-connections-per-ip`.
-    pub max_per_ip: Option<usize>,
-    /// `--metrics-addr`: where to serve Prometheus metrics.
-    pub metrics_addr: Option<SocketAddr>,
-    /// `--tls-*`: serve TLS with this configuration.
-    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    /// `--tls-handshake-timeout`: a TLS handshake not done by then is closed.
-    pub tls_handshake_timeout: Duration,
-    /// Serve TCP (false with `--udp-only`).
-    pub tcp: bool,
-    /// `--udp`: UDP echo on the same address, behind these guards.
-    pub udp: Option<crate::udp::UdpConfig>,
-    /// `--unix PATH` (or `@name`) and the socket file's permissions.
-    pub unix: Option<(String, u32)>,
-}
-
-/// `--tls-handshake-timeout` when not given.
-pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            addr: SocketAddr::from(([127, 0, 0, 1], 10000)),
-            backlog: 1024,
-            max_pending: 64 * 1024,
-            read_buffer: 64 * 1024,
-            broadcast: false,
-            max_connections: None,
-            idle_timeout: None,
-            shutdown_timeout: Duration::from_secs(5),
-            drain_quiet: DEFAULT_QUIET_AFTER,
-            stats_interval: None,
-            busy_poll: false,
-            threads: 1,
-            proxy: None,
-            dead_peers: DeadPeers::default(),
-            max_per_ip: None,
-            metrics_addr: None,
-            tls: None,
-            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
-            tcp: true,
-            udp: None,
-            unix: None,
-        }
-    }
-}
 
 /// The bound listeners, ready to run.
 pub struct Server {
@@ -369,12 +292,12 @@ fn unix_listeners(
 }
 
 fn run_reactor(setup: reactor::Setup<'_>) -> io::Result<Summary> {
-    use crate::broadcast::BroadcastService;
-    use crate::echo::EchoService;
+    use crate::service::broadcast::BroadcastService;
+    use crate::service::echo::EchoService;
     let config = setup.config;
     if let Some(tls) = &config.tls {
-        let service = crate::tls::echo::TlsEchoService::new(
-            std::sync::Arc::clone(tls),
+        let service = crate::service::tls_echo::TlsEchoService::new(
+            std::sync::Arc::clone(&tls.config),
             config.read_buffer,
             config.max_pending,
         );
@@ -392,16 +315,17 @@ fn run_reactor(setup: reactor::Setup<'_>) -> io::Result<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_server_facing_a_network_without_guards_is_warned_about() {
         let open = Config {
             addr: "0.0.0.0:10000".parse().unwrap(),
-            ..Config::default()
+            ..Config::plain("127.0.0.1:10000".parse().unwrap())
         };
         assert!(unguarded_warning(&open).unwrap().contains("not loopback"));
         assert!(
-            unguarded_warning(&Config::default()).is_none(),
+            unguarded_warning(&Config::plain("127.0.0.1:10000".parse().unwrap())).is_none(),
             "loopback needs no guard"
         );
         let guarded = Config {

@@ -20,7 +20,7 @@ use log::{debug, info};
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
-use super::Config;
+use super::config::Config;
 use super::admission::Admission;
 use super::drain::Drain;
 use super::handshake::HandshakeTimer;

@@ -38,6 +38,7 @@ pub struct TlsSettings {
 
 /// A ready server configuration, and the certificate's SHA-256
 /// fingerprint (hex, colon-separated) to print at start.
+#[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Arc<ServerConfig>,
     pub fingerprint: String,

@@ -10,9 +10,7 @@ use rustls::crypto::CryptoProvider;
 
 pub mod client;
 pub mod config;
-pub mod echo;
 pub mod session;
-mod wire;
 
 /// The one crypto provider, for the server and every client alike.
 pub fn provider() -> Arc<CryptoProvider> {

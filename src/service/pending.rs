@@ -3,7 +3,7 @@
 /// Unsent echo output of one connection, in order.
 ///
 /// It only exists while a write came up short: a connection whose socket
-/// keeps up never allocates one (see [`crate::connection::Connection`]).
+/// keeps up never allocates one (see [`crate::service::connection::Connection`]).
 #[derive(Debug, Default)]
 pub struct PendingOutput {
     /// Bytes read from the peer and not yet written back, from `start` on.

@@ -28,8 +28,10 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::ConnectionState;
 use slab::Slab;
 
-use super::wire::{encode_too_small, encrypt_too_small, fill_growing, send};
-use crate::pending::PendingOutput;
+mod wire;
+
+use wire::{encode_too_small, encrypt_too_small, fill_growing, send};
+use crate::service::pending::PendingOutput;
 use crate::service::{Progress, Readiness, Service, Transferred};
 
 /// The most a connection may hold of records not yet complete: a

@@ -12,7 +12,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::pending::PendingOutput;
+use crate::service::pending::PendingOutput;
 use crate::service::{Progress, Readiness, Transferred};
 
 /// How far to go with one connection in one call to [`Connection::drive`].

@@ -25,7 +25,7 @@ use crate::transport::Stream;
 use log::info;
 use slab::Slab;
 
-use crate::connection::write_until_short;
+use crate::service::connection::write_until_short;
 use crate::error::describe;
 use crate::service::{Progress, Readiness, Service, Transferred};
 

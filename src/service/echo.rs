@@ -3,7 +3,7 @@
 use crate::transport::Stream;
 use slab::Slab;
 
-use crate::connection::{Connection, Limits};
+use crate::service::connection::{Connection, Limits};
 use crate::service::{Progress, Readiness, Service, Transferred};
 
 pub struct EchoService {

@@ -2,15 +2,21 @@
 //!
 //! The reactor ([`crate::server`]) owns sockets, tokens, the slab, accepting
 //! and stopping; a service decides what happens to the bytes:
-//! [`crate::echo::EchoService`] (each client gets its own bytes back),
-//! [`crate::tls::echo::TlsEchoService`] (the same through TLS) and
-//! [`crate::broadcast::BroadcastService`] (every client gets every client's
+//! [`crate::service::echo::EchoService`] (each client gets its own bytes back),
+//! [`crate::service::tls_echo::TlsEchoService`] (the same through TLS) and
+//! [`crate::service::broadcast::BroadcastService`] (every client gets every client's
 //! bytes).
 
 use std::io;
 
 use crate::transport::Stream;
 use slab::Slab;
+
+pub mod broadcast;
+pub mod connection;
+pub mod echo;
+pub mod pending;
+pub mod tls_echo;
 
 /// What one event said about a connection's socket.
 #[derive(Debug, Default, Clone, Copy)]

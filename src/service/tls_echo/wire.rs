@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use crate::transport::Stream;
 use rustls::unbuffered::{EncodeError, EncryptError, InsufficientSizeError};
 
-use crate::pending::PendingOutput;
+use crate::service::pending::PendingOutput;
 
 /// Sends `records` behind whatever already waits; what the socket does not
 /// take waits in `pending`.
