@@ -48,6 +48,7 @@ for m, p in files.items():
     # strip test modules: cycles through tests don't count
     text = re.split(r"#\[cfg\(test\)\]\s*mod tests\s*\{", text)[0]
     text = re.sub(r"//[^\n]*", "", text)
+    text = re.sub(r"pub\(in [^)]*\)", "pub", text)
     for mm in use_re.finditer(text):
         head = mm.group(1).split("::")
         inner = mm.group(3)

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::intervals::Board;
-use super::{LiveCounters, Mode, Warnings, process_cpu_seconds};
+use crate::bench::config::Mode;
+use crate::bench::report::intervals::Board;
+use crate::bench::report::process::process_cpu_seconds;
+use crate::bench::report::warnings::Warnings;
 
 /// How often the progress line is redrawn.
 pub const REDRAW: Duration = Duration::from_millis(250);
@@ -81,7 +83,9 @@ impl<'a> Probe<'a> {
 
     pub fn window_ended(&mut self) -> CpuWindow {
         let (client_after, server_after) = self.cpu();
-        let server_rss = self.server_pid.and_then(super::process::process_rss_bytes);
+        let server_rss = self
+            .server_pid
+            .and_then(crate::bench::report::process::process_rss_bytes);
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -144,4 +148,15 @@ impl<'a> Probe<'a> {
         bar.tick();
         self.last = (now, counts);
     }
+}
+
+use std::sync::atomic::AtomicU64;
+
+/// Rates seen while running, for the progress line.
+#[derive(Default)]
+pub struct LiveCounters {
+    pub messages: AtomicU64,
+    pub bytes: AtomicU64,
+    pub cycles: AtomicU64,
+    pub errors: AtomicU64,
 }

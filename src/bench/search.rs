@@ -6,9 +6,13 @@
 //! is within 5% of its top. A first probe that fails halves the rate
 //! instead, until one passes.
 
-use serde::{Deserialize, Serialize};
+use crate::bench::report::{MaxRate, RateProbe};
 
-use super::{Config, OpenLoop, RateProfile, Report, run};
+use crate::bench::config::Config;
+use crate::bench::config::OpenLoop;
+use crate::bench::pacing::schedule::RateProfile;
+use crate::bench::report::Report;
+use crate::bench::run;
 
 /// The search stops once (first fail - last pass) / first fail is below this.
 const PRECISION: f64 = 0.05;
@@ -16,33 +20,6 @@ const PRECISION: f64 = 0.05;
 const LOWEST: f64 = 1.0;
 /// The start when `--rate` does not give one.
 pub const DEFAULT_START: f64 = 1000.0;
-
-/// The answer and how it was found.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MaxRate {
-    /// The highest rate that passed; `null` when none did.
-    pub low: Option<f64>,
-    /// The lowest rate that failed; `null` when every probe passed up to
-    /// the highest rate bench can drive.
-    pub high: Option<f64>,
-    pub probes: Vec<Probe>,
-    /// A signal cut the search short: `low` and `high` are what the probes
-    /// before it found, no bracket was made up.
-    #[serde(default)]
-    pub interrupted: bool,
-}
-
-/// One probe of the search.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Probe {
-    pub rate: f64,
-    pub achieved: f64,
-    pub p99_us: Option<f64>,
-    pub pass: bool,
-    /// A signal ended this probe: neither a pass nor a fail.
-    #[serde(default)]
-    pub interrupted: bool,
-}
 
 /// Runs the search; the report returned is the best passing probe's (the
 /// last probe's when none passed), with the search in `max_rate`.
@@ -71,7 +48,7 @@ pub fn find_max_rate(config: &Config, start: f64, highest: f64) -> Result<Report
                 "FAIL"
             }
         );
-        probes.push(Probe {
+        probes.push(RateProbe {
             rate,
             achieved: report.rate.map_or(0.0, |r| r.achieved),
             p99_us: report.latency.as_ref().map(|l| l.p99_us),

@@ -11,9 +11,9 @@
 //! OP      = < | <= | > | >= | =
 //! ```
 
-use serde::{Deserialize, Serialize};
+use crate::bench::report::Verdict;
 
-use super::report::Report;
+use crate::bench::report::Report;
 
 /// The grammar, for usage errors.
 pub const GRAMMAR: &str = "gates are METRIC OP VALUE, comma-separated: METRIC pN (any percentile: p50, p99.99), \
@@ -53,19 +53,6 @@ pub struct Gate {
     unit: (&'static str, f64),
 }
 
-/// A gate with what the run measured.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Verdict {
-    pub gate: String,
-    /// The measured value, in the gate's unit (latency in microseconds,
-    /// error share as a percentage); `null` when the run measured none.
-    pub value: Option<f64>,
-    pub pass: bool,
-    /// The measured value as the gate wrote its own (`0.873 ms`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub measured: Option<String>,
-}
-
 /// Parses `--slo`; the error says which gate is wrong and the grammar.
 pub fn parse(text: &str) -> Result<Vec<Gate>, String> {
     let gates: Vec<Gate> = text
@@ -94,7 +81,7 @@ impl Gate {
             // Any percentile, from the run's histogram (the same one the
             // summary's percentiles come from).
             Metric::Quantile(q) => latency.and_then(|_| {
-                let histogram = super::histograms::decode(&report.histograms.latency).ok()?;
+                let histogram = crate::bench::report::histograms::decode(&report.histograms.latency).ok()?;
                 Some(histogram.value_at_quantile(q) as f64)
             }),
             Metric::Mean => latency.map(|l| l.mean_us),

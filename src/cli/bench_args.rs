@@ -282,7 +282,7 @@ impl BenchArgs {
             if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
                 return Err(Failure::Usage(format!("{flag} does not apply to --mode udp")));
             }
-            if let Some(problem) = bench::udp::size_problem(self.size) {
+            if let Some(problem) = bench::size_problem(self.size) {
                 return Err(Failure::Usage(problem));
             }
         }

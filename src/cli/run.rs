@@ -28,7 +28,7 @@ pub fn run(command: Command) -> ExitCode {
             BenchCommand {
                 merge: Some(BenchMerge::Merge(args)),
                 ..
-            } => bench::merge::merge_files(&args.files)
+            } => bench::report::merge::merge_files(&args.files)
                 .map_err(Failure::Runtime)
                 .and_then(|report| print_report(&report, args.json)),
             BenchCommand { run, .. } => run_bench(&run),
@@ -203,7 +203,7 @@ fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
 fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     let config = args.config()?;
     if args.check {
-        bench::output::check(&config)?;
+        bench::report::output::check(&config)?;
         println!("the bench command line is valid");
         return Ok(ExitCode::SUCCESS);
     }

@@ -57,7 +57,6 @@ pub struct Config {
     pub unix: Option<(String, u32)>,
 }
 
-
 /// The one read buffer's size: bytes pass through it on their way back.
 pub const READ_BUFFER: usize = 64 * 1024;
 

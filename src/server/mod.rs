@@ -8,9 +8,9 @@
 //!   [`stats`]: the summary and the periodic figures line.
 
 mod accept;
-mod config;
 mod activation;
 mod admission;
+mod config;
 mod deadlines;
 mod drain;
 mod handshake;

@@ -20,8 +20,8 @@ use log::{debug, info};
 use mio::{Events, Poll, Token};
 use slab::Slab;
 
-use super::config::Config;
 use super::admission::Admission;
+use super::config::Config;
 use super::drain::Drain;
 use super::handshake::HandshakeTimer;
 use super::idle::IdleTimer;

@@ -25,8 +25,8 @@ use crate::transport::Stream;
 use log::info;
 use slab::Slab;
 
-use crate::service::connection::write_until_short;
 use crate::error::describe;
+use crate::service::connection::write_until_short;
 use crate::service::{Progress, Readiness, Service, Transferred};
 
 /// What one queued chunk costs beyond its payload: the queue's slot (a fat

@@ -30,9 +30,9 @@ use slab::Slab;
 
 mod wire;
 
-use wire::{encode_too_small, encrypt_too_small, fill_growing, send};
 use crate::service::pending::PendingOutput;
 use crate::service::{Progress, Readiness, Service, Transferred};
+use wire::{encode_too_small, encrypt_too_small, fill_growing, send};
 
 /// The most a connection may hold of records not yet complete: a
 /// handshake message may span records up to rustls's 64 KiB limit, and a

@@ -1,13 +1,14 @@
 //! What one load-generator thread measured, before the threads' tallies
-//! are added up into a report (`crate::bench::collect`).
+//! are added up into a report (`crate::bench::report::collect`).
 
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::bench::histograms;
 use crate::bench::probe::CpuWindow;
 use crate::bench::report::Errors;
+use crate::bench::report::histograms;
+use crate::tls::session::Negotiated;
 
 /// What one thread measured.
 pub struct Tally {
@@ -49,7 +50,7 @@ pub struct Tally {
     /// Closed loop: connections with no exchange completed in the window.
     pub stalled: u64,
     /// `--tls`: what the handshakes settled on, and how many there were.
-    pub tls: Option<super::TlsTally>,
+    pub tls: Option<TlsTally>,
     /// `--tls`: from the start of each TCP connect to the end of its
     /// handshake, microseconds (churn: those in the window).
     pub handshake_latency: Histogram<u64>,
@@ -82,4 +83,13 @@ impl Tally {
             handshake_latency: histograms::new_histogram(),
         }
     }
+}
+
+/// What a worker saw of TLS.
+pub struct TlsTally {
+    /// The first completed handshake's protocol, suite and ALPN.
+    pub negotiated: Option<Negotiated>,
+    pub handshakes: u64,
+    /// Handshakes that resumed an earlier session (`--tls-resume`).
+    pub resumed: u64,
 }

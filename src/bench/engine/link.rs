@@ -11,8 +11,12 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
-use super::{Conn, Phase, State, Worker, in_window};
-use crate::bench::Mode;
+use crate::bench::config::Mode;
+use crate::bench::engine::Conn;
+use crate::bench::engine::Phase;
+use crate::bench::engine::State;
+use crate::bench::engine::Worker;
+use crate::bench::engine::in_window;
 use crate::tls::session::{ClientSession, Negotiated};
 
 impl Conn {
@@ -47,15 +51,6 @@ impl Conn {
             None => Ok(true),
         }
     }
-}
-
-/// What a worker saw of TLS.
-pub struct TlsTally {
-    /// The first completed handshake's protocol, suite and ALPN.
-    pub negotiated: Option<Negotiated>,
-    pub handshakes: u64,
-    /// Handshakes that resumed an earlier session (`--tls-resume`).
-    pub resumed: u64,
 }
 
 impl Worker<'_> {
@@ -101,11 +96,14 @@ impl Worker<'_> {
                     || self.plan.config.mode != Mode::Churn
                     || in_window(self.measure_from, self.measure_until, now);
                 if counts {
-                    let tally = self.tally.tls.get_or_insert(TlsTally {
-                        negotiated: None,
-                        handshakes: 0,
-                        resumed: 0,
-                    });
+                    let tally = self
+                        .tally
+                        .tls
+                        .get_or_insert(crate::bench::engine::tally::TlsTally {
+                            negotiated: None,
+                            handshakes: 0,
+                            resumed: 0,
+                        });
                     let connection = session.connection();
                     tally.negotiated.get_or_insert_with(|| Negotiated::of(connection));
                     tally.handshakes += 1;

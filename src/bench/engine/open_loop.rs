@@ -22,18 +22,15 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
-use mio::Token;
-
-use super::{Phase, State, Worker, histograms, in_window};
-use crate::bench::OpenLoop;
-use crate::bench::schedule::Schedule;
-use crate::bench::timer::PacingTimer;
-
-/// The pacing timer's token, below Ctrl-C's and above every slab key.
-pub(super) const PACING: Token = Token(usize::MAX - 1);
-
-/// A send this much after its intended time is late.
-pub const LATE: Duration = Duration::from_millis(1);
+use super::open_state::{LATE, OpenConn, Outstanding, PACING, Pacing};
+use crate::bench::config::OpenLoop;
+use crate::bench::engine::Phase;
+use crate::bench::engine::State;
+use crate::bench::engine::Worker;
+use crate::bench::engine::histograms;
+use crate::bench::engine::in_window;
+use crate::bench::pacing::schedule::Schedule;
+use crate::bench::pacing::timer::PacingTimer;
 
 /// The pacing timer fires at most once per this long; what falls due in
 /// between goes out together. A wake-up per message would cost more than
@@ -41,46 +38,6 @@ pub const LATE: Duration = Duration::from_millis(1);
 /// msg/s this sends about 4 messages per wake-up, whose echoes then also
 /// come back together, for at most this much added send lag.
 const COALESCE: Duration = Duration::from_micros(200);
-
-/// One message queued on a connection.
-struct Outstanding {
-    intended: Instant,
-    /// When its first byte was written.
-    sent_at: Option<Instant>,
-    /// Stream offset just past its last byte.
-    end: u64,
-}
-
-/// A connection's open-loop state.
-pub(super) struct OpenConn {
-    schedule: Schedule,
-    /// Intended time of the next message not yet queued.
-    next_due: Instant,
-    /// Queued messages in stream order.
-    outstanding: VecDeque<Outstanding>,
-    /// How many at the front of `outstanding` have their first byte out.
-    started: usize,
-    /// Queuing stopped at `--max-inflight` with messages due.
-    held: bool,
-    /// Draining: half-close once every message of the window is written.
-    closing: bool,
-}
-
-/// The worker's clock for the open loop.
-pub(super) struct Pacing {
-    timer: PacingTimer,
-    /// (next due time, slab key): at most one entry per connection that
-    /// is neither held nor done with the window.
-    due: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Time zero of the rate profile: the start of the warm-up.
-    origin: Instant,
-    /// When the timer is set to fire, if it is.
-    armed_for: Option<Instant>,
-    /// When due messages were last released.
-    last_release: Instant,
-    /// The connections of one release, kept to reuse its allocation.
-    ready: Vec<usize>,
-}
 
 impl Worker<'_> {
     fn open_loop(&self) -> &OpenLoop {

@@ -4,8 +4,11 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use super::{Phase, State, Worker, in_window};
-use crate::bench::Mode;
+use crate::bench::config::Mode;
+use crate::bench::engine::Phase;
+use crate::bench::engine::State;
+use crate::bench::engine::Worker;
+use crate::bench::engine::in_window;
 use crate::tls::client::looks_like_tls_alert;
 
 impl Worker<'_> {

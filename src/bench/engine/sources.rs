@@ -2,14 +2,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::{Config, Mode, Warnings};
+use crate::bench::config::Config;
+use crate::bench::config::Mode;
+use crate::bench::report::warnings::Warnings;
 
 /// Loopback source addresses churn spreads its connections over.
 const CHURN_SOURCE_ADDRESSES: usize = 64;
 
 /// Warns about a source address this machine cannot send from (connects
 /// from it would all fail with no other explanation).
-pub(super) fn check_source_ips(ips: &[IpAddr], warnings: &Warnings) {
+pub(in crate::bench) fn check_source_ips(ips: &[IpAddr], warnings: &Warnings) {
     for ip in ips {
         let probe = socket2::Socket::new(
             socket2::Domain::for_address(SocketAddr::new(*ip, 0)),
@@ -31,7 +33,7 @@ pub(super) fn check_source_ips(ips: &[IpAddr], warnings: &Warnings) {
 
 /// Source addresses: the user's, or on loopback as many of 127.0.0.x as it
 /// takes to stay within the ephemeral port range of one source address.
-pub(super) fn choose_source_ips(config: &Config) -> Result<Vec<IpAddr>, String> {
+pub(in crate::bench) fn choose_source_ips(config: &Config) -> Result<Vec<IpAddr>, String> {
     if !config.source_ips.is_empty() {
         if let Some(ip) = config
             .source_ips

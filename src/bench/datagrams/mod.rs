@@ -14,6 +14,7 @@
 //! lost (no reply by the end of the drain), out of order (a later one of
 //! the same source came first), duplicated, corrupted.
 
+use crate::bench::report::UdpFigures;
 use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
@@ -23,9 +24,11 @@ use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
-use super::report::Report;
-use super::timer::PacingTimer;
-use super::{Config, Warnings, histograms};
+use crate::bench::config::Config;
+use crate::bench::pacing::timer::PacingTimer;
+use crate::bench::report::Report;
+use crate::bench::report::histograms;
+use crate::bench::report::warnings::Warnings;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
@@ -58,26 +61,6 @@ struct Source {
     received: u64,
 }
 
-/// What became of the window's datagrams.
-#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct UdpFigures {
-    /// Datagrams due in the window (and sent).
-    pub sent: u64,
-    pub received: u64,
-    /// No reply by the end of the drain.
-    pub lost: u64,
-    /// A later datagram of the same source was answered first.
-    pub out_of_order: u64,
-    /// Replies to a datagram already answered.
-    pub duplicated: u64,
-    /// Replies that are not exactly what was sent.
-    pub corrupted: u64,
-    /// Sends the socket refused (its buffer full, or an ICMP error).
-    pub send_errors: u64,
-    /// `lost / sent`.
-    pub loss: f64,
-}
-
 /// Why `--size` does not fit `--mode udp`, if it does not (checked with
 /// the other flags, so `bench --check` says it).
 pub fn size_problem(size: usize) -> Option<String> {
@@ -108,13 +91,15 @@ pub fn run(config: &Config) -> Result<Report, String> {
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(|err| format!("cannot catch signals: {err}"))?;
     let mut run = Run::new(config);
-    run.signal = super::caught_signal();
+    run.signal = crate::bench::signals::caught_signal();
     let mut events = Events::with_capacity(1024);
     // Sub-millisecond pacing: the poll's own timeout counts in whole ms.
     let mut timer =
         PacingTimer::new(poll.registry(), TIMER).map_err(|err| format!("cannot create a timer: {err}"))?;
-    let server_cpu = |pid: Option<u32>| pid.and_then(|pid| super::process_cpu_seconds(&pid.to_string()));
-    let client_before = super::process_cpu_seconds("self");
+    let server_cpu = |pid: Option<u32>| {
+        pid.and_then(|pid| crate::bench::report::process::process_cpu_seconds(&pid.to_string()))
+    };
+    let client_before = crate::bench::report::process::process_cpu_seconds("self");
     let mut server_before = None;
     let mut window_started = false;
     let mut datagram = vec![0; config.size];
@@ -142,7 +127,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
         }
     }
     let server_after = server_cpu(config.server_pid);
-    let client_after = super::process_cpu_seconds("self");
+    let client_after = crate::bench::report::process::process_cpu_seconds("self");
     run.drain(
         &mut poll,
         &mut events,

@@ -1,14 +1,20 @@
 //! What a bench run measured: the human summary and the `--json` object.
 //! Field names are documented in docs/bench.md; keep the two in step.
 
+pub mod collect;
+pub mod histograms;
+pub mod intervals;
+pub mod merge;
+pub mod output;
+pub mod process;
+pub mod warnings;
+
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-pub use super::intervals::Summary as IntervalSummary;
-
-use super::slo::Verdict;
+pub use intervals::Summary as IntervalSummary;
 
 /// Failures seen by the load generator; any of them makes the exit status 1.
 #[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -209,13 +215,13 @@ pub struct Report {
     pub steps: Option<Vec<Step>>,
     /// `--find-max-rate`: the answer and every probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rate: Option<super::search::MaxRate>,
+    pub max_rate: Option<MaxRate>,
     /// `--tls`: protocol, cipher suite and handshakes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFigures>,
     /// `--mode udp`: what became of the datagrams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub udp: Option<super::udp::UdpFigures>,
+    pub udp: Option<UdpFigures>,
     /// `bench merge`: the files merged, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<String>>,
@@ -507,4 +513,64 @@ impl Report {
         }
         out
     }
+}
+
+/// The answer and how it was found.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MaxRate {
+    /// The highest rate that passed; `null` when none did.
+    pub low: Option<f64>,
+    /// The lowest rate that failed; `null` when every probe passed up to
+    /// the highest rate bench can drive.
+    pub high: Option<f64>,
+    pub probes: Vec<RateProbe>,
+    /// A signal cut the search short: `low` and `high` are what the probes
+    /// before it found, no bracket was made up.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// What became of the window's datagrams.
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UdpFigures {
+    /// Datagrams due in the window (and sent).
+    pub sent: u64,
+    pub received: u64,
+    /// No reply by the end of the drain.
+    pub lost: u64,
+    /// A later datagram of the same source was answered first.
+    pub out_of_order: u64,
+    /// Replies to a datagram already answered.
+    pub duplicated: u64,
+    /// Replies that are not exactly what was sent.
+    pub corrupted: u64,
+    /// Sends the socket refused (its buffer full, or an ICMP error).
+    pub send_errors: u64,
+    /// `lost / sent`.
+    pub loss: f64,
+}
+
+/// A gate with what the run measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    pub gate: String,
+    /// The measured value, in the gate's unit (latency in microseconds,
+    /// error share as a percentage); `null` when the run measured none.
+    pub value: Option<f64>,
+    pub pass: bool,
+    /// The measured value as the gate wrote its own (`0.873 ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<String>,
+}
+
+/// One probe of the search.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RateProbe {
+    pub rate: f64,
+    pub achieved: f64,
+    pub p99_us: Option<f64>,
+    pub pass: bool,
+    /// A signal ended this probe: neither a pass nor a fail.
+    #[serde(default)]
+    pub interrupted: bool,
 }

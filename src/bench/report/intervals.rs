@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::histograms;
+use crate::bench::report::histograms;
 
 /// One stretch of all workers together.
 #[derive(Clone)]

@@ -1,10 +1,17 @@
 //! A `bench --mode udp` run as a [`Report`]: the common fields, and the
 //! datagrams' fates in `udp`.
 
-use super::super::histograms::encode;
-use super::super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, Window};
-use super::super::{Config, Warnings};
-use super::Run;
+use crate::bench::config::Config;
+use crate::bench::datagrams::Run;
+use crate::bench::report::Cpu;
+use crate::bench::report::Errors;
+use crate::bench::report::Histograms;
+use crate::bench::report::Latency;
+use crate::bench::report::Rate;
+use crate::bench::report::Report;
+use crate::bench::report::Window;
+use crate::bench::report::histograms::encode;
+use crate::bench::report::warnings::Warnings;
 
 pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), warnings: Warnings) -> Report {
     let figures = run.figures;
@@ -22,7 +29,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
         );
     }
     let (client_seconds, server_seconds) = cpu;
-    let start = super::super::collect::unix_seconds(run.window_from);
+    let start = crate::bench::report::collect::unix_seconds(run.window_from);
     let mut report = Report {
         mode: "udp".into(),
         addr: config.addr.to_string(),
@@ -37,7 +44,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
         interrupted: run.signal.is_some(),
         signal: run
             .signal
-            .map(|number| super::super::signal_name(number).to_string()),
+            .map(|number| crate::bench::signals::signal_name(number).to_string()),
         stalled_connections: 0,
         file_errors: Vec::new(),
         server_memory: None,
@@ -92,7 +99,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
     };
     let mut verdicts: Vec<_> = config.slo.iter().map(|gate| gate.evaluate(&report)).collect();
     if let Some(max_loss) = config.max_loss {
-        verdicts.push(super::super::slo::Verdict {
+        verdicts.push(crate::bench::report::Verdict {
             gate: format!("loss<={}%", max_loss * 100.0),
             value: Some(figures.loss * 100.0),
             pass: figures.loss <= max_loss,

@@ -11,8 +11,16 @@ use std::path::Path;
 
 use hdrhistogram::Histogram;
 
-use super::histograms::{decode, encode};
-use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, TlsFigures, Window};
+use crate::bench::report::Cpu;
+use crate::bench::report::Errors;
+use crate::bench::report::Histograms;
+use crate::bench::report::Latency;
+use crate::bench::report::Rate;
+use crate::bench::report::Report;
+use crate::bench::report::TlsFigures;
+use crate::bench::report::Window;
+use crate::bench::report::histograms::decode;
+use crate::bench::report::histograms::encode;
 
 /// Windows that overlap less than this share of the shorter one were not
 /// run at the same time: their summed rates are not a combined rate.

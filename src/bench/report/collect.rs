@@ -4,11 +4,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
-use super::histograms::{self, encode};
-use super::probe::CpuWindow;
-use super::report::{Cpu, Errors, Histograms, Latency, Rate, Report, TlsFigures, Window};
-use super::worker::{LATE, Tally};
-use super::{Config, Mode, Warnings};
+use crate::bench::config::Config;
+use crate::bench::config::Mode;
+use crate::bench::engine::LATE;
+use crate::bench::engine::Tally;
+use crate::bench::probe::CpuWindow;
+use crate::bench::report::Cpu;
+use crate::bench::report::Errors;
+use crate::bench::report::Histograms;
+use crate::bench::report::Latency;
+use crate::bench::report::Rate;
+use crate::bench::report::Report;
+use crate::bench::report::TlsFigures;
+use crate::bench::report::Window;
+use crate::bench::report::histograms;
+use crate::bench::report::histograms::encode;
+use crate::bench::report::warnings::Warnings;
 
 /// Late sends of the load generator's own making, as a share of all sends,
 /// above which the report says the figures are limited by the generator.
@@ -162,7 +173,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         measured_s: secs,
         stopped_early: stopped_early.flatten().map(str::to_string),
         interrupted: signal.is_some(),
-        signal: signal.map(|number| crate::bench::signal_name(number).to_string()),
+        signal: signal.map(|number| crate::bench::signals::signal_name(number).to_string()),
         stalled_connections: stalled,
         file_errors: Vec::new(),
         server_memory: None,

@@ -13,9 +13,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use super::histograms::{decode, percentile_distribution};
-use super::intervals::Board;
-use super::{Config, Report};
+use crate::bench::config::Config;
+use crate::bench::report::Report;
+use crate::bench::report::histograms::decode;
+use crate::bench::report::histograms::percentile_distribution;
+use crate::bench::report::intervals::Board;
 
 /// The output files, open and waiting for the run's figures.
 pub struct Files {

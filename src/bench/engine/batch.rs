@@ -1,13 +1,13 @@
 //! Sending what a turn gathered: pingpong's next messages (and the open
 //! loop's due ones) written together, in one io_uring submission where the
-//! kernel allows it (see [`crate::bench::send_batch`]), else one by one.
+//! kernel allows it (see [`crate::bench::engine::send_batch`]), else one by one.
 
 use std::io;
 use std::time::Instant;
 
-use super::Worker;
-use crate::bench::pattern;
-use crate::bench::send_batch;
+use crate::bench::engine::Worker;
+use crate::bench::engine::pattern;
+use crate::bench::engine::send_batch;
 
 impl Worker<'_> {
     /// Writes the messages gathered during the turn. Each one's round trip

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::Events;
 
-use super::{Phase, Worker, histograms};
-use crate::bench::Mode;
+use crate::bench::config::Mode;
+use crate::bench::engine::Phase;
+use crate::bench::engine::Worker;
+use crate::bench::engine::histograms;
 
 impl Worker<'_> {
     /// The running totals a stretch is measured by: messages (churn: cycles)
@@ -79,7 +81,9 @@ impl Worker<'_> {
             // Nothing ever came back on it: a server that answered part of
             // a message is served, and its fault is found in the drain.
             .filter(|(_, conn)| {
-                conn.state == super::State::Open && !conn.answered_in_window && conn.verified == 0
+                conn.state == crate::bench::engine::State::Open
+                    && !conn.answered_in_window
+                    && conn.verified == 0
             })
             .map(|(key, _)| key)
             .collect();

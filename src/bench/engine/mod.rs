@@ -20,14 +20,17 @@ mod batch;
 mod connect;
 mod link;
 mod open_loop;
+mod open_state;
+pub mod pattern;
+pub mod send_batch;
+pub mod sources;
 mod tally;
 mod traffic;
 mod window;
 
-pub use link::TlsTally;
 pub use tally::Tally;
 
-pub use open_loop::LATE;
+pub use open_state::LATE;
 
 use std::io;
 use std::net::IpAddr;
@@ -41,17 +44,21 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
-use super::histograms;
-use super::intervals::{Board, Recorder};
-use super::pattern::Pattern;
-use super::probe::Probe;
-use super::send_batch::SendBatch;
-use super::{Config, LiveCounters, Mode, Warnings};
+use crate::bench::config::Config;
+use crate::bench::config::Mode;
+use crate::bench::engine::pattern::Pattern;
+use crate::bench::engine::send_batch::SendBatch;
+use crate::bench::probe::LiveCounters;
+use crate::bench::probe::Probe;
+use crate::bench::report::histograms;
+use crate::bench::report::intervals::Board;
+use crate::bench::report::intervals::Recorder;
+use crate::bench::report::warnings::Warnings;
 
 /// Connects in flight per thread: below the server's default backlog.
-pub(super) const MAX_CONNECTING: usize = 256;
+pub(in crate::bench) const MAX_CONNECTING: usize = 256;
 /// A connect not done by then counts as failed.
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(in crate::bench) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ctrl-C's token, above every slab key.
 const SIGNALS: Token = Token(usize::MAX);
 
@@ -112,7 +119,7 @@ struct Conn {
     /// Its next message waits in [`Worker::to_send`] for the end of the turn.
     send_queued: bool,
     /// Open loop (`--rate`): its schedule and messages in flight.
-    open: Option<Box<open_loop::OpenConn>>,
+    open: Option<Box<open_state::OpenConn>>,
     /// `--proxy-header`: header bytes still to write before the pattern
     /// (they are not part of the echoed stream: the server drops them).
     preamble: Vec<u8>,
@@ -155,7 +162,7 @@ struct Worker<'a> {
     /// (not pingpong, `--no-io-uring`, or io_uring refused here).
     batch: Option<SendBatch>,
     /// Open loop: the timer and every connection's next due time.
-    pacing: Option<open_loop::Pacing>,
+    pacing: Option<open_state::Pacing>,
     /// Ctrl-C, SIGTERM and SIGHUP, as events of this worker's poll (every
     /// worker has its own).
     signals: Option<Signals>,
@@ -228,7 +235,7 @@ pub fn run<'a>(plan: Plan<'a>, probe: Option<Probe<'a>>) -> Result<Tally, String
         Err(err) => log::debug!("signals not caught: {err}"),
     }
     // One that came before this worker listened (between two probes).
-    if let Some(signal) = super::caught_signal() {
+    if let Some(signal) = crate::bench::signals::caught_signal() {
         worker.interrupted(signal);
     }
     // io_uring sends raw bytes: TLS records must come from the session.
@@ -379,7 +386,7 @@ impl Worker<'_> {
         }
         self.gathering = self.phase == Phase::Running && self.batch.is_some() && self.pacing.is_none();
         for event in events.iter() {
-            if event.token() == open_loop::PACING {
+            if event.token() == open_state::PACING {
                 self.on_pacing_timer();
                 continue;
             }

@@ -11,7 +11,12 @@ use crate::transport::Stream;
 use mio::{Interest, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{CONNECT_TIMEOUT, Conn, MAX_CONNECTING, Phase, State, Worker};
+use crate::bench::engine::CONNECT_TIMEOUT;
+use crate::bench::engine::Conn;
+use crate::bench::engine::MAX_CONNECTING;
+use crate::bench::engine::Phase;
+use crate::bench::engine::State;
+use crate::bench::engine::Worker;
 
 impl Worker<'_> {
     pub(super) fn connect_wait(&self) -> Duration {
