@@ -3,7 +3,9 @@
 # server, socat and a Python asyncio server. Builds everything, runs each
 # scenario with the servers interleaved (3 repetitions), prints medians with
 # ratios, and writes docs/benchmarks.md and docs/benchmarks.svg.
-#   scripts/bench-compare.sh [--reps N] [--duration SECS] [--only SCENARIO] [--no-write]
+#   scripts/bench-compare.sh [--reps N] [--duration SECS] [--only SCENARIO] [--no-write] [--baseline BIN]
+# With --baseline, only this build and BIN run (interleaved): the before/after
+# table for a change to the hot path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -239,7 +239,16 @@ def main():
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--only", help="run only scenarios whose name contains this")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/")
+    parser.add_argument(
+        "--baseline",
+        metavar="BIN",
+        help="compare this build with another mio-echo binary (say, one built from the commit "
+        "before a change to the hot path): only the two run, interleaved, and a before/after "
+        "table is printed instead of docs/ being written",
+    )
     opts = parser.parse_args()
+    if opts.baseline:
+        return before_after(opts)
 
     available = {name for name in SERVERS if os.path.exists(SERVERS[name][0][0]) or shutil.which(SERVERS[name][0][0])}
     skipped = sorted(set(SERVERS) - available)
@@ -283,6 +292,111 @@ def main():
     print(targets)
     if not opts.no_write:
         write_docs(table, targets, rows, opts, skipped)
+
+
+BEFORE = "mio-echo before"
+
+
+def before_after(opts):
+    """Runs this build against `--baseline`, interleaved, on every scenario
+    mio-echo takes part in; prints the medians and the after/before ratios
+    with the hot path's rule: server CPU within 3%, syscalls per message equal."""
+    SERVERS[BEFORE] = ([os.path.abspath(opts.baseline), "serve", "--addr", "127.0.0.1:0"], "prints", True)
+    scenarios = [s for s in SCENARIOS if "mio-echo" in s[2] and (not opts.only or opts.only in s[0])]
+    results = {}
+    for scenario in scenarios:
+        label = scenario[0]
+        for rep in range(opts.reps):
+            # Alternate which goes first, so neither always meets a warmer machine.
+            order = [BEFORE, "mio-echo"] if rep % 2 == 0 else ["mio-echo", BEFORE]
+            for name in order:
+                figures = one_run(name, scenario, opts.duration, label in SYSCALL_SCENARIOS)
+                results.setdefault((label, name), []).append(figures)
+                print(f"{label:20} {name:16} rep {rep + 1}: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in figures.items()),
+                      file=sys.stderr, flush=True)
+    lines = [
+        "| scenario | rate before | rate after | server CPU before | server CPU after | CPU after/before "
+        "| syscalls/msg before | after | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, _, _, kind in scenarios:
+        before = {k: median([r.get(k) for r in results[(label, BEFORE)]]) for k in ("rate", "cpu", "syscalls", "rss_per_conn")}
+        after = {k: median([r.get(k) for r in results[(label, "mio-echo")]]) for k in ("rate", "cpu", "syscalls", "rss_per_conn")}
+        rate_unit, cpu_unit = UNITS[kind]
+        if kind == "hold":
+            before["cpu"], after["cpu"], cpu_unit = before["rss_per_conn"], after["rss_per_conn"], "B RSS/conn"
+        ratio = after["cpu"] / before["cpu"] if after["cpu"] and before["cpu"] else None
+        verdict = []
+        if ratio is not None:
+            verdict.append("CPU within 3%" if ratio <= 1.03 else f"CPU {ratio - 1:+.1%}")
+        if before["syscalls"] is not None and after["syscalls"] is not None:
+            # Counted over 1.5 s of a noisy machine: equal to 1%.
+            same = abs(after["syscalls"] - before["syscalls"]) <= 0.01 * before["syscalls"]
+            verdict.append("syscalls equal" if same else f"syscalls {after['syscalls'] / before['syscalls'] - 1:+.1%}")
+        lines.append(
+            f"| {label} | {fmt(before['rate'], 2)} {rate_unit} | {fmt(after['rate'], 2)} {rate_unit} | "
+            f"{fmt(before['cpu'], 2)} {cpu_unit} | {fmt(after['cpu'], 2)} {cpu_unit} | {fmt(ratio, 3)}x | "
+            f"{fmt(before['syscalls'], 3)} | {fmt(after['syscalls'], 3)} | {', '.join(verdict) or '-'} |"
+        )
+    print(f"before: {opts.baseline}; after: {MIO}; medians of {opts.reps} interleaved runs of {opts.duration:g} s, "
+          f"server on CPU {SERVER_CPU}, bench on CPU {BENCH_CPU}")
+    print("\n".join(lines))
+    exact_syscalls()
+
+
+def exact_syscalls(messages=5000):
+    """Syscalls per echo counted exactly, without the noise of a rate: one
+    client makes `messages` round trips of 64 bytes, then one of 1 MiB
+    (partial writes), while `strace -c` counts the server's calls by name."""
+    if not shutil.which("strace"):
+        print("note: strace not installed: no exact syscall count", file=sys.stderr)
+        return
+    counts = {}
+    for name in (BEFORE, "mio-echo"):
+        server = Server(name)
+        try:
+            host, port = server.addr.rsplit(":", 1)
+            with socket.create_connection((host, int(port))) as warm:
+                warm.sendall(b"x")
+                warm.recv(1)
+            out_path = f"/tmp/strace-{os.getpid()}-{len(counts)}.txt"
+            tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out_path, "-p", str(server.pid)],
+                                      stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # strace attaches to every thread before the first message
+            with socket.create_connection((host, int(port))) as client:
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for _ in range(messages):
+                    client.sendall(b"m" * 64)
+                    got = 0
+                    while got < 64:
+                        got += len(client.recv(64 - got))
+                big = bytes(1 << 20)
+                sender = threading.Thread(target=client.sendall, args=(big,))
+                sender.start()
+                got = 0
+                while got < len(big):
+                    got += len(client.recv(1 << 16))
+                sender.join()
+            time.sleep(0.3)
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(timeout=10)
+            table = {}
+            for line in open(out_path):
+                fields = line.split()
+                if len(fields) >= 5 and fields[-1].isidentifier() and fields[-1] != "total" and fields[3].isdigit():
+                    table[fields[-1]] = int(fields[3])
+            os.unlink(out_path)
+            counts[name] = table
+        finally:
+            server.stop()
+    names = sorted(set(counts[BEFORE]) | set(counts["mio-echo"]))
+    print(f"\nsyscalls of the server for 1 connect, {messages} echoes of 64 B and one of 1 MiB (strace -c; "
+          "the 1 MiB echo splits into as many reads and writes as the timing makes):")
+    print("| syscall | before | after |\n| --- | --- | --- |")
+    for call in names:
+        print(f"| {call} | {counts[BEFORE].get(call, 0)} | {counts['mio-echo'].get(call, 0)} |")
+    total = [sum(counts[n].values()) for n in (BEFORE, "mio-echo")]
+    print(f"| total | {total[0]} | {total[1]} |")
 
 
 def render_table(rows):

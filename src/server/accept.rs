@@ -1,31 +1,108 @@
-//! Accepting: limits, the out-of-descriptors back-off, and the PROXY gate
-//! (`serve --proxy-protocol`) a connection passes before it is served.
+//! The doors: everything between a client's connect and its first byte
+//! served. Accepting from the listeners under `--max-connections` (true
+//! across reactors) and the per-source cap, the out-of-descriptors
+//! back-off, and the PROXY gate (`serve --proxy-protocol`) a connection
+//! passes first. What comes out is an [`Arrival`], which the reactor seats
+//! in its slab; each seat is handed back through [`Doors::left`].
 
 use std::io;
-use std::time::Instant;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::transport::{Accepted, Peer, Stream};
 use log::{debug, info, warn};
-use mio::{Interest, Token};
+use mio::{Registry, Token};
 
-use super::proxy::Outcome;
-use super::reactor::{ACCEPT_BACKOFF, Reactor};
-use super::stats::plural;
+use super::admission::Admission;
+use super::limits::{DeadPeers, PerSource};
+use super::proxy::{Outcome, ProxyGate};
+use super::stats::{Summary, plural};
 use crate::error::describe;
-use crate::service::Service;
+use crate::transport::{Accepted, Listener, Peer, Stream};
 
-impl<S: Service> Reactor<S> {
-    /// Accepts from every listener (TCP, and Unix with `--unix`) until
-    /// each would block or the connection cap is reached.
-    pub(super) fn accept_all(&mut self) {
-        self.accept_from(false);
-        self.accept_from(true);
+/// How long to stop accepting after the process or system ran out of file
+/// descriptors or memory: long enough not to spin, short enough that clients
+/// in the backlog are picked up soon after something frees up.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A client let in, ready to be served.
+pub(super) struct Arrival {
+    pub stream: Stream,
+    /// Who the client is: the PROXY header's source, or the peer itself.
+    pub client: Peer,
+    /// Who connected: a proxy, or the client itself.
+    pub peer: Peer,
+    /// It passed a PROXY header: bytes may already wait behind it, and no
+    /// new edge will announce them.
+    pub proxied: bool,
+}
+
+pub(super) struct Doors {
+    /// "reactor N: " with `--threads`, so log lines say which one.
+    tag: String,
+    /// Emptied once stopping: new clients are refused.
+    listeners: Vec<Listener>,
+    admission: Arc<Admission>,
+    /// Accepting stopped at `--max-connections`; clients wait in the
+    /// backlog and are accepted as soon as a connection closes anywhere.
+    at_capacity: bool,
+    /// Set while accepting is paused after running out of descriptors.
+    paused_until: Option<Instant>,
+    /// `--proxy-protocol`: connections waiting for their header.
+    proxy: Option<ProxyGate>,
+    /// `--max-connections-per-ip`, shared with the other reactors.
+    per_source: Option<PerSource>,
+    /// Socket options that find vanished peers.
+    dead_peers: DeadPeers,
+}
+
+impl Doors {
+    pub fn new(
+        tag: String,
+        listeners: Vec<Listener>,
+        admission: Arc<Admission>,
+        proxy: Option<ProxyGate>,
+        per_source: Option<PerSource>,
+        dead_peers: DeadPeers,
+    ) -> Doors {
+        Doors {
+            tag,
+            listeners,
+            admission,
+            at_capacity: false,
+            paused_until: None,
+            proxy,
+            per_source,
+            dead_peers,
+        }
     }
 
-    fn accept_from(&mut self, unix: bool) {
+    /// Accepts from every listener until each would block or the
+    /// connection cap is reached; the clients let in join `arrivals`.
+    /// `open`: this reactor's connections, for the log.
+    pub fn accept_all(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        open: usize,
+        summary: &mut Summary,
+        arrivals: &mut Vec<Arrival>,
+    ) {
+        for index in 0..self.listeners.len() {
+            self.accept_from(index, registry, now, open, summary, arrivals);
+        }
+    }
+
+    fn accept_from(
+        &mut self,
+        index: usize,
+        registry: &Registry,
+        now: Instant,
+        open: usize,
+        summary: &mut Summary,
+        arrivals: &mut Vec<Arrival>,
+    ) {
         loop {
-            let listener = if unix { &self.unix_listener } else { &self.listener };
-            let Some(listener) = listener else { return };
             if !self.admission.claim() {
                 if !self.at_capacity {
                     debug!(
@@ -37,11 +114,10 @@ impl<S: Service> Reactor<S> {
                 return;
             }
             self.at_capacity = false;
-            match listener.accept() {
+            match self.listeners[index].accept() {
                 Ok(client) => {
-                    self.accept_paused_until = None;
-                    self.accepted(client);
-                    continue;
+                    self.paused_until = None;
+                    self.let_in(client, registry, now, summary, arrivals);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.admission.release(1);
@@ -49,98 +125,114 @@ impl<S: Service> Reactor<S> {
                 }
                 Err(err) if is_out_of_resources(&err) => {
                     self.admission.release(1);
-                    self.summary.accept_errors += 1;
-                    if self.accept_paused_until.is_none() {
-                        self.summary.accept_backoffs += 1;
+                    summary.accept_errors += 1;
+                    if self.paused_until.is_none() {
+                        summary.accept_backoffs += 1;
                         warn!(
                             "cannot accept: {} ({} open); retrying every {:?}",
                             describe(&err),
-                            plural(self.connections.len() as u64, "connection"),
+                            plural(open as u64, "connection"),
                             ACCEPT_BACKOFF
                         );
                     }
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    self.paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                     return;
                 }
                 // ECONNABORTED and the like concern one client only.
                 Err(err) => {
                     self.admission.release(1);
-                    self.summary.accept_errors += 1;
+                    summary.accept_errors += 1;
                     debug!("accept failed: {}", describe(&err));
                 }
             }
         }
     }
 
-    /// A new client: served at once, or first made to send its PROXY header
+    /// A new client: let in at once, or first made to send its PROXY header
     /// (TCP only: a Unix socket's clients are local processes).
-    fn accepted(&mut self, client: Accepted) {
+    fn let_in(
+        &mut self,
+        client: Accepted,
+        registry: &Registry,
+        now: Instant,
+        summary: &mut Summary,
+        arrivals: &mut Vec<Arrival>,
+    ) {
         let (stream, peer) = match client {
             Accepted::Tcp(stream, peer) if self.proxy.is_some() => (stream, peer),
             Accepted::Tcp(stream, peer) => {
-                return self.serve(Stream::from_tcp(stream), Peer::Ip(peer), Peer::Ip(peer));
+                let arrival = Arrival {
+                    stream: Stream::from_tcp(stream),
+                    client: Peer::Ip(peer),
+                    peer: Peer::Ip(peer),
+                    proxied: false,
+                };
+                return self.arrive(arrival, now, summary, arrivals);
             }
-            Accepted::Unix(stream) => return self.serve(Stream::from_unix(stream), Peer::Local, Peer::Local),
+            Accepted::Unix(stream) => {
+                let arrival = Arrival {
+                    stream: Stream::from_unix(stream),
+                    client: Peer::Local,
+                    peer: Peer::Local,
+                    proxied: false,
+                };
+                return self.arrive(arrival, now, summary, arrivals);
+            }
         };
         let Some(gate) = &mut self.proxy else { return };
         if !gate.trusts(peer.ip()) {
             self.admission.release(1);
-            self.summary.proxy_rejected += 1;
+            summary.proxy_rejected += 1;
             debug!(
                 "{}connection from {peer} closed: not a trusted proxy (--proxy-trust)",
                 self.tag
             );
             return;
         }
-        if let Err(err) = gate.admit(self.poll.registry(), stream, peer, self.now) {
+        if let Err(err) = gate.admit(registry, stream, peer, now) {
             self.admission.release(1);
             debug!("cannot set up connection from {peer}: {}", describe(&err));
         }
     }
 
     /// A connection waiting for its PROXY header has sent something.
-    pub(super) fn on_proxy_readable(&mut self, token: Token) {
+    pub fn on_proxy_readable(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+        summary: &mut Summary,
+        arrivals: &mut Vec<Arrival>,
+    ) {
         let Some(gate) = &mut self.proxy else { return };
-        match gate.on_readable(self.poll.registry(), token) {
+        match gate.on_readable(registry, token) {
             Outcome::Waiting => {}
             Outcome::Rejected(peer, why) => {
                 self.admission.release(1);
-                self.summary.proxy_rejected += 1;
+                summary.proxy_rejected += 1;
                 debug!("{}connection from {peer} closed: {why}", self.tag);
             }
             Outcome::Ready { stream, client, peer } => {
-                self.summary.proxy_accepted += 1;
-                self.serve(Stream::from_tcp(stream), Peer::Ip(client), Peer::Ip(peer));
+                summary.proxy_accepted += 1;
+                let arrival = Arrival {
+                    stream: Stream::from_tcp(stream),
+                    client: Peer::Ip(client),
+                    peer: Peer::Ip(peer),
+                    proxied: true,
+                };
+                self.arrive(arrival, now, summary, arrivals);
             }
         }
     }
 
-    /// PROXY headers that did not come in time.
-    pub(super) fn expire_proxy_headers(&mut self) {
-        let Some(gate) = &mut self.proxy else { return };
-        let timeout = gate.timeout();
-        let mut expired = Vec::new();
-        gate.expire(self.poll.registry(), self.now, &mut expired);
-        self.admission.release(expired.len());
-        for peer in expired {
-            self.summary.proxy_rejected += 1;
-            debug!(
-                "{}connection from {peer} closed: no complete PROXY header within {timeout:?}",
-                self.tag
-            );
-        }
-    }
-
-    fn serve(&mut self, stream: Stream, client: Peer, peer: Peer) {
-        let client_ip = match client {
-            Peer::Ip(addr) => Some(addr.ip()),
-            Peer::Local => None,
-        };
-        if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip)
-            && let Err(say) = per_source.admit(ip, self.now)
+    /// The last check before a client is served: its source's cap, and the
+    /// socket options every echo connection gets.
+    fn arrive(&mut self, arrival: Arrival, now: Instant, summary: &mut Summary, arrivals: &mut Vec<Arrival>) {
+        if let (Some(per_source), Some(ip)) = (&mut self.per_source, ip_of(arrival.client))
+            && let Err(say) = per_source.admit(ip, now)
         {
             self.admission.release(1);
-            self.summary.per_ip_rejected += 1;
+            summary.per_ip_rejected += 1;
             if say {
                 info!(
                     "{}connections from {} over --max-connections-per-ip are closed at accept \
@@ -150,59 +242,100 @@ impl<S: Service> Reactor<S> {
             }
             return;
         }
-        match self.add_connection(stream, client, peer) {
-            Ok(key) => {
-                if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip) {
-                    per_source.opened(key, ip);
-                }
-                if self.proxy.is_some() {
-                    // Bytes may already wait behind a PROXY header: no new
-                    // edge will announce them.
-                    self.drive(key);
-                }
+        if let Peer::Ip(_) = arrival.peer {
+            // Echo traffic is small request/response pairs: Nagle would hold
+            // each reply back for the peer's delayed ACK.
+            let socket = arrival.stream.socket();
+            let options = socket
+                .set_tcp_nodelay(true)
+                .and_then(|()| self.dead_peers.apply(socket));
+            if let Err(err) = options {
+                return self.turned_away(arrival.client, &err);
             }
-            Err(err) => {
-                self.admission.release(1);
-                if let (Some(per_source), Some(ip)) = (&mut self.per_source, client_ip) {
-                    per_source.release(ip);
-                }
-                debug!("cannot set up connection from {client}: {}", describe(&err));
+        }
+        arrivals.push(arrival);
+    }
+
+    /// The arrival now sits at `key` in the reactor's slab.
+    pub fn seated(&mut self, key: usize, arrival: &Arrival) {
+        if let (Some(per_source), Some(ip)) = (&mut self.per_source, ip_of(arrival.client)) {
+            per_source.opened(key, ip);
+        }
+    }
+
+    /// The arrival could not be set up (registering its socket failed).
+    pub fn turned_away(&mut self, client: Peer, err: &io::Error) {
+        self.admission.release(1);
+        if let (Some(per_source), Some(ip)) = (&mut self.per_source, ip_of(client)) {
+            per_source.release(ip);
+        }
+        debug!("cannot set up connection from {client}: {}", describe(err));
+    }
+
+    /// The connection seated at `key` closed: its place is free again,
+    /// here and for every other reactor.
+    pub fn left(&mut self, key: usize) {
+        self.admission.release(1);
+        if let Some(per_source) = &mut self.per_source {
+            per_source.closed(key);
+        }
+    }
+
+    /// PROXY headers that did not come in time.
+    pub fn expire(&mut self, registry: &Registry, now: Instant, summary: &mut Summary) {
+        let Some(gate) = &mut self.proxy else { return };
+        let timeout = gate.timeout();
+        let mut expired = Vec::new();
+        gate.expire(registry, now, &mut expired);
+        self.admission.release(expired.len());
+        for peer in expired {
+            summary.proxy_rejected += 1;
+            debug!(
+                "{}connection from {peer} closed: no complete PROXY header within {timeout:?}",
+                self.tag
+            );
+        }
+    }
+
+    /// Accepting should be tried again: the back-off passed, or a place
+    /// freed up under the cap.
+    pub fn should_retry(&self, now: Instant) -> bool {
+        self.paused_until.is_some_and(|until| now >= until) || (self.at_capacity && self.admission.has_room())
+    }
+
+    /// Stops accepting for good (a graceful stop): the listeners go, and
+    /// so do the connections still waiting for their PROXY header.
+    pub fn close(&mut self, registry: &Registry) {
+        for mut listener in self.listeners.drain(..) {
+            let _ = registry.deregister(&mut listener);
+        }
+        if let Some(gate) = &mut self.proxy {
+            let closed = gate.close_all(registry);
+            self.admission.release(closed);
+            if closed > 0 {
+                debug!(
+                    "{}closed {closed} connections still waiting for their PROXY header",
+                    self.tag
+                );
             }
         }
     }
 
-    fn add_connection(&mut self, mut stream: Stream, client: Peer, peer: Peer) -> io::Result<usize> {
-        if let Peer::Ip(_) = peer {
-            // Echo traffic is small request/response pairs: Nagle would hold
-            // each reply back for the peer's delayed ACK.
-            stream.socket().set_tcp_nodelay(true)?;
-            self.dead_peers.apply(stream.socket())?;
-        }
-        let entry = self.connections.vacant_entry();
-        let key = entry.key();
-        // Registered once for both directions: no epoll_ctl per message.
-        self.poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE)?;
-        if log::log_enabled!(log::Level::Debug) {
-            // As seed 002's server prints both ends; getsockname only when asked for.
-            let local = stream.local_name();
-            let via = if client == peer {
-                String::new()
-            } else {
-                format!(" via {peer}")
-            };
-            debug!("{}connection {key} from {client}{via} to {local}", self.tag);
-        }
-        entry.insert(self.service.open(stream));
-        if let Some(idle) = &mut self.idle {
-            idle.opened(key, self.now);
-        }
-        if let Some(handshakes) = &mut self.handshakes {
-            handshakes.opened(key, self.now);
-        }
-        self.summary.connections += 1;
-        Ok(key)
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let proxy = self.proxy.as_ref().and_then(ProxyGate::next_deadline);
+        [self.paused_until, proxy].into_iter().flatten().min()
+    }
+
+    /// Connections waiting for their PROXY header, for the figures.
+    pub fn proxy_waiting(&self) -> usize {
+        self.proxy.as_ref().map_or(0, ProxyGate::len)
+    }
+}
+
+fn ip_of(client: Peer) -> Option<IpAddr> {
+    match client {
+        Peer::Ip(addr) => Some(addr.ip()),
+        Peer::Local => None,
     }
 }
 

@@ -16,12 +16,6 @@
 
 use std::time::{Duration, Instant};
 
-use log::{debug, info};
-
-use super::reactor::Reactor;
-use super::stats::plural;
-use crate::service::Service;
-
 pub struct Drain {
     /// When the busy connections are cut off.
     pub deadline: Instant,
@@ -88,40 +82,17 @@ impl Drain {
     }
 }
 
-impl<S: Service> Reactor<S> {
-    /// First stop signal: refuse new clients; from now on connections are
-    /// closed once quiet (see [`super::drain`]).
-    pub(super) fn begin_drain(&mut self) {
-        for mut listener in [self.listener.take(), self.unix_listener.take()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        if let Some(gate) = &mut self.proxy {
-            let closed = gate.close_all(self.poll.registry());
-            self.admission.release(closed);
-            if closed > 0 {
-                debug!(
-                    "{}closed {closed} connections still waiting for their PROXY header",
-                    self.tag
-                );
-            }
-        }
-        let key_bound = self.connections.iter().map(|(key, _)| key + 1).max().unwrap_or(0);
-        self.drain = Some(Drain::begin(
-            self.now,
-            self.shutdown_timeout,
-            self.drain_quiet,
-            key_bound,
-        ));
-        info!(
-            "{}stopping: no new connections; {} open, each closed once its client is quiet for {:?}, busy ones served for up to {:?}",
-            self.tag,
-            plural(self.connections.len() as u64, "connection"),
-            self.drain_quiet,
-            self.shutdown_timeout
-        );
+/// How a graceful stop goes: `--shutdown-timeout` and `--drain-quiet`.
+#[derive(Debug, Clone, Copy)]
+pub struct DrainPolicy {
+    pub timeout: Duration,
+    pub quiet_after: Duration,
+}
+
+impl DrainPolicy {
+    /// Starts stopping at `now`; `key_bound` is above every open slab key.
+    pub fn begin(&self, now: Instant, key_bound: usize) -> Drain {
+        Drain::begin(now, self.timeout, self.quiet_after, key_bound)
     }
 }
 

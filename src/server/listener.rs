@@ -11,7 +11,7 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Interest, Poll};
 
 use super::shutdown::ShutdownSignals;
-use super::tokens::{LISTENER, SIGNALS, UDP, UNIX_LISTENER};
+use super::tokens::{self, SIGNALS, UDP};
 use crate::transport::Listener;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -57,13 +57,13 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// One reactor's own pieces: its poll, its listener, its signal pipe.
+/// One reactor's own pieces: its poll, its listeners, its signal pipe.
 pub struct Bound {
     pub(super) poll: Poll,
-    /// `None` with `--udp-only`.
-    pub(super) listener: Option<Listener>,
-    /// `--unix PATH`: a copy of the one Unix listener (every reactor polls it).
-    pub(super) unix: Option<Listener>,
+    /// Where echo clients connect, each under `tokens::listener(index)`:
+    /// TCP (none with `--udp-only`), then with `--unix PATH` a copy of the
+    /// one Unix listener (every reactor polls it).
+    pub(super) listeners: Vec<Listener>,
     pub(super) udp: Option<UdpSocket>,
     pub(super) signals: ShutdownSignals,
 }
@@ -71,17 +71,14 @@ pub struct Bound {
 impl Bound {
     pub fn new(
         listener: Option<TcpListener>,
-        mut unix: Option<Listener>,
+        unix: Option<Listener>,
         mut udp: Option<UdpSocket>,
     ) -> io::Result<Bound> {
         let poll = Poll::new()?;
-        let mut listener = listener.map(Listener::Tcp);
-        if let Some(listener) = &mut listener {
-            poll.registry().register(listener, LISTENER, Interest::READABLE)?;
-        }
-        if let Some(unix) = &mut unix {
+        let mut listeners: Vec<Listener> = listener.map(Listener::Tcp).into_iter().chain(unix).collect();
+        for (index, listener) in listeners.iter_mut().enumerate() {
             poll.registry()
-                .register(unix, UNIX_LISTENER, Interest::READABLE)?;
+                .register(listener, tokens::listener(index), Interest::READABLE)?;
         }
         if let Some(udp) = &mut udp {
             poll.registry().register(udp, UDP, Interest::READABLE)?;
@@ -90,15 +87,15 @@ impl Bound {
         let signals = ShutdownSignals::register(poll.registry(), SIGNALS)?;
         Ok(Bound {
             poll,
-            listener,
-            unix,
+            listeners,
             udp,
             signals,
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match (self.listener.as_ref().and_then(Listener::tcp_addr), &self.udp) {
+        let tcp = self.listeners.iter().find_map(Listener::tcp_addr);
+        match (tcp, &self.udp) {
             (Some(addr), _) => addr,
             (None, Some(udp)) => udp.local_addr(),
             (None, None) => Err(io::Error::other("nothing bound")),

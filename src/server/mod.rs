@@ -13,6 +13,7 @@ mod admission;
 mod config;
 mod deadlines;
 mod drain;
+mod figures;
 mod handshake;
 mod idle;
 mod limits;
@@ -22,6 +23,7 @@ pub mod proxy;
 mod reactor;
 mod shutdown;
 mod stats;
+mod timers;
 mod tokens;
 
 use std::io;

@@ -15,42 +15,32 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::transport::Listener;
 use log::{debug, info};
-use mio::{Events, Poll, Token};
+use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use super::accept::{Arrival, Doors};
 use super::admission::Admission;
 use super::config::Config;
-use super::drain::Drain;
-use super::handshake::HandshakeTimer;
-use super::idle::IdleTimer;
-use super::limits::{DeadPeers, PerSource};
+use super::drain::{Drain, DrainPolicy};
+use super::figures::Figures;
+use super::limits::PerSource;
 use super::listener::Bound;
 use super::metrics::MetricsEndpoint;
 use super::proxy::ProxyGate;
 use super::shutdown::ShutdownSignals;
-use super::stats::{Closed, Levels, StatsBoard, StatsReporter, Summary, plural};
+use super::stats::{Closed, StatsBoard, StatsReporter, Summary, plural};
+use super::timers::{Due, Timers};
+use super::tokens::{self, SIGNALS, UDP, WAKE};
 use crate::error::describe;
-use crate::service::{Progress, Readiness, Service, Transferred};
+use crate::service::{Progress, Service, Transferred};
+use crate::transport::readiness::Readiness;
 use crate::udp::echo::UdpEcho;
 use crate::udp::guard::{Guard, local_broadcasts};
-
-use super::tokens::{self, LISTENER, SIGNALS, UDP, UNIX_LISTENER, WAKE};
-
-/// How long to stop accepting after the process or system ran out of file
-/// descriptors or memory: long enough not to spin, short enough that clients
-/// in the backlog are picked up soon after something frees up.
-pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How long `--busy-poll` keeps spinning without events before it sleeps
 /// again: a busy server never sleeps, an idle one gives its core back.
 const BUSY_POLL_SPIN: Duration = Duration::from_millis(50);
-
-/// How often a reactor hands its figures to the board: fresh enough for a
-/// stats line or a scrape, rare enough that counting the pending bytes of
-/// every connection costs nothing that matters.
-const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// What a reactor is built from besides its service.
 pub struct Setup<'a> {
@@ -72,56 +62,41 @@ pub struct Setup<'a> {
 
 pub struct Reactor<S: Service> {
     /// "reactor N: " with `--threads`, so log lines say which one.
-    pub(super) tag: String,
-    pub(super) poll: Poll,
-    /// `None` once stopping: new clients are refused.
-    pub(super) listener: Option<Listener>,
-    /// `--unix PATH`; `None` once stopping, as `listener`.
-    pub(super) unix_listener: Option<Listener>,
-    pub(super) signals: ShutdownSignals,
-    pub(super) service: S,
-    pub(super) connections: Slab<S::Connection>,
-    pub(super) admission: Arc<Admission>,
-    /// Accepting stopped at `--max-connections`; clients wait in the
-    /// backlog and are accepted as soon as a connection closes anywhere.
-    pub(super) at_capacity: bool,
-    /// Set while accepting is paused after running out of descriptors.
-    pub(super) accept_paused_until: Option<Instant>,
-    pub(super) idle: Option<IdleTimer>,
-    /// `--tls-handshake-timeout`, for a service with handshakes.
-    pub(super) handshakes: Option<HandshakeTimer>,
-    /// `--proxy-protocol`: connections waiting for their header.
-    pub(super) proxy: Option<ProxyGate>,
-    /// Socket options that find vanished peers.
-    pub(super) dead_peers: DeadPeers,
-    pub(super) per_source: Option<PerSource>,
-    pub(super) metrics: Option<MetricsEndpoint>,
-    /// `--udp`: this reactor's UDP echo socket.
-    pub(super) udp: Option<UdpEcho>,
-    pub(super) board: Option<(StatsBoard, usize)>,
-    pub(super) stats: Option<StatsReporter>,
-    pub(super) shutdown_timeout: Duration,
-    pub(super) drain_quiet: Duration,
+    tag: String,
+    poll: Poll,
+    signals: ShutdownSignals,
+    service: S,
+    connections: Slab<S::Connection>,
+    /// Accepting, the limits and the PROXY gate.
+    doors: Doors,
+    /// Idle and handshake timeouts.
+    timers: Timers,
+    figures: Figures,
+    drain_policy: DrainPolicy,
     /// Set by the first stop signal.
-    pub(super) drain: Option<Drain>,
+    drain: Option<Drain>,
+    /// `--udp`: this reactor's UDP echo socket.
+    udp: Option<UdpEcho>,
+    /// `--metrics-addr`, on the first reactor.
+    metrics: Option<MetricsEndpoint>,
+    /// Clients the doors let in this turn, kept to reuse the allocation.
+    arrivals: Vec<Arrival>,
     /// Connections that hit their budget with bytes possibly left unread.
-    pub(super) yielded: Vec<usize>,
+    yielded: Vec<usize>,
     /// The previous turn's `yielded`, kept to reuse its allocation.
-    pub(super) yielded_now: Vec<usize>,
+    yielded_now: Vec<usize>,
     /// Connections a service dropped while driving another one.
-    pub(super) casualties: Vec<(usize, String)>,
-    /// Connections whose idle timeout passed, or that fell quiet while stopping.
-    pub(super) expired: Vec<usize>,
+    casualties: Vec<(usize, String)>,
+    /// Connections whose time ran out this turn.
+    due: Vec<(usize, Due)>,
+    /// Connections that fell quiet while stopping.
+    quiet: Vec<usize>,
     /// The time after the last poll: timers need no more precision.
-    pub(super) now: Instant,
+    now: Instant,
     /// `--busy-poll`: poll without sleeping until this long passes without events.
-    pub(super) busy_poll: Option<Duration>,
+    busy_poll: Option<Duration>,
     /// When the last poll returned events, for the busy-poll spin.
-    pub(super) last_busy: Instant,
-    pub(super) summary: Summary,
-    /// When the figures were last handed to the board, and what they were
-    /// (counts and active connections).
-    pub(super) published: (Instant, Summary, usize),
+    last_busy: Instant,
 }
 
 impl<S: Service> Reactor<S> {
@@ -137,11 +112,20 @@ impl<S: Service> Reactor<S> {
             per_source,
             metrics,
         } = setup;
+        let tag = tag.map_or_else(String::new, |id| format!("reactor {id}: "));
+        let proxy = config.proxy.clone().map(ProxyGate::new);
+        let handshake_timeout = S::HANDSHAKES.then_some(config.tls_handshake_timeout);
         Reactor {
-            tag: tag.map_or_else(String::new, |id| format!("reactor {id}: ")),
+            doors: Doors::new(
+                tag.clone(),
+                bound.listeners,
+                admission,
+                proxy,
+                per_source,
+                config.dead_peers,
+            ),
+            tag,
             poll: bound.poll,
-            listener: bound.listener,
-            unix_listener: bound.unix,
             udp: bound.udp.zip(config.udp).map(|(socket, udp)| {
                 // Each source address reaches one reactor (udp::bind_group):
                 // each guards its share of the table.
@@ -151,29 +135,23 @@ impl<S: Service> Reactor<S> {
             signals: bound.signals,
             service,
             connections: Slab::new(),
-            admission,
-            at_capacity: false,
-            accept_paused_until: None,
-            idle: config.idle_timeout.map(|timeout| IdleTimer::new(timeout, now)),
-            handshakes: S::HANDSHAKES.then(|| HandshakeTimer::new(config.tls_handshake_timeout)),
-            proxy: config.proxy.clone().map(ProxyGate::new),
-            dead_peers: config.dead_peers,
-            per_source,
-            metrics,
-            board,
-            stats: reporter,
-            shutdown_timeout: config.shutdown_timeout,
-            drain_quiet: config.drain_quiet,
+            timers: Timers::new(config.idle_timeout, handshake_timeout, now),
+            figures: Figures::new(board, reporter, now),
+            drain_policy: DrainPolicy {
+                timeout: config.shutdown_timeout,
+                quiet_after: config.drain_quiet,
+            },
             drain: None,
+            metrics,
+            arrivals: Vec::new(),
             yielded: Vec::new(),
             yielded_now: Vec::new(),
             casualties: Vec::new(),
-            expired: Vec::new(),
+            due: Vec::new(),
+            quiet: Vec::new(),
             now,
             busy_poll: config.busy_poll.then_some(BUSY_POLL_SPIN),
             last_busy: now,
-            summary: Summary::default(),
-            published: (now, Summary::default(), 0),
         }
     }
 
@@ -199,7 +177,7 @@ impl<S: Service> Reactor<S> {
             let mut stop_now = false;
             for event in events.iter() {
                 match event.token() {
-                    LISTENER | UNIX_LISTENER => self.accept_all(),
+                    token if tokens::is_listener(token) => self.accept_all(),
                     UDP => self.echo_datagrams(),
                     SIGNALS if self.signals.received() => {
                         if self.drain.is_some() {
@@ -214,7 +192,13 @@ impl<S: Service> Reactor<S> {
                         }
                     }
                     SIGNALS | WAKE => {}
-                    token if tokens::is_proxy_waiting(token) => self.on_proxy_readable(token),
+                    token if tokens::is_proxy_waiting(token) => {
+                        let summary = &mut self.figures.summary;
+                        let registry = self.poll.registry();
+                        self.doors
+                            .on_proxy_readable(registry, token, self.now, summary, &mut self.arrivals);
+                        self.seat_arrivals();
+                    }
                     tokens::METRICS_LISTENER => {
                         if let Some(endpoint) = &mut self.metrics {
                             endpoint.accept_all(self.poll.registry(), self.now);
@@ -260,104 +244,138 @@ impl<S: Service> Reactor<S> {
         if let Some(udp) = &mut self.udp {
             udp.flush_log(None);
         }
-        self.summary.log_stopped(&self.tag, self.udp.is_some());
+        let summary = &mut self.figures.summary;
+        summary.log_stopped(&self.tag, self.udp.is_some());
         // Dropping the reactor closes whatever connections remain.
-        self.summary.closed[Closed::Shutdown as usize] += self.connections.len() as u64;
+        summary.closed[Closed::Shutdown as usize] += self.connections.len() as u64;
         self.publish(true);
-        Ok(self.summary)
+        Ok(self.figures.summary)
     }
 
     fn run_timers(&mut self) {
-        self.expire_proxy_headers();
+        self.doors
+            .expire(self.poll.registry(), self.now, &mut self.figures.summary);
         if let Some(udp) = &mut self.udp {
             udp.flush_log(Some(self.now));
         }
         if let Some(endpoint) = &mut self.metrics {
             endpoint.expire(self.poll.registry(), self.now);
         }
-        if self.accept_paused_until.is_some_and(|until| self.now >= until)
-            || (self.at_capacity && self.admission.has_room())
-        {
+        if self.doors.should_retry(self.now) {
             self.accept_all();
         }
-        if let Some(idle) = &mut self.idle {
-            idle.expire(self.now, &mut self.expired);
-            let mut expired = std::mem::take(&mut self.expired);
-            for key in expired.drain(..) {
-                self.close(key, Closed::IdleTimeout, "idle timeout");
-            }
-            self.expired = expired;
-        }
-        if let Some(handshakes) = &mut self.handshakes {
-            let timeout = handshakes.timeout();
-            handshakes.expire(self.now, &mut self.expired);
-            let mut expired = std::mem::take(&mut self.expired);
-            for key in expired.drain(..) {
-                if self.connections.get(key).is_some_and(S::handshaking) {
-                    let why = format!("handshake not done within {timeout:?}");
-                    self.close(key, Closed::IdleTimeout, &why);
+        self.timers.expire(self.now, &mut self.due);
+        let mut due = std::mem::take(&mut self.due);
+        for (key, why) in due.drain(..) {
+            match why {
+                Due::Idle => self.close(key, Closed::IdleTimeout, "idle timeout"),
+                Due::Handshake(timeout) => {
+                    if self.connections.get(key).is_some_and(S::handshaking) {
+                        let why = format!("handshake not done within {timeout:?}");
+                        self.close(key, Closed::IdleTimeout, &why);
+                    }
                 }
             }
-            self.expired = expired;
         }
+        self.due = due;
         if let Some(drain) = &mut self.drain {
             let open = self
                 .connections
                 .iter()
                 .map(|(key, conn)| (key, S::is_quiet(conn)));
-            drain.sweep(self.now, open, &mut self.expired);
-            let mut quiet = std::mem::take(&mut self.expired);
+            drain.sweep(self.now, open, &mut self.quiet);
+            let mut quiet = std::mem::take(&mut self.quiet);
             for key in quiet.drain(..) {
                 self.close(key, Closed::Shutdown, "quiet at shutdown");
             }
-            self.expired = quiet;
+            self.quiet = quiet;
         }
         self.publish(false);
-        if let Some(stats) = &mut self.stats {
-            stats.tick(self.now);
+        self.figures.tick(self.now);
+    }
+
+    /// Accepts what waits on the listeners, and serves it.
+    fn accept_all(&mut self) {
+        let open = self.connections.len();
+        let summary = &mut self.figures.summary;
+        self.doors
+            .accept_all(self.poll.registry(), self.now, open, summary, &mut self.arrivals);
+        self.seat_arrivals();
+    }
+
+    /// Gives each client the doors let in its place in the slab.
+    fn seat_arrivals(&mut self) {
+        let mut arrivals = std::mem::take(&mut self.arrivals);
+        for mut arrival in arrivals.drain(..) {
+            let entry = self.connections.vacant_entry();
+            let key = entry.key();
+            // Registered once for both directions: no epoll_ctl per message.
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(err) = self
+                .poll
+                .registry()
+                .register(&mut arrival.stream, Token(key), interest)
+            {
+                self.doors.turned_away(arrival.client, &err);
+                continue;
+            }
+            if log::log_enabled!(log::Level::Debug) {
+                // As seed 002's server prints both ends; getsockname only when asked for.
+                let local = arrival.stream.local_name();
+                let via = if arrival.client == arrival.peer {
+                    String::new()
+                } else {
+                    format!(" via {}", arrival.peer)
+                };
+                debug!(
+                    "{}connection {key} from {}{via} to {local}",
+                    self.tag, arrival.client
+                );
+            }
+            self.doors.seated(key, &arrival);
+            self.timers.opened(key, self.now);
+            self.figures.summary.connections += 1;
+            let proxied = arrival.proxied;
+            entry.insert(self.service.open(arrival.stream));
+            if proxied {
+                // Bytes may already wait behind the PROXY header: no new
+                // edge will announce them.
+                self.drive(key);
+            }
         }
+        self.arrivals = arrivals;
+    }
+
+    /// First stop signal: refuse new clients; from now on connections are
+    /// closed once quiet (see [`super::drain`]).
+    fn begin_drain(&mut self) {
+        self.doors.close(self.poll.registry());
+        let key_bound = self.connections.iter().map(|(key, _)| key + 1).max().unwrap_or(0);
+        self.drain = Some(self.drain_policy.begin(self.now, key_bound));
+        info!(
+            "{}stopping: no new connections; {} open, each closed once its client is quiet for {:?}, busy ones served for up to {:?}",
+            self.tag,
+            plural(self.connections.len() as u64, "connection"),
+            self.drain_policy.quiet_after,
+            self.drain_policy.timeout
+        );
     }
 
     /// Answers the datagrams waiting on the UDP socket (a budget's worth).
     fn echo_datagrams(&mut self) {
         if let Some(udp) = &mut self.udp {
             udp.on_readable(self.now);
-            self.summary.udp = udp.counts();
+            self.figures.summary.udp = udp.counts();
         }
     }
 
-    /// Hands this reactor's figures to the board (for the stats line and
-    /// the metrics), at most every [`PUBLISH_EVERY`] unless `now` is set.
-    fn publish(&mut self, now: bool) {
-        if self.board.is_none() || (!now && self.now < self.published.0 + PUBLISH_EVERY) {
-            return;
-        }
-        self.published = (self.now, self.summary, self.connections.len());
-        if let Some((board, slot)) = &self.board {
-            let levels = Levels {
-                active: self.connections.len() as u64,
-                // Counted when published, not tracked per write: a
-                // broadcast fills every client's queue from one read.
-                pending_bytes: self
-                    .connections
-                    .iter()
-                    .map(|(_, conn)| S::owed(conn) as u64)
-                    .sum(),
-                proxy_waiting: self.proxy.as_ref().map_or(0, |gate| gate.len() as u64),
-            };
-            board.publish(*slot, levels, self.summary);
-        }
-    }
-
-    /// When figures the board has not seen must be published: a reactor
-    /// that falls idle would otherwise keep its last changes to itself.
-    fn unpublished_since(&self) -> Option<Instant> {
-        // Without a board (no stats line, no metrics) nothing is compared:
-        // this runs on every turn of the loop.
-        self.board.as_ref()?;
-        let (at, summary, active) = self.published;
-        let changed = summary != self.summary || active != self.connections.len();
-        changed.then_some(at + PUBLISH_EVERY)
+    /// Hands this reactor's figures to the board (see [`Figures::publish`]).
+    fn publish(&mut self, force: bool) {
+        let connections = &self.connections;
+        let pending = || connections.iter().map(|(_, conn)| S::owed(conn) as u64).sum();
+        let proxy_waiting = self.doors.proxy_waiting();
+        self.figures
+            .publish(self.now, force, connections.len(), pending, proxy_waiting);
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
@@ -372,32 +390,28 @@ impl<S: Service> Reactor<S> {
             return Some(Duration::ZERO);
         }
         let deadlines = [
-            self.accept_paused_until,
-            self.idle.as_ref().and_then(IdleTimer::next_deadline),
-            self.handshakes.as_ref().and_then(HandshakeTimer::next_deadline),
-            self.stats.as_ref().map(StatsReporter::next_deadline),
-            self.proxy.as_ref().and_then(ProxyGate::next_deadline),
+            self.doors.next_deadline(),
+            self.timers.next_deadline(),
+            self.figures.next_deadline(self.connections.len()),
             self.metrics.as_ref().and_then(MetricsEndpoint::next_deadline),
             self.udp.as_ref().and_then(UdpEcho::next_log_deadline),
             self.drain.as_ref().map(Drain::next_deadline),
-            self.unpublished_since(),
         ];
         let earliest = deadlines.into_iter().flatten().min()?;
         Some(earliest.saturating_duration_since(Instant::now()))
     }
 
-    pub(super) fn drive(&mut self, key: usize) {
+    fn drive(&mut self, key: usize) {
         let mut moved = Transferred::default();
         let progress = self.service.drive(key, &mut self.connections, &mut moved);
-        self.summary.read_pauses += u64::from(moved.paused);
-        self.summary.bytes_read += moved.read;
-        self.summary.bytes_written += moved.written;
+        let summary = &mut self.figures.summary;
+        summary.read_pauses += u64::from(moved.paused);
+        summary.bytes_read += moved.read;
+        summary.bytes_written += moved.written;
         let heard = moved.read > 0 || moved.received;
         if heard || moved.written > 0 {
             log::trace!("connection {key}: read {}, wrote {}", moved.read, moved.written);
-            if let Some(idle) = &mut self.idle {
-                idle.touched(key, self.now);
-            }
+            self.timers.touched(key, self.now);
             if let Some(drain) = self.drain.as_mut().filter(|_| heard) {
                 drain.heard(key, self.now);
             }
@@ -409,7 +423,7 @@ impl<S: Service> Reactor<S> {
             Progress::Failed(err) if err.kind() == io::ErrorKind::TimedOut => {
                 // The kernel gave up on the peer: keepalive probes or sent
                 // data went unanswered (--keepalive, --user-timeout).
-                self.summary.dead_peers += 1;
+                self.figures.summary.dead_peers += 1;
                 info!(
                     "{}connection {key}: the peer stopped answering ({}), closed",
                     self.tag,
@@ -425,11 +439,11 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    pub(super) fn close(&mut self, key: usize, reason: Closed, why: &str) {
+    fn close(&mut self, key: usize, reason: Closed, why: &str) {
         let Some(mut conn) = self.connections.try_remove(key) else {
             return;
         };
-        self.summary.count_close(reason);
+        self.figures.summary.count_close(reason);
         if matches!(reason, Closed::Shutdown | Closed::IdleTimeout) {
             S::farewell(&mut conn);
         }
@@ -438,16 +452,8 @@ impl<S: Service> Reactor<S> {
         if let Err(err) = self.poll.registry().deregister(S::stream(&mut conn)) {
             debug!("connection {key}: deregister failed: {}", describe(&err));
         }
-        if let Some(idle) = &mut self.idle {
-            idle.closed(key);
-        }
-        if let Some(handshakes) = &mut self.handshakes {
-            handshakes.closed(key);
-        }
-        self.admission.release(1);
-        if let Some(per_source) = &mut self.per_source {
-            per_source.closed(key);
-        }
+        self.timers.closed(key);
+        self.doors.left(key);
         // Closed before it is said to be (tests count descriptors on the word).
         drop(conn);
         debug!("{}connection {key} closed: {why}", self.tag);

@@ -10,18 +10,30 @@
 
 use mio::Token;
 
-/// The TCP listener.
-pub const LISTENER: Token = Token(usize::MAX);
 /// SIGINT, SIGTERM and SIGHUP, through signal-hook-mio's pipe.
-pub const SIGNALS: Token = Token(usize::MAX - 1);
+pub const SIGNALS: Token = Token(usize::MAX);
 /// The metrics endpoint's listener (`--metrics-addr`).
-pub const METRICS_LISTENER: Token = Token(usize::MAX - 2);
+pub const METRICS_LISTENER: Token = Token(usize::MAX - 1);
 /// The UDP echo socket (`--udp`).
-pub const UDP: Token = Token(usize::MAX - 3);
-/// The Unix listener (`--unix`).
-pub const UNIX_LISTENER: Token = Token(usize::MAX - 4);
+pub const UDP: Token = Token(usize::MAX - 2);
 /// Another reactor freed a place under `--max-connections`.
-pub const WAKE: Token = Token(usize::MAX - 5);
+pub const WAKE: Token = Token(usize::MAX - 3);
+
+/// The listeners of echo connections (TCP, Unix), in the reactor's list:
+/// the 8 tokens below the other single sockets.
+const LISTENERS: usize = 8;
+const FIRST_LISTENER: usize = usize::MAX - 8;
+
+/// The token of the listener at `index` in the reactor's list.
+pub fn listener(index: usize) -> Token {
+    assert!(index < LISTENERS, "at most {LISTENERS} listeners per reactor");
+    Token(FIRST_LISTENER - index)
+}
+
+/// Whether `token` is one of the listeners'.
+pub fn is_listener(token: Token) -> bool {
+    (FIRST_LISTENER + 1 - LISTENERS..=FIRST_LISTENER).contains(&token.0)
+}
 
 /// Below the single sockets: the top 16 tokens are theirs.
 const SINGLES: usize = usize::MAX - 15;
@@ -47,10 +59,17 @@ mod tests {
 
     #[test]
     fn the_ranges_and_the_single_tokens_never_meet() {
-        let singles = [LISTENER, SIGNALS, METRICS_LISTENER, UDP, UNIX_LISTENER, WAKE];
+        let mut singles = vec![SIGNALS, METRICS_LISTENER, UDP, WAKE];
+        singles.extend((0..LISTENERS).map(listener));
+        assert!(is_listener(listener(0)) && is_listener(listener(LISTENERS - 1)));
+        assert!(!is_listener(WAKE) && !is_listener(Token(FIRST_LISTENER - LISTENERS)));
         for (i, a) in singles.iter().enumerate() {
             assert!(a.0 >= SINGLES, "{a:?} is below the single tokens");
             assert!(!is_proxy_waiting(*a) && !is_scraper(*a), "{a:?}");
+            assert_eq!(
+                is_listener(*a),
+                !matches!(*a, SIGNALS | METRICS_LISTENER | UDP | WAKE)
+            );
             for b in &singles[i + 1..] {
                 assert_ne!(a, b);
             }

@@ -18,7 +18,7 @@
 //! while its own queue is over half the limit, and resumes as it drains.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io;
 use std::rc::Rc;
 
 use crate::transport::Stream;
@@ -26,8 +26,8 @@ use log::info;
 use slab::Slab;
 
 use crate::error::describe;
-use crate::service::connection::write_until_short;
-use crate::service::{Progress, Readiness, Service, Transferred};
+use crate::service::{Progress, Service, Transferred};
+use crate::transport::readiness::{Hints, Readiness, Received};
 
 /// What one queued chunk costs beyond its payload: the queue's slot (a fat
 /// pointer) and the `Rc`'s two counts, charged to every queue holding it.
@@ -89,9 +89,7 @@ pub struct Subscriber {
     front_written: usize,
     /// Unwritten bytes in `queue`, checked against the limit.
     queued_bytes: usize,
-    read_ready: bool,
-    write_ready: bool,
-    hang_up: bool,
+    hints: Hints,
     /// The client sent EOF: its sending side is over, it still receives.
     read_closed: bool,
     /// The client's socket is closed both ways: nothing can reach it.
@@ -107,9 +105,7 @@ impl Subscriber {
             queue: VecDeque::new(),
             front_written: 0,
             queued_bytes: 0,
-            read_ready: true,
-            write_ready: true,
-            hang_up: false,
+            hints: Hints::default(),
             read_closed: false,
             gone: false,
             doomed: false,
@@ -124,7 +120,7 @@ impl Subscriber {
     /// Writes `chunk` now if nothing is queued before it, queues the rest.
     fn deliver(&mut self, chunk: &Rc<[u8]>, moved: &mut Transferred) -> io::Result<()> {
         let mut written = 0;
-        if self.queue.is_empty() && self.write_ready {
+        if self.queue.is_empty() && self.hints.writable() {
             written = self.write_some(chunk)?;
             moved.written += written as u64;
             if written == chunk.len() {
@@ -141,7 +137,7 @@ impl Subscriber {
 
     /// Writes queued chunks until the socket is full or the queue empty.
     fn flush(&mut self, moved: &mut Transferred) -> io::Result<()> {
-        while self.write_ready {
+        while self.hints.writable() {
             let Some(front) = self.queue.front().cloned() else {
                 break;
             };
@@ -157,9 +153,8 @@ impl Subscriber {
         Ok(())
     }
 
-    /// One pass of writes; clears `write_ready` when the socket is full.
     fn write_some(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        write_until_short(&mut self.stream, bytes, &mut self.write_ready)
+        self.hints.write(&mut self.stream, bytes)
     }
 
     fn drop_queue(&mut self) {
@@ -181,9 +176,7 @@ impl Service for BroadcastService {
     }
 
     fn on_readiness(connection: &mut Subscriber, readiness: Readiness) {
-        connection.read_ready |= readiness.readable || readiness.hang_up;
-        connection.write_ready |= readiness.writable || readiness.hang_up;
-        connection.hang_up |= readiness.hang_up;
+        connection.hints.on(readiness);
         connection.gone |= readiness.write_closed;
     }
 
@@ -195,7 +188,7 @@ impl Service for BroadcastService {
         // A client that half-closed sends nothing more: with its queue empty
         // it is owed nothing, even if it died since (no reset comes back
         // until something is written to it).
-        connection.queue.is_empty() && (!connection.read_ready || connection.read_closed)
+        connection.queue.is_empty() && (!connection.hints.readable() || connection.read_closed)
     }
 
     fn drive(&mut self, key: usize, connections: &mut Slab<Subscriber>, moved: &mut Transferred) -> Progress {
@@ -211,11 +204,11 @@ impl Service for BroadcastService {
         let mut read_this_call = 0;
         loop {
             let subscriber = &mut connections[key];
-            if subscriber.doomed || subscriber.read_closed || !subscriber.read_ready {
+            if subscriber.doomed || subscriber.read_closed || !subscriber.hints.readable() {
                 break;
             }
             if subscriber.queue_cost() > self.max_pending / 2 {
-                // Paced by its own copy; `read_ready` stays set, so the next
+                // Paced by its own copy; the readable hint stays set, so the next
                 // drive (a writable edge as the queue drains) reads on.
                 moved.paused = true;
                 break;
@@ -223,22 +216,18 @@ impl Service for BroadcastService {
             if read_this_call >= self.budget {
                 return Progress::Yielded;
             }
-            match subscriber.stream.read(&mut self.scratch) {
-                Ok(0) => {
+            match subscriber.hints.read(&mut subscriber.stream, &mut self.scratch) {
+                Ok(Received::Eof) => {
                     subscriber.read_closed = true;
                     log::debug!("connection {key} finished sending; it still receives");
                 }
-                Ok(n) => {
+                Ok(Received::Bytes(n)) => {
                     read_this_call += n;
                     moved.read += n as u64;
-                    if n < self.scratch.len() && !subscriber.hang_up {
-                        subscriber.read_ready = false;
-                    }
                     let chunk: Rc<[u8]> = Rc::from(&self.scratch[..n]);
                     self.fan_out(&chunk, connections, moved);
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => subscriber.read_ready = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Received::Nothing) => {}
                 Err(err) => return Progress::Failed(err),
             }
         }

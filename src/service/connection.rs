@@ -5,15 +5,14 @@
 //! drive it through fakes that return partial writes and `WouldBlock` at
 //! random; the server uses it with [`mio::net::TcpStream`].
 //!
-//! Readiness from mio is edge-triggered, so the connection keeps two hints,
-//! `read_ready` and `write_ready`, that an event sets and only the socket
-//! itself clears (by `WouldBlock`, or by a short read or write: for a stream
-//! socket epoll(7) guarantees a new edge once more data or room arrives).
+//! Readiness from mio is edge-triggered: the connection keeps its socket's
+//! [`Hints`], which an event sets and only the socket itself clears.
 
 use std::io::{self, Read, Write};
 
 use crate::service::pending::PendingOutput;
-use crate::service::{Progress, Readiness, Transferred};
+use crate::service::{Progress, Transferred};
+use crate::transport::readiness::{Hints, Readiness, Received};
 
 /// How far to go with one connection in one call to [`Connection::drive`].
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +36,7 @@ pub struct Connection<S> {
     /// Echo bytes the socket refused, boxed so that the common case (none)
     /// costs one pointer instead of a whole `Vec` plus offset.
     pending: Option<Box<PendingOutput>>,
-    /// An event said readable and no read has since proven the socket empty.
-    read_ready: bool,
-    /// An event said writable and no write has since found the socket full.
-    write_ready: bool,
-    /// The peer's FIN (or an error) was reported: the short-read shortcut no
-    /// longer applies, because the EOF behind the last bytes brings no new edge.
-    hang_up_seen: bool,
+    hints: Hints,
     /// Read returned 0: the peer will send nothing more.
     read_closed: bool,
 }
@@ -55,9 +48,7 @@ impl<S: Read + Write> Connection<S> {
         Connection {
             stream,
             pending: None,
-            read_ready: true,
-            write_ready: true,
-            hang_up_seen: false,
+            hints: Hints::default(),
             read_closed: false,
         }
     }
@@ -79,15 +70,11 @@ impl<S: Read + Write> Connection<S> {
     /// True when nothing the peer sent is in flight through the server: no
     /// unsent echo output, and the socket was read until it was empty.
     pub fn is_quiet(&self) -> bool {
-        self.pending.is_none() && !self.read_ready
+        self.pending.is_none() && !self.hints.readable()
     }
 
-    /// Records what an event reported. Stale or spurious events are harmless:
-    /// they only cause a read or write that returns `WouldBlock`.
     pub fn on_readiness(&mut self, readiness: Readiness) {
-        self.read_ready |= readiness.readable || readiness.hang_up;
-        self.write_ready |= readiness.writable || readiness.hang_up;
-        self.hang_up_seen |= readiness.hang_up;
+        self.hints.on(readiness);
     }
 
     /// Flushes pending output, then reads and echoes until the socket is
@@ -110,7 +97,7 @@ impl<S: Read + Write> Connection<S> {
     ) -> io::Result<Progress> {
         let mut read_this_call = 0;
         loop {
-            if self.pending.is_some() && self.write_ready {
+            if self.pending.is_some() && self.hints.writable() {
                 self.flush_pending(moved)?;
             }
             if self.read_closed {
@@ -121,13 +108,13 @@ impl<S: Read + Write> Connection<S> {
                 });
             }
             let room = limits.max_pending.saturating_sub(self.pending_len());
-            if room == 0 && self.read_ready {
+            if room == 0 && self.hints.readable() {
                 moved.paused = true;
             }
-            if room == 0 || !self.read_ready {
+            if room == 0 || !self.hints.readable() {
                 // Backpressure or drained: the next writable or readable edge
-                // brings us back; `read_ready` stays set while paused, so
-                // reading resumes as soon as the output drains.
+                // brings us back; the readable hint stays set while paused,
+                // so reading resumes as soon as the output drains.
                 return Ok(Progress::Waiting);
             }
             if read_this_call >= limits.budget {
@@ -136,27 +123,22 @@ impl<S: Read + Write> Connection<S> {
             // Never read more than fits under the limit, so the pending output
             // is bounded by `max_pending` whatever the socket does.
             let want = room.min(scratch.len());
-            match self.stream.read(&mut scratch[..want]) {
-                Ok(0) => self.read_closed = true,
-                Ok(n) => {
+            match self.hints.read(&mut self.stream, &mut scratch[..want])? {
+                Received::Eof => self.read_closed = true,
+                Received::Bytes(n) => {
                     read_this_call += n;
                     moved.read += n as u64;
-                    if n < want && !self.hang_up_seen {
-                        self.read_ready = false;
-                    }
                     self.echo(&scratch[..n], moved)?;
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.read_ready = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
+                Received::Nothing => {}
             }
         }
     }
 
     /// Writes freshly read bytes straight back; what does not fit is queued.
     fn echo(&mut self, mut data: &[u8], moved: &mut Transferred) -> io::Result<()> {
-        if self.pending.is_none() && self.write_ready {
-            let written = write_until_short(&mut self.stream, data, &mut self.write_ready)?;
+        if self.pending.is_none() && self.hints.writable() {
+            let written = self.hints.write(&mut self.stream, data)?;
             moved.written += written as u64;
             data = &data[written..];
         }
@@ -170,7 +152,7 @@ impl<S: Read + Write> Connection<S> {
         let Some(pending) = self.pending.as_mut() else {
             return Ok(());
         };
-        let written = write_until_short(&mut self.stream, pending.unsent(), &mut self.write_ready)?;
+        let written = self.hints.write(&mut self.stream, pending.unsent())?;
         moved.written += written as u64;
         pending.consume(written);
         if pending.is_empty() {
@@ -179,36 +161,6 @@ impl<S: Read + Write> Connection<S> {
         }
         Ok(())
     }
-}
-
-/// Writes as much of `data` as the socket takes now; clears `write_ready` when
-/// it takes less than offered (a short write on a stream socket means the send
-/// buffer is full, and a writable edge will follow once it has room).
-pub(crate) fn write_until_short<S: Write>(
-    stream: &mut S,
-    data: &[u8],
-    write_ready: &mut bool,
-) -> io::Result<usize> {
-    let mut written = 0;
-    while written < data.len() {
-        match stream.write(&data[written..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                written += n;
-                if written < data.len() {
-                    *write_ready = false;
-                    break;
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                *write_ready = false;
-                break;
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(written)
 }
 
 #[cfg(test)]

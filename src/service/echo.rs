@@ -4,7 +4,8 @@ use crate::transport::Stream;
 use slab::Slab;
 
 use crate::service::connection::{Connection, Limits};
-use crate::service::{Progress, Readiness, Service, Transferred};
+use crate::service::{Progress, Service, Transferred};
+use crate::transport::readiness::Readiness;
 
 pub struct EchoService {
     /// The single read buffer: bytes pass through it on their way back, so a

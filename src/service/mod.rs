@@ -10,6 +10,7 @@
 use std::io;
 
 use crate::transport::Stream;
+use crate::transport::readiness::Readiness;
 use slab::Slab;
 
 pub mod broadcast;
@@ -17,29 +18,6 @@ pub mod connection;
 pub mod echo;
 pub mod pending;
 pub mod tls_echo;
-
-/// What one event said about a connection's socket.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Readiness {
-    pub readable: bool,
-    pub writable: bool,
-    /// The peer's FIN, a hang-up or an error: reads must go on to the EOF
-    /// or the error, since no further edge will come.
-    pub hang_up: bool,
-    /// The socket is closed for writing too (EPOLLHUP or an error).
-    pub write_closed: bool,
-}
-
-impl Readiness {
-    pub fn of(event: &mio::event::Event) -> Readiness {
-        Readiness {
-            readable: event.is_readable(),
-            writable: event.is_writable(),
-            hang_up: event.is_read_closed() || event.is_write_closed() || event.is_error(),
-            write_closed: event.is_write_closed() || event.is_error(),
-        }
-    }
-}
 
 /// What the reactor should do with a connection after driving it.
 #[derive(Debug)]

@@ -19,7 +19,7 @@
 //! is read while more than `--max-pending` encrypted bytes wait for the
 //! client, so a client that never reads cannot make the server grow.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::sync::Arc;
 
 use crate::transport::Stream;
@@ -31,7 +31,8 @@ use slab::Slab;
 mod wire;
 
 use crate::service::pending::PendingOutput;
-use crate::service::{Progress, Readiness, Service, Transferred};
+use crate::service::{Progress, Service, Transferred};
+use crate::transport::readiness::{Hints, Readiness, Received};
 use wire::{encode_too_small, encrypt_too_small, fill_growing, send};
 
 /// The most a connection may hold of records not yet complete: a
@@ -87,8 +88,7 @@ pub struct TlsConnection {
     partial: Vec<u8>,
     /// Encrypted bytes the socket has not taken yet.
     pending: PendingOutput,
-    read_ready: bool,
-    write_ready: bool,
+    hints: Hints,
     /// The client sent `close_notify`: the echo, then ours, then we finish.
     peer_closed: bool,
     /// Our `close_notify` is queued: nothing more will be written.
@@ -102,14 +102,9 @@ pub struct TlsConnection {
 impl TlsConnection {
     /// Writes pending records until the socket is full or none is left.
     fn flush(&mut self) -> io::Result<()> {
-        while self.write_ready && !self.pending.is_empty() {
-            match self.stream.write(self.pending.unsent()) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.pending.consume(n),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.write_ready = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
+        if !self.pending.is_empty() {
+            let written = self.hints.write(&mut self.stream, self.pending.unsent())?;
+            self.pending.consume(written);
         }
         if self.pending.is_empty() {
             // An idle connection owns no buffer.
@@ -146,8 +141,7 @@ impl Service for TlsEchoService {
             tls,
             partial: Vec::new(),
             pending: PendingOutput::default(),
-            read_ready: true,
-            write_ready: true,
+            hints: Hints::default(),
             peer_closed: false,
             close_sent: false,
             eof: false,
@@ -160,8 +154,7 @@ impl Service for TlsEchoService {
     }
 
     fn on_readiness(connection: &mut TlsConnection, readiness: Readiness) {
-        connection.read_ready |= readiness.readable || readiness.hang_up;
-        connection.write_ready |= readiness.writable || readiness.hang_up;
+        connection.hints.on(readiness);
     }
 
     fn owed(connection: &TlsConnection) -> usize {
@@ -179,7 +172,7 @@ impl Service for TlsEchoService {
             tls,
             stream,
             pending,
-            write_ready,
+            hints,
             partial,
             ..
         } = connection;
@@ -198,14 +191,14 @@ impl Service for TlsEchoService {
         };
         partial.drain(..discard);
         if let Some(n) = queued {
-            let _ = send(stream, pending, write_ready, &record[..n]);
+            let _ = send(stream, pending, hints, &record[..n]);
             let _ = connection.flush();
             connection.close_sent = true;
         }
     }
 
     fn is_quiet(connection: &TlsConnection) -> bool {
-        connection.pending.is_empty() && !connection.read_ready
+        connection.pending.is_empty() && !connection.hints.readable()
     }
 
     fn drive(
@@ -243,11 +236,11 @@ impl TlsEchoService {
             }
             if conn.pending.len() > self.max_pending {
                 // Backpressure: nothing more is read until the client takes
-                // what is waiting; `read_ready` stays set for that moment.
+                // what is waiting; the readable hint stays set for that moment.
                 moved.paused = true;
                 return Ok(Progress::Waiting);
             }
-            if !conn.read_ready {
+            if !conn.hints.readable() {
                 return Ok(Progress::Waiting);
             }
             if plaintext_this_call >= self.budget {
@@ -256,24 +249,20 @@ impl TlsEchoService {
             let carried = conn.partial.len();
             let incoming = &mut self.buffers.incoming;
             incoming[..carried].copy_from_slice(&conn.partial);
-            let read = match conn.stream.read(&mut incoming[carried..carried + self.read_size]) {
-                Ok(0) => {
+            let into = &mut incoming[carried..carried + self.read_size];
+            let read = match conn.hints.read(&mut conn.stream, into)? {
+                Received::Eof => {
                     conn.eof = true;
                     if !conn.peer_closed {
                         log::debug!("TLS stream truncated: EOF without close_notify");
                     }
                     continue;
                 }
-                Ok(n) => {
+                Received::Bytes(n) => {
                     moved.received = true;
                     n
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    conn.read_ready = false;
-                    continue;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
+                Received::Nothing => continue,
             };
             let echoed = self.process(conn, carried + read)?;
             moved.read += echoed as u64;
@@ -297,7 +286,7 @@ impl TlsEchoService {
             tls,
             stream,
             pending,
-            write_ready,
+            hints,
             peer_closed,
             close_sent,
             ..
@@ -332,7 +321,7 @@ impl TlsEchoService {
                     }
                 }
                 Ok(ConnectionState::TransmitTlsData(transmit)) => {
-                    let sent = send(stream, pending, write_ready, &outgoing[..queued]);
+                    let sent = send(stream, pending, hints, &outgoing[..queued]);
                     queued = 0;
                     // Written, or kept in `pending` to be written in order.
                     transmit.done();
@@ -352,7 +341,7 @@ impl TlsEchoService {
                             .map_err(|err| Failed::Tls(format!("{err:?}")))?;
                         *close_sent = true;
                     }
-                    let sent = send(stream, pending, write_ready, &outgoing[..queued]);
+                    let sent = send(stream, pending, hints, &outgoing[..queued]);
                     queued = 0;
                     sent.map_err(Failed::Io)?;
                     Ok(true)
@@ -393,13 +382,13 @@ impl TlsEchoService {
                         };
                         queued += n;
                     }
-                    let _ = send(stream, pending, write_ready, &outgoing[..queued]);
+                    let _ = send(stream, pending, hints, &outgoing[..queued]);
                     return Err(tls_failure(why));
                 }
             }
         }
         if queued > 0 {
-            send(stream, pending, write_ready, &outgoing[..queued])?;
+            send(stream, pending, hints, &outgoing[..queued])?;
         }
         if !conn.announced && !conn.tls.is_handshaking() {
             conn.announced = true;

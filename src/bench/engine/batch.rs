@@ -2,7 +2,6 @@
 //! loop's due ones) written together, in one io_uring submission where the
 //! kernel allows it (see [`crate::bench::engine::send_batch`]), else one by one.
 
-use std::io;
 use std::time::Instant;
 
 use crate::bench::engine::Worker;
@@ -72,25 +71,23 @@ impl Worker<'_> {
         let size = self.plan.config.size as u64;
         let submitted = batch.send_all(&sends, |key, result, issued| {
             let conn = &mut self.conns[key];
-            match result {
-                Ok(n) => {
+            let asked = (conn.target - conn.sent).min(pattern::MAX_SLICE as u64) as usize;
+            match conn.hints.wrote(result, asked) {
+                Ok(Some(0)) => {}
+                Ok(Some(n)) => {
                     if conn.sent + size == conn.target {
                         // The message's first bytes: its round trip starts here.
                         conn.started = issued;
                     }
-                    let asked = (conn.target - conn.sent).min(pattern::MAX_SLICE as u64);
                     conn.sent += n as u64;
-                    if n > 0 && conn.open.is_some() {
+                    if conn.open.is_some() {
                         wrote.push((key, issued));
                     }
-                    if (n as u64) < asked {
-                        conn.write_ready = false;
-                    } else if conn.sent < conn.target {
+                    if conn.hints.writable() && conn.sent < conn.target {
                         unfinished.push(key);
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => unfinished.push(key),
+                Ok(None) => unfinished.push(key),
                 Err(err) => failed.push((key, err)),
             }
         });

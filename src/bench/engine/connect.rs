@@ -1,6 +1,7 @@
 //! Opening a worker's connections: paced, bounded in flight, spread over
 //! source addresses, each failure counted (and the first one explained).
 
+use crate::transport::readiness::Hints;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -65,9 +66,7 @@ impl Worker<'_> {
             awaiting: false,
             answered_in_window: false,
             started: Instant::now(),
-            read_ready: false,
-            write_ready: false,
-            hang_up: false,
+            hints: Hints::connecting(),
             send_queued: false,
             open: None,
             preamble: Vec::new(),
@@ -111,7 +110,7 @@ impl Worker<'_> {
     /// True once connected; on failure the connection is dropped and counted.
     pub(super) fn finish_connect(&mut self, key: usize) -> bool {
         let conn = &mut self.conns[key];
-        if !(conn.write_ready || conn.hang_up) {
+        if !(conn.hints.writable() || conn.hints.hung_up()) {
             return false;
         }
         let failure = match conn.stream.take_error() {

@@ -87,7 +87,7 @@ impl Worker<'_> {
         };
         match session.handshake(&mut conn.stream) {
             Ok(false) => {
-                conn.read_ready = false;
+                conn.hints.found_dry();
                 false
             }
             Ok(true) => {

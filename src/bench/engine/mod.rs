@@ -39,6 +39,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::transport::Stream;
+use crate::transport::readiness::{Hints, Readiness};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -113,9 +114,8 @@ struct Conn {
     answered_in_window: bool,
     /// When the current message (churn: the connect) started.
     started: Instant,
-    read_ready: bool,
-    write_ready: bool,
-    hang_up: bool,
+    /// What the events said of its socket (see `transport::readiness`).
+    hints: Hints,
     /// Its next message waits in [`Worker::to_send`] for the end of the turn.
     send_queued: bool,
     /// Open loop (`--rate`): its schedule and messages in flight.
@@ -405,10 +405,7 @@ impl Worker<'_> {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            let hang_up = event.is_read_closed() || event.is_write_closed() || event.is_error();
-            conn.read_ready |= event.is_readable() || hang_up;
-            conn.write_ready |= event.is_writable() || hang_up;
-            conn.hang_up |= hang_up;
+            conn.hints.on(Readiness::of(event));
             if conn.state == State::Connecting && !self.finish_connect(key) {
                 continue;
             }

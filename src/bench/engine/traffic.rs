@@ -10,6 +10,7 @@ use crate::bench::engine::State;
 use crate::bench::engine::Worker;
 use crate::bench::engine::in_window;
 use crate::tls::client::looks_like_tls_alert;
+use crate::transport::readiness::Received;
 
 impl Worker<'_> {
     /// Starts the next message of a connection (churn: its only one).
@@ -63,13 +64,13 @@ impl Worker<'_> {
         let window = self.plan.config.window as u64;
         let mode = self.plan.config.mode;
         let conn = &mut self.conns[key];
-        if matches!(conn.state, State::Connecting | State::Handshaking) || !conn.write_ready {
+        if matches!(conn.state, State::Connecting | State::Handshaking) || !conn.hints.writable() {
             return Ok(false);
         }
         // TLS records left by a full socket (a close_notify among them)
         // go before anything new.
         if !conn.flush_records()? {
-            conn.write_ready = false;
+            conn.hints.found_full();
             return Ok(false);
         }
         if conn.state != State::Open || conn.send_queued {
@@ -91,20 +92,16 @@ impl Worker<'_> {
             _ => conn.target,
         };
         let mut wrote = false;
-        while conn.sent < limit && conn.write_ready {
+        while conn.sent < limit && conn.hints.writable() {
             let want = (limit - conn.sent).min(usize::MAX as u64) as usize;
             let chunk = self.plan.pattern.slice(conn.id, conn.sent, want);
-            match conn.write_bytes(chunk) {
-                Ok(n) => {
+            let result = conn.write_bytes(chunk);
+            match conn.hints.wrote(result, chunk.len())? {
+                Some(0) | None => {}
+                Some(n) => {
                     conn.sent += n as u64;
                     wrote = true;
-                    if n < chunk.len() {
-                        conn.write_ready = false;
-                    }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => conn.write_ready = false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
             }
         }
         if wrote && conn.open.is_some() {
@@ -122,12 +119,16 @@ impl Worker<'_> {
 
     fn read_some(&mut self, key: usize) -> io::Result<ReadOutcome> {
         let conn = &mut self.conns[key];
-        if !conn.read_ready || matches!(conn.state, State::Connecting | State::Handshaking) {
+        if !conn.hints.readable() || matches!(conn.state, State::Connecting | State::Handshaking) {
             return Ok(ReadOutcome::Nothing);
         }
-        match conn.read_bytes(&mut self.scratch) {
-            Ok(0) => Ok(ReadOutcome::Eof),
-            Ok(n) => {
+        let result = conn.read_bytes(&mut self.scratch);
+        // Over TLS a short read of plaintext proves nothing of the socket.
+        let asked = conn.tls.is_none().then_some(self.scratch.len());
+        match conn.hints.got(result, asked)? {
+            Received::Eof => Ok(ReadOutcome::Eof),
+            Received::Nothing => Ok(ReadOutcome::Nothing),
+            Received::Bytes(n) => {
                 let received = &self.scratch[..n];
                 if conn.verified + n as u64 > conn.sent
                     || !self.plan.pattern.matches(conn.id, conn.verified, received)
@@ -144,25 +145,12 @@ impl Worker<'_> {
                     return Ok(ReadOutcome::Mismatch);
                 }
                 conn.verified += n as u64;
-                if n < self.scratch.len() && !conn.hang_up && conn.tls.is_none() {
-                    // A short read drained the socket (epoll(7)): skip the
-                    // read that would only return WouldBlock. (Not so over
-                    // TLS: one record's plaintext may be short of a full
-                    // socket.)
-                    conn.read_ready = false;
-                }
                 self.unpublished.1 += n as u64;
                 if in_window(self.measure_from, self.measure_until, self.now) {
                     self.tally.bytes += n as u64;
                 }
                 Ok(ReadOutcome::Data)
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                conn.read_ready = false;
-                Ok(ReadOutcome::Nothing)
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(ReadOutcome::Nothing),
-            Err(err) => Err(err),
         }
     }
 

@@ -2,9 +2,10 @@
 //! that grows to the size rustls asks for, then onto the socket, or into
 //! the connection's pending output for what the socket does not take.
 
-use std::io::{self, Write};
+use std::io;
 
 use crate::transport::Stream;
+use crate::transport::readiness::Hints;
 use rustls::unbuffered::{EncodeError, EncryptError, InsufficientSizeError};
 
 use crate::service::pending::PendingOutput;
@@ -14,17 +15,11 @@ use crate::service::pending::PendingOutput;
 pub(super) fn send(
     stream: &mut Stream,
     pending: &mut PendingOutput,
-    write_ready: &mut bool,
+    hints: &mut Hints,
     mut records: &[u8],
 ) -> io::Result<()> {
-    while pending.is_empty() && *write_ready && !records.is_empty() {
-        match stream.write(records) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => records = &records[n..],
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => *write_ready = false,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
+    if pending.is_empty() {
+        records = &records[hints.write(stream, records)?..];
     }
     if !records.is_empty() {
         pending.push(records);
