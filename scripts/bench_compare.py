@@ -315,7 +315,7 @@ def before_after(opts):
                 print(f"{label:20} {name:16} rep {rep + 1}: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in figures.items()),
                       file=sys.stderr, flush=True)
     lines = [
-        "| scenario | rate before | rate after | server CPU before | server CPU after | CPU after/before "
+        "| scenario | rate before | rate after | server CPU (hold: RSS) before | after | after/before "
         "| syscalls/msg before | after | verdict |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -328,7 +328,8 @@ def before_after(opts):
         ratio = after["cpu"] / before["cpu"] if after["cpu"] and before["cpu"] else None
         verdict = []
         if ratio is not None:
-            verdict.append("CPU within 3%" if ratio <= 1.03 else f"CPU {ratio - 1:+.1%}")
+            what = "RSS" if kind == "hold" else "CPU"
+            verdict.append(f"{what} within 3%" if ratio <= 1.03 else f"{what} {ratio - 1:+.1%}")
         if before["syscalls"] is not None and after["syscalls"] is not None:
             # Counted over 1.5 s of a noisy machine: equal to 1%.
             same = abs(after["syscalls"] - before["syscalls"]) <= 0.01 * before["syscalls"]

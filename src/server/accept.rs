@@ -42,6 +42,8 @@ pub(super) struct Doors {
     tag: String,
     /// Emptied once stopping: new clients are refused.
     listeners: Vec<Listener>,
+    /// The listener `accept_next` takes the next client from.
+    cursor: usize,
     admission: Arc<Admission>,
     /// Accepting stopped at `--max-connections`; clients wait in the
     /// backlog and are accepted as soon as a connection closes anywhere.
@@ -68,6 +70,7 @@ impl Doors {
         Doors {
             tag,
             listeners,
+            cursor: 0,
             admission,
             at_capacity: false,
             paused_until: None,
@@ -77,32 +80,20 @@ impl Doors {
         }
     }
 
-    /// Accepts from every listener until each would block or the
-    /// connection cap is reached; the clients let in join `arrivals`.
+    /// The next client let in from the listeners, until each would block
+    /// or the connection cap is reached. One at a time, each seated before
+    /// the next is accepted: no list of a burst's clients is ever held (one
+    /// grown to a burst of thousands stayed allocated, and 10,000 idle
+    /// connections cost 32-49 bytes each instead of 30).
     /// `open`: this reactor's connections, for the log.
-    pub fn accept_all(
+    pub fn accept_next(
         &mut self,
         registry: &Registry,
         now: Instant,
         open: usize,
         summary: &mut Summary,
-        arrivals: &mut Vec<Arrival>,
-    ) {
-        for index in 0..self.listeners.len() {
-            self.accept_from(index, registry, now, open, summary, arrivals);
-        }
-    }
-
-    fn accept_from(
-        &mut self,
-        index: usize,
-        registry: &Registry,
-        now: Instant,
-        open: usize,
-        summary: &mut Summary,
-        arrivals: &mut Vec<Arrival>,
-    ) {
-        loop {
+    ) -> Option<Arrival> {
+        while self.cursor < self.listeners.len() {
             if !self.admission.claim() {
                 if !self.at_capacity {
                     debug!(
@@ -111,17 +102,19 @@ impl Doors {
                     );
                 }
                 self.at_capacity = true;
-                return;
+                break;
             }
             self.at_capacity = false;
-            match self.listeners[index].accept() {
+            match self.listeners[self.cursor].accept() {
                 Ok(client) => {
                     self.paused_until = None;
-                    self.let_in(client, registry, now, summary, arrivals);
+                    if let Some(arrival) = self.let_in(client, registry, now, summary) {
+                        return Some(arrival);
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.admission.release(1);
-                    return;
+                    self.cursor += 1;
                 }
                 Err(err) if is_out_of_resources(&err) => {
                     self.admission.release(1);
@@ -136,7 +129,7 @@ impl Doors {
                         );
                     }
                     self.paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
-                    return;
+                    break;
                 }
                 // ECONNABORTED and the like concern one client only.
                 Err(err) => {
@@ -146,6 +139,9 @@ impl Doors {
                 }
             }
         }
+        // Every listener was asked: the next readiness starts from the first.
+        self.cursor = 0;
+        None
     }
 
     /// A new client: let in at once, or first made to send its PROXY header
@@ -156,8 +152,7 @@ impl Doors {
         registry: &Registry,
         now: Instant,
         summary: &mut Summary,
-        arrivals: &mut Vec<Arrival>,
-    ) {
+    ) -> Option<Arrival> {
         let (stream, peer) = match client {
             Accepted::Tcp(stream, peer) if self.proxy.is_some() => (stream, peer),
             Accepted::Tcp(stream, peer) => {
@@ -167,7 +162,7 @@ impl Doors {
                     peer: Peer::Ip(peer),
                     proxied: false,
                 };
-                return self.arrive(arrival, now, summary, arrivals);
+                return self.arrive(arrival, now, summary);
             }
             Accepted::Unix(stream) => {
                 let arrival = Arrival {
@@ -176,10 +171,10 @@ impl Doors {
                     peer: Peer::Local,
                     proxied: false,
                 };
-                return self.arrive(arrival, now, summary, arrivals);
+                return self.arrive(arrival, now, summary);
             }
         };
-        let Some(gate) = &mut self.proxy else { return };
+        let gate = self.proxy.as_mut()?;
         if !gate.trusts(peer.ip()) {
             self.admission.release(1);
             summary.proxy_rejected += 1;
@@ -187,12 +182,13 @@ impl Doors {
                 "{}connection from {peer} closed: not a trusted proxy (--proxy-trust)",
                 self.tag
             );
-            return;
+            return None;
         }
         if let Err(err) = gate.admit(registry, stream, peer, now) {
             self.admission.release(1);
             debug!("cannot set up connection from {peer}: {}", describe(&err));
         }
+        None
     }
 
     /// A connection waiting for its PROXY header has sent something.
@@ -202,15 +198,15 @@ impl Doors {
         token: Token,
         now: Instant,
         summary: &mut Summary,
-        arrivals: &mut Vec<Arrival>,
-    ) {
-        let Some(gate) = &mut self.proxy else { return };
+    ) -> Option<Arrival> {
+        let gate = self.proxy.as_mut()?;
         match gate.on_readable(registry, token) {
-            Outcome::Waiting => {}
+            Outcome::Waiting => None,
             Outcome::Rejected(peer, why) => {
                 self.admission.release(1);
                 summary.proxy_rejected += 1;
                 debug!("{}connection from {peer} closed: {why}", self.tag);
+                None
             }
             Outcome::Ready { stream, client, peer } => {
                 summary.proxy_accepted += 1;
@@ -220,14 +216,14 @@ impl Doors {
                     peer: Peer::Ip(peer),
                     proxied: true,
                 };
-                self.arrive(arrival, now, summary, arrivals);
+                self.arrive(arrival, now, summary)
             }
         }
     }
 
     /// The last check before a client is served: its source's cap, and the
     /// socket options every echo connection gets.
-    fn arrive(&mut self, arrival: Arrival, now: Instant, summary: &mut Summary, arrivals: &mut Vec<Arrival>) {
+    fn arrive(&mut self, arrival: Arrival, now: Instant, summary: &mut Summary) -> Option<Arrival> {
         if let (Some(per_source), Some(ip)) = (&mut self.per_source, ip_of(arrival.client))
             && let Err(say) = per_source.admit(ip, now)
         {
@@ -240,7 +236,7 @@ impl Doors {
                     self.tag, ip
                 );
             }
-            return;
+            return None;
         }
         if let Peer::Ip(_) = arrival.peer {
             // Echo traffic is small request/response pairs: Nagle would hold
@@ -250,10 +246,11 @@ impl Doors {
                 .set_tcp_nodelay(true)
                 .and_then(|()| self.dead_peers.apply(socket));
             if let Err(err) = options {
-                return self.turned_away(arrival.client, &err);
+                self.turned_away(arrival.client, &err);
+                return None;
             }
         }
-        arrivals.push(arrival);
+        Some(arrival)
     }
 
     /// The arrival now sits at `key` in the reactor's slab.

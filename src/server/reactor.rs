@@ -79,8 +79,6 @@ pub struct Reactor<S: Service> {
     udp: Option<UdpEcho>,
     /// `--metrics-addr`, on the first reactor.
     metrics: Option<MetricsEndpoint>,
-    /// Clients the doors let in this turn, kept to reuse the allocation.
-    arrivals: Vec<Arrival>,
     /// Connections that hit their budget with bytes possibly left unread.
     yielded: Vec<usize>,
     /// The previous turn's `yielded`, kept to reuse its allocation.
@@ -143,7 +141,6 @@ impl<S: Service> Reactor<S> {
             },
             drain: None,
             metrics,
-            arrivals: Vec::new(),
             yielded: Vec::new(),
             yielded_now: Vec::new(),
             casualties: Vec::new(),
@@ -195,9 +192,11 @@ impl<S: Service> Reactor<S> {
                     token if tokens::is_proxy_waiting(token) => {
                         let summary = &mut self.figures.summary;
                         let registry = self.poll.registry();
-                        self.doors
-                            .on_proxy_readable(registry, token, self.now, summary, &mut self.arrivals);
-                        self.seat_arrivals();
+                        if let Some(arrival) =
+                            self.doors.on_proxy_readable(registry, token, self.now, summary)
+                        {
+                            self.seat(arrival);
+                        }
                     }
                     tokens::METRICS_LISTENER => {
                         if let Some(endpoint) = &mut self.metrics {
@@ -296,54 +295,56 @@ impl<S: Service> Reactor<S> {
 
     /// Accepts what waits on the listeners, and serves it.
     fn accept_all(&mut self) {
-        let open = self.connections.len();
-        let summary = &mut self.figures.summary;
-        self.doors
-            .accept_all(self.poll.registry(), self.now, open, summary, &mut self.arrivals);
-        self.seat_arrivals();
+        loop {
+            let open = self.connections.len();
+            let summary = &mut self.figures.summary;
+            let Some(arrival) = self
+                .doors
+                .accept_next(self.poll.registry(), self.now, open, summary)
+            else {
+                break;
+            };
+            self.seat(arrival);
+        }
     }
 
-    /// Gives each client the doors let in its place in the slab.
-    fn seat_arrivals(&mut self) {
-        let mut arrivals = std::mem::take(&mut self.arrivals);
-        for mut arrival in arrivals.drain(..) {
-            let entry = self.connections.vacant_entry();
-            let key = entry.key();
-            // Registered once for both directions: no epoll_ctl per message.
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(err) = self
-                .poll
-                .registry()
-                .register(&mut arrival.stream, Token(key), interest)
-            {
-                self.doors.turned_away(arrival.client, &err);
-                continue;
-            }
-            if log::log_enabled!(log::Level::Debug) {
-                // As seed 002's server prints both ends; getsockname only when asked for.
-                let local = arrival.stream.local_name();
-                let via = if arrival.client == arrival.peer {
-                    String::new()
-                } else {
-                    format!(" via {}", arrival.peer)
-                };
-                debug!(
-                    "{}connection {key} from {}{via} to {local}",
-                    self.tag, arrival.client
-                );
-            }
-            self.doors.seated(key, &arrival);
-            self.timers.opened(key, self.now);
-            self.figures.summary.connections += 1;
-            let proxied = arrival.proxied;
-            entry.insert(self.service.open(arrival.stream));
-            if proxied {
-                // Bytes may already wait behind the PROXY header: no new
-                // edge will announce them.
-                self.drive(key);
-            }
+    /// Gives a client the doors let in its place in the slab.
+    fn seat(&mut self, mut arrival: Arrival) {
+        let entry = self.connections.vacant_entry();
+        let key = entry.key();
+        // Registered once for both directions: no epoll_ctl per message.
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut arrival.stream, Token(key), interest)
+        {
+            self.doors.turned_away(arrival.client, &err);
+            return;
         }
-        self.arrivals = arrivals;
+        if log::log_enabled!(log::Level::Debug) {
+            // As seed 002's server prints both ends; getsockname only when asked for.
+            let local = arrival.stream.local_name();
+            let via = if arrival.client == arrival.peer {
+                String::new()
+            } else {
+                format!(" via {}", arrival.peer)
+            };
+            debug!(
+                "{}connection {key} from {}{via} to {local}",
+                self.tag, arrival.client
+            );
+        }
+        self.doors.seated(key, &arrival);
+        self.timers.opened(key, self.now);
+        self.figures.summary.connections += 1;
+        let proxied = arrival.proxied;
+        entry.insert(self.service.open(arrival.stream));
+        if proxied {
+            // Bytes may already wait behind the PROXY header: no new
+            // edge will announce them.
+            self.drive(key);
+        }
     }
 
     /// First stop signal: refuse new clients; from now on connections are

@@ -80,20 +80,24 @@ impl Hints {
 
     /// Records what an event reported. Stale or spurious events are
     /// harmless: they only cost a read or write that finds nothing to do.
+    #[inline]
     pub fn on(&mut self, readiness: Readiness) {
         self.readable |= readiness.readable || readiness.hang_up;
         self.writable |= readiness.writable || readiness.hang_up;
         self.hung_up |= readiness.hang_up;
     }
 
+    #[inline]
     pub fn readable(&self) -> bool {
         self.readable
     }
 
+    #[inline]
     pub fn writable(&self) -> bool {
         self.writable
     }
 
+    #[inline]
     pub fn hung_up(&self) -> bool {
         self.hung_up
     }
@@ -109,6 +113,7 @@ impl Hints {
     /// `asked` is what was asked of the socket, to tell a short read; `None`
     /// when a layer in between (TLS) reads the socket, where a short read
     /// proves nothing (one record's plaintext may be short of a full socket).
+    #[inline]
     pub fn got(&mut self, result: io::Result<usize>, asked: Option<usize>) -> io::Result<Received> {
         match result {
             Ok(0) => Ok(Received::Eof),
@@ -129,11 +134,13 @@ impl Hints {
 
     /// A layer in between (a TLS handshake) read the socket until it
     /// would block.
+    #[inline]
     pub fn found_dry(&mut self) {
         self.readable = false;
     }
 
     /// A layer in between (TLS records) found the socket full.
+    #[inline]
     pub fn found_full(&mut self) {
         self.writable = false;
     }
@@ -160,6 +167,7 @@ impl Hints {
     /// What one write of `offered` bytes returned, for writers that make
     /// the call themselves (batched sends): the bytes taken, or `None` when
     /// a signal interrupted it and it should be made again.
+    #[inline]
     pub fn wrote(&mut self, result: io::Result<usize>, offered: usize) -> io::Result<Option<usize>> {
         match result {
             Ok(n) => {
