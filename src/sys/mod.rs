@@ -1,8 +1,11 @@
 //! System calls that the crates in use do not wrap, each behind a safe
-//! function: the crate's `unsafe` lives here. (Two places keep theirs for
-//! now, each block with its safety comment: the UDP echo's batches of
-//! `recvmmsg`/`sendmmsg` headers, `udp/echo.rs`, and bench's io_uring
-//! submissions, `bench/send_batch.rs`.)
+//! interface: the crate's `unsafe` lives here and nowhere else, each block
+//! with its safety comment. `mmsg.rs` reads and answers datagrams in
+//! batches (the UDP echo), `uring.rs` makes many sends one submission
+//! (bench); the rest is here: socket options, timers, interfaces.
+
+pub mod mmsg;
+pub mod uring;
 
 use std::io;
 use std::os::fd::AsRawFd;

@@ -9,21 +9,13 @@
 //! payload (65,507 bytes over IPv4), to its source, unchanged.
 
 use std::io;
-use std::mem::{size_of, zeroed};
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use mio::net::UdpSocket;
 
 use super::UdpCounts;
 use super::guard::{Guard, Verdict};
-
-/// Datagrams per system call.
-pub const BATCH: usize = 32;
-
-/// Room for any datagram (65,507 bytes of IPv4 payload; 65,527 over IPv6).
-const SLOT: usize = 65_536;
+use crate::sys::mmsg::{BATCH, Datagrams};
 
 /// Datagrams handled per readiness event before the socket yields to the
 /// reactor's other work (and is driven again right after it).
@@ -32,7 +24,7 @@ const BUDGET: usize = 16 * BATCH;
 pub struct UdpEcho {
     socket: UdpSocket,
     guard: Guard,
-    batch: Box<Batch>,
+    batch: Box<Datagrams>,
     /// What the socket itself saw; the refusals are the guard's.
     counts: UdpCounts,
     /// The budget ran out with datagrams maybe still queued: no new edge
@@ -40,35 +32,12 @@ pub struct UdpEcho {
     pub yielded: bool,
 }
 
-/// The buffers and headers of one batch; boxed so that the pointers the
-/// headers hold stay valid while it is in use.
-struct Batch {
-    slots: Box<[u8]>,
-    sources: [libc::sockaddr_storage; BATCH],
-    received_iov: [libc::iovec; BATCH],
-    received: [libc::mmsghdr; BATCH],
-    replies_iov: [libc::iovec; BATCH],
-    replies: [libc::mmsghdr; BATCH],
-}
-
 impl UdpEcho {
     pub fn new(socket: UdpSocket, guard: Guard) -> UdpEcho {
-        // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs
-        // for which all-zero bytes are valid values.
-        let batch = unsafe {
-            Box::new(Batch {
-                slots: vec![0; BATCH * SLOT].into_boxed_slice(),
-                sources: zeroed(),
-                received_iov: zeroed(),
-                received: zeroed(),
-                replies_iov: zeroed(),
-                replies: zeroed(),
-            })
-        };
         UdpEcho {
             socket,
             guard,
-            batch,
+            batch: Datagrams::new(),
             counts: UdpCounts::default(),
             yielded: false,
         }
@@ -79,7 +48,7 @@ impl UdpEcho {
         self.yielded = false;
         let mut handled = 0;
         while handled < BUDGET {
-            let received = match self.receive() {
+            let received = match self.batch.receive(&self.socket) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
@@ -124,88 +93,31 @@ impl UdpEcho {
         }
     }
 
-    fn receive(&mut self) -> io::Result<usize> {
-        let batch = &mut *self.batch;
-        for i in 0..BATCH {
-            batch.received_iov[i] = libc::iovec {
-                iov_base: batch.slots[i * SLOT..].as_mut_ptr().cast(),
-                iov_len: SLOT,
-            };
-            let header = &mut batch.received[i].msg_hdr;
-            header.msg_name = (&mut batch.sources[i] as *mut libc::sockaddr_storage).cast();
-            header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            header.msg_iov = &mut batch.received_iov[i];
-            header.msg_iovlen = 1;
-            header.msg_control = std::ptr::null_mut();
-            header.msg_controllen = 0;
-            header.msg_flags = 0;
-            batch.received[i].msg_len = 0;
-        }
-        // SAFETY: every header points into `batch`, which outlives the call;
-        // the kernel writes at most `msg_namelen` and `iov_len` bytes.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.socket.as_raw_fd(),
-                batch.received.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT as _,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-
     /// Sends back the first `received` datagrams of the batch that the
     /// guard lets through, in one `sendmmsg` (or more, past an error).
     fn answer(&mut self, received: usize, now: Instant) {
-        let batch = &mut *self.batch;
-        let mut replies = 0;
         for i in 0..received {
-            let length = batch.received[i].msg_len as usize;
             self.counts.received += 1;
-            let Some(source) = socket_addr(&batch.sources[i]) else {
+            let Some(source) = self.batch.source(i) else {
                 continue;
             };
-            if self.guard.check(source, now) != Verdict::Answer {
-                continue;
+            if self.guard.check(source, now) == Verdict::Answer {
+                self.batch.reply(i);
             }
-            batch.replies_iov[replies] = libc::iovec {
-                iov_base: batch.slots[i * SLOT..].as_mut_ptr().cast(),
-                iov_len: length,
-            };
-            let header = &mut batch.replies[replies].msg_hdr;
-            header.msg_name = (&mut batch.sources[i] as *mut libc::sockaddr_storage).cast();
-            header.msg_namelen = batch.received[i].msg_hdr.msg_namelen;
-            header.msg_iov = &mut batch.replies_iov[replies];
-            header.msg_iovlen = 1;
-            header.msg_control = std::ptr::null_mut();
-            header.msg_controllen = 0;
-            header.msg_flags = 0;
-            replies += 1;
         }
+        let replies = self.batch.queued();
         let mut sent = 0;
         while sent < replies {
-            // SAFETY: headers `sent..replies` point into `batch`, alive for the call.
-            let n = unsafe {
-                libc::sendmmsg(
-                    self.socket.as_raw_fd(),
-                    batch.replies[sent..].as_mut_ptr(),
-                    (replies - sent) as libc::c_uint,
-                    libc::MSG_DONTWAIT as _,
-                )
-            };
-            if n > 0 {
-                for header in &batch.replies[sent..sent + n as usize] {
-                    self.counts.echoed += 1;
-                    self.counts.bytes += u64::from(header.msg_len);
+            let err = match self.batch.send(&self.socket, sent) {
+                Ok((n, bytes)) if n > 0 => {
+                    self.counts.echoed += n as u64;
+                    self.counts.bytes += bytes;
+                    sent += n;
+                    continue;
                 }
-                sent += n as usize;
-                continue;
-            }
-            let err = io::Error::last_os_error();
+                Ok(_) => io::Error::from(io::ErrorKind::WouldBlock),
+                Err(err) => err,
+            };
             match err.kind() {
                 io::ErrorKind::Interrupted => {}
                 io::ErrorKind::WouldBlock => {
@@ -222,24 +134,5 @@ impl UdpEcho {
                 }
             }
         }
-    }
-}
-
-/// The IPv4 or IPv6 address a `sockaddr_storage` holds.
-fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match i32::from(storage.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(SocketAddr::new(ip.into(), u16::from_be(sin.sin_port)))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::new(ip.into(), u16::from_be(sin6.sin6_port)))
-        }
-        _ => None,
     }
 }

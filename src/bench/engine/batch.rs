@@ -1,12 +1,12 @@
 //! Sending what a turn gathered: pingpong's next messages (and the open
 //! loop's due ones) written together, in one io_uring submission where the
-//! kernel allows it (see [`crate::bench::engine::send_batch`]), else one by one.
+//! kernel allows it (see [`crate::sys::uring`]), else one by one.
 
 use std::time::Instant;
 
 use crate::bench::engine::Worker;
 use crate::bench::engine::pattern;
-use crate::bench::engine::send_batch;
+use crate::sys::uring;
 
 impl Worker<'_> {
     /// Writes the messages gathered during the turn. Each one's round trip
@@ -55,7 +55,7 @@ impl Worker<'_> {
             };
             conn.send_queued = false;
             let want = (conn.target - conn.sent).min(usize::MAX as u64) as usize;
-            sends.push(send_batch::Send {
+            sends.push(uring::Send {
                 fd: conn.stream.as_raw_fd(),
                 bytes: pattern.slice(conn.id, conn.sent, want),
                 tag: key,

@@ -22,7 +22,6 @@ mod link;
 mod open_loop;
 mod open_state;
 pub mod pattern;
-pub mod send_batch;
 pub mod sources;
 mod tally;
 mod traffic;
@@ -48,13 +47,13 @@ use slab::Slab;
 use crate::bench::config::Config;
 use crate::bench::config::Mode;
 use crate::bench::engine::pattern::Pattern;
-use crate::bench::engine::send_batch::SendBatch;
 use crate::bench::probe::LiveCounters;
 use crate::bench::probe::Probe;
 use crate::bench::report::histograms;
 use crate::bench::report::intervals::Board;
 use crate::bench::report::intervals::Recorder;
 use crate::bench::report::warnings::Warnings;
+use crate::sys::uring::SendBatch;
 
 /// Connects in flight per thread: below the server's default backlog.
 pub(in crate::bench) const MAX_CONNECTING: usize = 256;
