@@ -8,44 +8,59 @@
 //! has the diagrams and the why; the README points here).
 //!
 //! The server (`mio-echo serve`):
-//! - `server/`: the reactors. `reactor.rs`, the loop: one thread, one
-//!   `mio::Poll`, connections in a `slab::Slab` keyed by their tokens;
-//!   `listener.rs` binds (and `activation.rs` takes systemd's socket);
-//!   `accept.rs` accepts, under `admission.rs`'s `--max-connections`
-//!   (true across reactors) and `limits.rs`'s keepalive and per-source caps;
-//!   `proxy.rs`, the PROXY header a connection passes first; `idle.rs` and
-//!   `handshake.rs`, the idle and TLS handshake timeouts; `drain.rs`, what a
-//!   graceful stop keeps; `shutdown.rs`, the stop signals; `stats.rs` and
-//!   `metrics.rs`, the figures, the stats line and the Prometheus endpoint.
-//! - `service.rs`: what the reactor asks of a service; `echo.rs` and
-//!   `broadcast.rs` are the plain ones, `tls/echo.rs` (on `tls/wire.rs`)
-//!   the echo over rustls, with its settings in `tls/config.rs`.
-//! - `connection.rs`: one echo client's state machine (read, echo, queue
+//! - `server/`: the reactors. `config.rs`, the settings the command line
+//!   gives; `reactor.rs`, the loop: one thread, one `mio::Poll`,
+//!   connections in a `slab::Slab` keyed by their tokens (`tokens.rs`, the
+//!   one table of them). Its parts own their state: `accept.rs`, the doors
+//!   (the listeners `listener.rs` binds or `activation.rs` takes from
+//!   systemd; `admission.rs`'s `--max-connections`, true across reactors;
+//!   `limits.rs`'s keepalive and per-source caps; `proxy.rs`, the PROXY
+//!   header a connection passes first); `timers.rs`, the clocks (`idle.rs`,
+//!   `handshake.rs`, on `deadlines.rs`'s queue); `figures.rs`, the figures
+//!   (`stats.rs`: the summary and the stats line; `metrics.rs`: the
+//!   Prometheus endpoint); `drain.rs`, what a graceful stop keeps;
+//!   `shutdown.rs`, the stop signals.
+//! - `service/`: what happens to the bytes. `mod.rs` is what the reactor
+//!   asks of a service; `echo.rs` and `broadcast.rs` are the plain ones,
+//!   `tls_echo.rs` (with `tls_echo/wire.rs`) the echo over rustls.
+//!   `connection.rs`: one echo client's state machine (read, echo, queue
 //!   what the socket refuses, pause reading under backpressure, close after
 //!   EOF), generic over the stream so tests drive it with fakes;
 //!   `pending.rs`: the unsent bytes of one slow client.
 //! - `transport/`: the stream sockets served, TCP or Unix (`unix.rs`: the
-//!   socket file's life); `udp/`: the UDP echo (`echo.rs`, batched) and its
-//!   abuse guards (`guard.rs`).
+//!   socket file's life), and `readiness.rs`, the edge-triggered rule every
+//!   user of a socket follows (`Hints`, and the one write loop); `udp/`: the
+//!   UDP echo (`echo.rs`, batched) and its abuse guards (`guard.rs`).
+//! - `tls/`: rustls settings, the server's (`config.rs`) and the clients'
+//!   (`client.rs`, and `session.rs` over a non-blocking socket).
 //!
 //! The clients:
 //! - `client/`: `send` (`mod.rs`) and `chat` (`chat.rs`) over `link.rs`, a
-//!   blocking connection plain or TLS (`tls/client.rs`, `tls/session.rs`)
-//!   on a TCP or Unix `socket.rs`; `datagram.rs` is `send --udp`;
-//!   `proxy_protocol.rs` writes the PROXY headers `send` and `bench` send.
-//! - `bench/`: the load generator. `worker/` is one load thread (connect,
-//!   traffic, the open loop, batched sends, the window and its tally);
-//!   `collect.rs` adds the threads into a `report.rs`; `intervals.rs`,
-//!   `histograms.rs` and `output.rs` give time series and HdrHistogram
-//!   files; `slo.rs`, `search.rs` and `merge.rs` are the gates, the max-rate
-//!   search and `bench merge`; `udp/` is `--mode udp`.
+//!   blocking connection plain or TLS on a TCP or Unix `socket.rs`;
+//!   `alert.rs` holds back a reply that may be a TLS alert; `datagram.rs`
+//!   is `send --udp`; `proxy_protocol.rs` writes the PROXY headers `send`
+//!   and `bench` send.
+//! - `bench/`: the load generator. `config.rs` says what to run, `run.rs`
+//!   runs it: `engine/`, the stream engine, one load thread each (connect,
+//!   traffic, the open loop and its state, batched sends, the window and
+//!   its tally, source addresses, the payload pattern); `datagrams/`, the
+//!   datagram engine (`--mode udp`); `pacing/`, the open loop's schedule
+//!   and timer; `report/`, the figures (`collect.rs` adds the threads up,
+//!   `intervals.rs`, `histograms.rs` and `output.rs` give time series and
+//!   HdrHistogram files, `merge.rs` is `bench merge`); `slo.rs` and
+//!   `search.rs`, the gates and the max-rate search; `probe.rs`, CPU and
+//!   progress; `signals.rs`, interrupted runs.
 //!
 //! Around them:
-//! - `cli/`: flags, help, completions and manual pages; `main.rs` only
-//!   parses and dispatches.
+//! - `cli/`: the command line (`command.rs`; `serve_args.rs`,
+//!   `bench_args.rs`, `tls_args.rs`, `address.rs` for their flags;
+//!   `values.rs` for flag values), `run.rs` for what each subcommand does,
+//!   `docs.rs` for completions and manual pages; `main.rs` only parses and
+//!   dispatches.
 //! - `logging.rs`: the log's non-blocking way to stderr; `error.rs`: errors
-//!   worded for people; `fd_limit.rs`: the open-file limit; `sys.rs`: system
-//!   calls the crates in use do not wrap.
+//!   worded for people; `fd_limit.rs`: the open-file limit; `sys/`: the
+//!   system calls the crates in use do not wrap, and the crate's only
+//!   `unsafe` (`mmsg.rs`: datagrams in batches; `uring.rs`: io_uring sends).
 
 // Private by default: `main.rs` needs the command line and the log, the
 // integration tests two helpers; everything else is the crate's own, so

@@ -1,11 +1,6 @@
 //! The server: one reactor per thread, each with its own `mio::Poll` and its
-//! own listener on the shared address.
-//!
-//! - [`reactor`]: the event loop (accepting, limits, timers, stopping).
-//! - [`drain`]: which connections a graceful stop keeps serving.
-//! - [`listener`]: binding, exclusive even with `SO_REUSEPORT`.
-//! - [`shutdown`]: stop signals as a poll event; [`idle`]: idle timeouts;
-//!   [`stats`]: the summary and the periodic figures line.
+//! own listener on the shared address. [`Server`] binds them and runs them;
+//! the files are listed in the crate's map (`lib.rs`).
 
 mod accept;
 mod activation;
