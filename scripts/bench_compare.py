@@ -343,6 +343,7 @@ def before_after(opts):
           f"server on CPU {SERVER_CPU}, bench on CPU {BENCH_CPU}")
     print("\n".join(lines))
     exact_syscalls()
+    exact_instructions()
 
 
 def exact_syscalls(messages=5000):
@@ -555,3 +556,54 @@ unset multiplot
 
 if __name__ == "__main__":
     main()
+
+
+def callgrind_echoes(binary, connections, rounds, size=64):
+    """User-space instructions the server runs (valgrind's callgrind,
+    deterministic where CPU time on a shared machine is not) while
+    `connections` clients each make `rounds` round trips in lockstep."""
+    out = f"/tmp/callgrind-{os.getpid()}.out"
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "serve", "--addr", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    host, port = proc.stdout.readline().split()[-1].rsplit(":", 1)
+    clients = [socket.create_connection((host, int(port))) for _ in range(connections)]
+    message = b"m" * size
+    for _ in range(rounds):
+        for client in clients:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.sendall(message)
+        for client in clients:
+            got = 0
+            while got < size:
+                got += len(client.recv(size - got))
+    for client in clients:
+        client.close()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    stderr = proc.communicate(timeout=120)[1]
+    if os.path.exists(out):
+        os.unlink(out)
+    for line in stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split()[-1])
+    raise RuntimeError(f"no instruction count from callgrind: {stderr[-300:]}")
+
+
+def exact_instructions(echoes=2000):
+    """Instructions per echo, before and after: the server's user-space
+    share of the work, counted exactly (the kernel's share is the
+    syscalls, counted above)."""
+    if not shutil.which("valgrind"):
+        print("note: valgrind not installed: no instruction count", file=sys.stderr)
+        return
+    print(f"\nuser-space instructions of the server per echo of 64 B (valgrind --tool=callgrind, "
+          f"{echoes} echoes less a run with none):")
+    print("| clients | before | after | after/before |\n| --- | --- | --- | --- |")
+    for connections in (1, 50):
+        per_echo = []
+        for binary in (SERVERS[BEFORE][0][0], MIO):
+            idle = callgrind_echoes(binary, connections, 0)
+            busy = callgrind_echoes(binary, connections, echoes // connections)
+            per_echo.append((busy - idle) / echoes)
+        print(f"| {connections} | {per_echo[0]:.0f} | {per_echo[1]:.0f} | {per_echo[1] / per_echo[0]:.3f}x |")

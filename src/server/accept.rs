@@ -271,6 +271,7 @@ impl Doors {
 
     /// The connection seated at `key` closed: its place is free again,
     /// here and for every other reactor.
+    #[inline]
     pub fn left(&mut self, key: usize) {
         self.admission.release(1);
         if let Some(per_source) = &mut self.per_source {
@@ -279,7 +280,14 @@ impl Doors {
     }
 
     /// PROXY headers that did not come in time.
+    #[inline]
     pub fn expire(&mut self, registry: &Registry, now: Instant, summary: &mut Summary) {
+        if self.proxy.is_some() {
+            self.expire_headers(registry, now, summary);
+        }
+    }
+
+    fn expire_headers(&mut self, registry: &Registry, now: Instant, summary: &mut Summary) {
         let Some(gate) = &mut self.proxy else { return };
         let timeout = gate.timeout();
         let mut expired = Vec::new();
@@ -296,6 +304,7 @@ impl Doors {
 
     /// Accepting should be tried again: the back-off passed, or a place
     /// freed up under the cap.
+    #[inline]
     pub fn should_retry(&self, now: Instant) -> bool {
         self.paused_until.is_some_and(|until| now >= until) || (self.at_capacity && self.admission.has_room())
     }
@@ -318,9 +327,15 @@ impl Doors {
         }
     }
 
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
-        let proxy = self.proxy.as_ref().and_then(ProxyGate::next_deadline);
-        [self.paused_until, proxy].into_iter().flatten().min()
+        match &self.proxy {
+            None => self.paused_until,
+            Some(gate) => [self.paused_until, gate.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min(),
+        }
     }
 
     /// Connections waiting for their PROXY header, for the figures.

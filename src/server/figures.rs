@@ -37,6 +37,7 @@ impl Figures {
     /// unless `force`. The pending bytes are counted only when published
     /// (`pending`), not tracked per write: a broadcast fills every
     /// client's queue from one read.
+    #[inline]
     pub fn publish(
         &mut self,
         now: Instant,
@@ -59,6 +60,7 @@ impl Figures {
     }
 
     /// Logs the stats line when it is due.
+    #[inline]
     pub fn tick(&mut self, now: Instant) {
         if let Some(stats) = &mut self.stats {
             stats.tick(now);
@@ -68,7 +70,10 @@ impl Figures {
     /// When the reactor must wake up for its figures: the stats line, and
     /// changes the board has not seen (a reactor that falls idle would
     /// otherwise keep its last changes to itself).
+    #[inline]
     pub fn next_deadline(&self, active: usize) -> Option<Instant> {
+        // No stats line and no metrics: nothing to publish or log.
+        self.board.as_ref()?;
         let stats = self.stats.as_ref().map(StatsReporter::next_deadline);
         // Without a board nothing is compared: this runs on every turn.
         let unpublished = self.board.as_ref().and_then(|_| {

@@ -33,6 +33,7 @@ impl Timers {
         }
     }
 
+    #[inline]
     pub fn opened(&mut self, key: usize, now: Instant) {
         if let Some(idle) = &mut self.idle {
             idle.opened(key, now);
@@ -43,12 +44,14 @@ impl Timers {
     }
 
     /// Bytes moved on `key`: it is not idle.
+    #[inline]
     pub fn touched(&mut self, key: usize, now: Instant) {
         if let Some(idle) = &mut self.idle {
             idle.touched(key, now);
         }
     }
 
+    #[inline]
     pub fn closed(&mut self, key: usize) {
         if let Some(idle) = &mut self.idle {
             idle.closed(key);
@@ -58,14 +61,27 @@ impl Timers {
         }
     }
 
+    /// Checked on every turn of the loop: nothing to do, and no call made,
+    /// when neither timeout is set.
+    #[inline]
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.idle.is_none() && self.handshakes.is_none() {
+            return None;
+        }
         let idle = self.idle.as_ref().and_then(IdleTimer::next_deadline);
         let handshake = self.handshakes.as_ref().and_then(HandshakeTimer::next_deadline);
         [idle, handshake].into_iter().flatten().min()
     }
 
     /// Appends the connections whose time ran out by `now` to `due`.
+    #[inline]
     pub fn expire(&mut self, now: Instant, due: &mut Vec<(usize, Due)>) {
+        if self.idle.is_some() || self.handshakes.is_some() {
+            self.expire_set(now, due);
+        }
+    }
+
+    fn expire_set(&mut self, now: Instant, due: &mut Vec<(usize, Due)>) {
         if let Some(idle) = &mut self.idle {
             idle.expire(now, &mut self.expired);
             due.extend(self.expired.drain(..).map(|key| (key, Due::Idle)));

@@ -104,6 +104,7 @@ impl Hints {
 
     /// Reads once from the socket into `buf` (which must not be empty),
     /// clearing `readable` when the socket is proven dry.
+    #[inline]
     pub fn read<R: Read>(&mut self, stream: &mut R, buf: &mut [u8]) -> io::Result<Received> {
         let asked = buf.len();
         self.got(stream.read(buf), Some(asked))
@@ -149,19 +150,33 @@ impl Hints {
     /// and returns how much that was; clears `writable` when it takes less
     /// than offered (the send buffer is full, and a writable edge will
     /// follow once it has room).
+    #[inline]
     pub fn write<W: Write>(&mut self, stream: &mut W, data: &[u8]) -> io::Result<usize> {
         let mut written = 0;
         while written < data.len() && self.writable {
-            let result = stream.write(&data[written..]);
-            if let Ok(0) = result {
+            match stream.write(&data[written..]) {
                 // Neither progress nor a full socket: looping would spin.
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            if let Some(n) = self.wrote(result, data.len() - written)? {
-                written += n;
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    self.writable = written == data.len();
+                }
+                Err(err) => self.write_failed(err)?,
             }
         }
         Ok(written)
+    }
+
+    /// `WouldBlock` clears `writable`; `Interrupted` is nothing (the write
+    /// is made again); any other error is the connection's.
+    #[inline]
+    fn write_failed(&mut self, err: io::Error) -> io::Result<()> {
+        match err.kind() {
+            io::ErrorKind::WouldBlock => self.writable = false,
+            io::ErrorKind::Interrupted => {}
+            _ => return Err(err),
+        }
+        Ok(())
     }
 
     /// What one write of `offered` bytes returned, for writers that make
@@ -176,12 +191,8 @@ impl Hints {
                 }
                 Ok(Some(n))
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.writable = false;
-                Ok(Some(0))
-            }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Err(err) => Err(err),
+            Err(err) => self.write_failed(err).map(|()| Some(0)),
         }
     }
 }
