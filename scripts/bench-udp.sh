@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side UDP benchmark: mio-echo serve --udp-only against a tokio
+# Side-by-side UDP benchmark: mio-echo serve --udp-only against the C limit
+# (benches/c-udp-echo: recvmmsg/sendmmsg and nothing else) and a tokio
 # UdpSocket echo server. Prints a table of medians and ratios and writes the
 # UDP section of docs/benchmarks.md.
 #   scripts/bench-udp.sh [--reps N] [--duration SECS] [--no-write]
@@ -8,4 +9,9 @@ cd "$(dirname "$0")/.."
 command -v taskset >/dev/null || (apt-get install -y -qq util-linux >/dev/null 2>&1 || true)
 cargo build --release --quiet
 (cd benches/tokio-echo && CARGO_TARGET_DIR=../../target/bench-peers cargo build --release --quiet)
+# The C limit: skipped, with a note, where no C compiler is installed.
+if command -v cc >/dev/null; then
+    mkdir -p target/bench-peers
+    cc -O2 -Wall -o target/bench-peers/c-udp-echo benches/c-udp-echo/udp_echo.c
+fi
 exec python3 scripts/bench_udp.py "$@"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The load generator against tcpkali at the same open-loop work: CPU and
+# voluntary context switches per message, bench's send lag and pacing.
+# Finds tcpkali on PATH, in $TCPKALI or at ../shared/tools/tcpkali; says so
+# and skips when there is none.
+#   scripts/bench-loadgen.sh [--reps N] [--duration SECS] [--rates 5000,20000,50000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v taskset >/dev/null || (apt-get install -y -qq util-linux >/dev/null 2>&1 || true)
+cargo build --release --quiet
+ulimit -n "$(ulimit -Hn)"
+exec python3 scripts/bench_loadgen.py "$@"
