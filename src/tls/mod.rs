@@ -1,8 +1,8 @@
-//! TLS with rustls and the ring provider: the echo server's side
-//! (`serve --tls-cert/--tls-key` or `--tls-self-signed`: [`config`], and
-//! [`echo`] over rustls's unbuffered API with the reactor's shared
-//! buffers) and the clients' (`--tls` of send, chat and bench: [`client`]
-//! for whom to trust, [`session`] for a session over a non-blocking socket).
+//! TLS with rustls and the ring provider: the server's settings
+//! (`serve --tls-cert/--tls-key` or `--tls-self-signed`: [`config`]; the
+//! echo itself is a service, `crate::service::tls_echo`) and the clients'
+//! (`--tls` of send, chat and bench: [`client`] for whom to trust,
+//! [`session`] for a session over a non-blocking socket).
 
 use std::sync::Arc;
 
