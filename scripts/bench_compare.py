@@ -212,6 +212,20 @@ def extract(report, kind):
     return figures
 
 
+def interleave(label, names, reps, run_one, results):
+    """Runs `run_one(name)` for every name, `reps` times, interleaved, the
+    order alternating per repetition so that no one always meets a warmer
+    machine; appends each run's figures to `results[(label, name)]` and
+    says them on stderr."""
+    for rep in range(reps):
+        order = list(names) if rep % 2 == 0 else list(reversed(names))
+        for name in order:
+            figures = run_one(name)
+            results.setdefault((label, name), []).append(figures)
+            print(f"{label:20} {name:16} rep {rep + 1}: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in figures.items()),
+                  file=sys.stderr, flush=True)
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -306,14 +320,8 @@ def before_after(opts):
     results = {}
     for scenario in scenarios:
         label = scenario[0]
-        for rep in range(opts.reps):
-            # Alternate which goes first, so neither always meets a warmer machine.
-            order = [BEFORE, "mio-echo"] if rep % 2 == 0 else ["mio-echo", BEFORE]
-            for name in order:
-                figures = one_run(name, scenario, opts.duration, label in SYSCALL_SCENARIOS)
-                results.setdefault((label, name), []).append(figures)
-                print(f"{label:20} {name:16} rep {rep + 1}: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in figures.items()),
-                      file=sys.stderr, flush=True)
+        interleave(label, [BEFORE, "mio-echo"], opts.reps,
+                   lambda name: one_run(name, scenario, opts.duration, label in SYSCALL_SCENARIOS), results)
     lines = [
         "| scenario | rate before | rate after | server CPU (hold: RSS) before | after | after/before "
         "| syscalls/msg before | after | verdict |",
@@ -554,9 +562,6 @@ unset multiplot
     return True
 
 
-if __name__ == "__main__":
-    main()
-
 
 def callgrind_echoes(binary, connections, rounds, size=64):
     """User-space instructions the server runs (valgrind's callgrind,
@@ -607,3 +612,7 @@ def exact_instructions(echoes=2000):
             busy = callgrind_echoes(binary, connections, echoes // connections)
             per_echo.append((busy - idle) / echoes)
         print(f"| {connections} | {per_echo[0]:.0f} | {per_echo[1]:.0f} | {per_echo[1] / per_echo[0]:.3f}x |")
+
+
+if __name__ == "__main__":
+    main()

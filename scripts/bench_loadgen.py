@@ -94,21 +94,20 @@ def main():
     rates = [float(r) for r in opts.rates.split(",")]
     rows = []
     for rate in rates:
-        runs = {"bench": [], "tcpkali": []}
-        for rep in range(opts.reps):
-            order = ["bench", "tcpkali"] if rep % 2 == 0 else ["tcpkali", "bench"]
-            for name in order:
-                server = common.Server("mio-echo")
-                try:
-                    if name == "bench":
-                        figures = bench_run(server, rate, opts.duration)
-                    else:
-                        figures = tcpkali_run(tcpkali, server, rate, opts.duration)
-                finally:
-                    server.stop()
-                runs[name].append(figures)
-                print(f"{rate:>8,.0f}/s {name:8} rep {rep + 1}: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in figures.items()),
-                      file=sys.stderr, flush=True)
+        results = {}
+
+        def run_one(name, rate=rate):
+            server = common.Server("mio-echo")
+            try:
+                if name == "bench":
+                    return bench_run(server, rate, opts.duration)
+                return tcpkali_run(tcpkali, server, rate, opts.duration)
+            finally:
+                server.stop()
+
+        label = f"{rate:,.0f}/s"
+        common.interleave(label, ["bench", "tcpkali"], opts.reps, run_one, results)
+        runs = {name: results[(label, name)] for name in ("bench", "tcpkali")}
         med = {name: {k: statistics.median([r[k] for r in runs[name] if r.get(k) is not None] or [float("nan")])
                       for k in runs[name][0]} for name in runs}
         rows.append((rate, med))

@@ -53,20 +53,21 @@ def main():
     for scenario in SCENARIOS:
         label, _, names, _ = scenario
         names = [name for name in names if name not in missing]
-        for rep in range(opts.reps):
-            for name in names:
-                server = common.Server(name)
-                try:
-                    report = common.run_bench(server, scenario[1], opts.duration, server.pinned)
-                finally:
-                    server.stop()
-                figures = common.extract(report, "msg")
-                udp = report.get("udp") or {}
-                figures["loss"] = udp.get("loss")
-                figures["per_core"] = 1e6 / figures["cpu"] if figures.get("cpu") else None
-                results.setdefault((label, name), []).append(figures)
-                print(f"{label:12} {name:9} rep {rep + 1}: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in figures.items()),
-                      file=sys.stderr, flush=True)
+
+        def run_one(name, scenario=scenario):
+            server = common.Server(name)
+            try:
+                report = common.run_bench(server, scenario[1], opts.duration, server.pinned)
+            finally:
+                server.stop()
+            figures = common.extract(report, "msg")
+            udp = report.get("udp") or {}
+            figures["loss"] = udp.get("loss")
+            figures["per_core"] = 1e6 / figures["cpu"] if figures.get("cpu") else None
+            return figures
+
+        common.interleave(label, names, opts.reps, run_one, results)
+
     lines = [
         "| scenario | server | datagrams/s | p50 us | p99 us | server CPU us/datagram | datagrams/s per server core "
         "| vs C limit | vs tokio | loss | errors |",
