@@ -164,7 +164,7 @@ impl Summary {
             let udp = &self.udp;
             info!(
                 "{tag}UDP: {} received, {} echoed ({}); refused {} (source port below 1024 {}, broadcast source {}, \
-                 over --udp-rate {}); {} dropped (socket full), {} socket errors, {} sources evicted",
+                 over --udp-rate {}); {} dropped (socket full), {} socket errors, {} sources evicted{}",
                 udp.received,
                 udp.echoed,
                 plural(udp.bytes, "byte"),
@@ -174,7 +174,12 @@ impl Summary {
                 udp.rate_limited,
                 udp.dropped,
                 udp.errors,
-                udp.evicted
+                udp.evicted,
+                if udp.trains > 0 {
+                    format!("; {} received whole (UDP_GRO)", plural(udp.trains, "train"))
+                } else {
+                    String::new()
+                }
             );
         }
     }

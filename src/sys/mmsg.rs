@@ -1,6 +1,12 @@
 //! Datagrams in batches: `recvmmsg(2)` and `sendmmsg(2)`, up to [`BATCH`]
-//! datagrams a system call each way, over buffers and headers that stay
+//! messages a system call each way, over buffers and headers that stay
 //! put (boxed) for as long as the kernel may look at them.
+//!
+//! With `UDP_GRO` on the socket ([`enable_gro`]), one message can be a
+//! *train*: several datagrams of one source, all of one size but the last,
+//! that the kernel kept together (a sender using `UDP_SEGMENT`, say). Its
+//! segment size comes with it ([`Datagrams::segment_size`]), and a reply
+//! sent with that size (`UDP_SEGMENT`) leaves as the same datagrams.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -10,8 +16,18 @@ use std::os::fd::AsRawFd;
 /// Datagrams per system call.
 pub const BATCH: usize = 32;
 
-/// Room for any datagram (65,507 bytes of IPv4 payload; 65,527 over IPv6).
+/// Room for any datagram (65,507 bytes of IPv4 payload; 65,527 over IPv6),
+/// or any train (the kernel keeps one under 64 KiB).
 const SLOT: usize = 65_536;
+
+/// Room for one control message carrying an int (`UDP_GRO`) or a u16
+/// (`UDP_SEGMENT`): `CMSG_SPACE(4)` is 24 bytes on 64-bit Linux.
+const CONTROL: usize = 32;
+
+/// Asks the kernel to hand over trains whole (see the module's doc).
+pub fn enable_gro(socket: &impl AsRawFd) -> io::Result<()> {
+    super::set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1)
+}
 
 /// The buffers and headers of one batch: what `receive` read, and the
 /// replies `reply` queued for `send`.
@@ -22,6 +38,12 @@ pub struct Datagrams {
     received: [libc::mmsghdr; BATCH],
     replies_iov: [libc::iovec; BATCH],
     replies: [libc::mmsghdr; BATCH],
+    /// Control messages as received (a train's segment size), and as sent
+    /// (`UDP_SEGMENT`); u64s for the alignment `cmsghdr` wants.
+    received_control: [[u64; CONTROL / 8]; BATCH],
+    replies_control: [[u64; CONTROL / 8]; BATCH],
+    /// Datagrams in each queued reply (more than one for a train).
+    replies_datagrams: [u64; BATCH],
     /// Replies queued, at the start of `replies`.
     queued: usize,
 }
@@ -38,6 +60,9 @@ impl Datagrams {
                 received: zeroed(),
                 replies_iov: zeroed(),
                 replies: zeroed(),
+                received_control: zeroed(),
+                replies_control: zeroed(),
+                replies_datagrams: zeroed(),
                 queued: 0,
             })
         }
@@ -57,8 +82,8 @@ impl Datagrams {
             header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             header.msg_iov = &raw mut self.received_iov[i];
             header.msg_iovlen = 1;
-            header.msg_control = std::ptr::null_mut();
-            header.msg_controllen = 0;
+            header.msg_control = self.received_control[i].as_mut_ptr().cast();
+            header.msg_controllen = CONTROL as _;
             header.msg_flags = 0;
             self.received[i].msg_len = 0;
         }
@@ -85,10 +110,39 @@ impl Datagrams {
         socket_addr(&self.sources[i])
     }
 
-    /// Queues datagram `i` of the last `receive` to go back, unchanged, to
-    /// where it came from.
-    pub fn reply(&mut self, i: usize) {
-        let length = self.received[i].msg_len as usize;
+    /// The bytes of message `i` of the last `receive`.
+    pub fn len(&self, i: usize) -> usize {
+        self.received[i].msg_len as usize
+    }
+
+    /// Message `i`'s segment size, if it is a train (`UDP_GRO`): its
+    /// datagrams are that long, the last one maybe shorter.
+    pub fn segment_size(&self, i: usize) -> Option<usize> {
+        let header = &self.received[i].msg_hdr;
+        if header.msg_controllen == 0 {
+            return None;
+        }
+        // SAFETY: the kernel wrote `msg_controllen` bytes of well-formed
+        // control messages into `received_control[i]`, which the header
+        // points at; the CMSG macros walk only within them.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(header);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == libc::UDP_GRO {
+                    let size = libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
+                    return usize::try_from(size).ok().filter(|size| *size > 0);
+                }
+                cmsg = libc::CMSG_NXTHDR(header, cmsg);
+            }
+        }
+        None
+    }
+
+    /// Queues the first `bytes` of message `i` of the last `receive` to go
+    /// back, unchanged, to where it came from: `datagrams` of them, cut
+    /// at `segment` bytes each when that is more than one.
+    pub fn reply(&mut self, i: usize, bytes: usize, segment: usize, datagrams: u64) {
+        let length = bytes.min(self.received[i].msg_len as usize);
         self.replies_iov[self.queued] = libc::iovec {
             iov_base: self.slots[i * SLOT..].as_mut_ptr().cast(),
             iov_len: length,
@@ -101,7 +155,28 @@ impl Datagrams {
         header.msg_control = std::ptr::null_mut();
         header.msg_controllen = 0;
         header.msg_flags = 0;
+        if datagrams > 1 {
+            let control = &mut self.replies_control[self.queued];
+            header.msg_control = control.as_mut_ptr().cast();
+            // SAFETY: CMSG_SPACE of a u16 fits the buffer (CONTROL); the
+            // header points at it, so CMSG_FIRSTHDR is that buffer's start.
+            unsafe {
+                header.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as _;
+                let cmsg = libc::CMSG_FIRSTHDR(header);
+                (*cmsg).cmsg_level = libc::SOL_UDP;
+                (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+                let size = u16::try_from(segment).unwrap_or(u16::MAX);
+                libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(size);
+            }
+        }
+        self.replies_datagrams[self.queued] = datagrams;
         self.queued += 1;
+    }
+
+    /// Datagrams in the queued replies from `from` on.
+    pub fn datagrams_from(&self, from: usize) -> u64 {
+        self.replies_datagrams[from..self.queued].iter().sum()
     }
 
     /// Replies queued since the last `receive`.
@@ -110,8 +185,8 @@ impl Datagrams {
     }
 
     /// Sends the queued replies from `from` on, without blocking; returns
-    /// how many went and their bytes.
-    pub fn send(&mut self, socket: &impl AsRawFd, from: usize) -> io::Result<(usize, u64)> {
+    /// how many went, and their datagrams and bytes.
+    pub fn send(&mut self, socket: &impl AsRawFd, from: usize) -> io::Result<(usize, u64, u64)> {
         let pending = &mut self.replies[from..self.queued];
         // SAFETY: these headers point into `self`, alive for the call.
         let n = unsafe {
@@ -126,10 +201,9 @@ impl Datagrams {
             return Err(io::Error::last_os_error());
         }
         let sent = &self.replies[from..from + n as usize];
-        Ok((
-            sent.len(),
-            sent.iter().map(|header| u64::from(header.msg_len)).sum(),
-        ))
+        let bytes = sent.iter().map(|header| u64::from(header.msg_len)).sum();
+        let datagrams = self.replies_datagrams[from..from + n as usize].iter().sum();
+        Ok((sent.len(), datagrams, bytes))
     }
 }
 

@@ -60,8 +60,7 @@ impl UdpEcho {
                     continue;
                 }
             };
-            handled += received;
-            self.answer(received, now);
+            handled += self.answer(received, now);
             if received < BATCH {
                 // A short batch emptied the queue: a datagram arriving after
                 // it is a new edge, so the call that would only say
@@ -95,22 +94,40 @@ impl UdpEcho {
 
     /// Sends back the first `received` datagrams of the batch that the
     /// guard lets through, in one `sendmmsg` (or more, past an error).
-    fn answer(&mut self, received: usize, now: Instant) {
+    fn answer(&mut self, received: usize, now: Instant) -> usize {
+        let mut datagrams = 0;
         for i in 0..received {
-            self.counts.received += 1;
+            let length = self.batch.len(i);
+            // A train (UDP_GRO) is several datagrams of one source.
+            let segment = self
+                .batch
+                .segment_size(i)
+                .filter(|size| *size < length)
+                .unwrap_or(length.max(1));
+            let count = length.div_ceil(segment).max(1);
+            datagrams += count;
+            self.counts.received += count as u64;
+            if count > 1 {
+                self.counts.trains += 1;
+            }
             let Some(source) = self.batch.source(i) else {
                 continue;
             };
-            if self.guard.check(source, now) == Verdict::Answer {
-                self.batch.reply(i);
+            // The guard judges each datagram: those it lets through are the
+            // first ones (its tokens only run out within a batch).
+            let answered = (0..count)
+                .filter(|_| self.guard.check(source, now) == Verdict::Answer)
+                .count();
+            if answered > 0 {
+                self.batch.reply(i, answered * segment, segment, answered as u64);
             }
         }
         let replies = self.batch.queued();
         let mut sent = 0;
         while sent < replies {
             let err = match self.batch.send(&self.socket, sent) {
-                Ok((n, bytes)) if n > 0 => {
-                    self.counts.echoed += n as u64;
+                Ok((n, echoed, bytes)) if n > 0 => {
+                    self.counts.echoed += echoed;
                     self.counts.bytes += bytes;
                     sent += n;
                     continue;
@@ -122,8 +139,8 @@ impl UdpEcho {
                 io::ErrorKind::Interrupted => {}
                 io::ErrorKind::WouldBlock => {
                     // The socket's send buffer is full: these replies go.
-                    self.counts.dropped += (replies - sent) as u64;
-                    return;
+                    self.counts.dropped += self.batch.datagrams_from(sent);
+                    return datagrams;
                 }
                 _ => {
                     // This datagram's reply failed (its source unreachable):
@@ -134,5 +151,6 @@ impl UdpEcho {
                 }
             }
         }
+        datagrams
     }
 }

@@ -31,6 +31,9 @@ pub struct UdpCounts {
     pub rate_limited: u64,
     /// Sources dropped from the full rate table (`--udp-max-sources`).
     pub evicted: u64,
+    /// Trains received whole (`UDP_GRO`): their datagrams are counted in
+    /// `received` one by one.
+    pub trains: u64,
 }
 
 impl UdpCounts {
@@ -178,6 +181,11 @@ fn steer_by_source_address(member: &Socket, count: usize) -> io::Result<()> {
 fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_nonblocking(true)?;
+    // Trains whole, answered with one send each (sys/mmsg.rs); a kernel
+    // without UDP_GRO (before 5.0) hands over single datagrams, as before.
+    if let Err(err) = crate::sys::mmsg::enable_gro(&socket) {
+        log::debug!("UDP_GRO not available ({err}): datagrams are read one by one");
+    }
     Ok(socket)
 }
 

@@ -558,3 +558,99 @@ fn bench_udp_refuses_what_cannot_work() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
+
+/// A Python client that sends trains with `UDP_SEGMENT` (Linux's GSO for
+/// UDP): each train leaves as separate datagrams, and each must come back
+/// as the same separate datagrams, in order. Prints what came back as
+/// `sizes ok` or the first difference.
+const GSO_CLIENT: &str = r#"
+import socket, struct, sys
+host, port = sys.argv[1], int(sys.argv[2])
+SOL_UDP, UDP_SEGMENT = 17, 103
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(2)
+sent = []
+def train(segment, sizes):
+    parts = [bytes([(len(sent) + i) % 251]) * size for i, size in enumerate(sizes)]
+    sent.extend(parts)
+    s.sendmsg([b"".join(parts)], [(SOL_UDP, UDP_SEGMENT, struct.pack("H", segment))], 0, (host, port))
+def single(size):
+    part = bytes([len(sent) % 251]) * size
+    sent.append(part)
+    s.sendto(part, (host, port))
+for case in sys.argv[3].split(","):
+    if case == "full":
+        train(1400, [1400] * 16)
+    elif case == "short-last":
+        train(1400, [1400] * 15 + [700])
+    elif case == "mixed":
+        single(100); train(500, [500] * 4); single(1000); train(64, [64] * 3 + [10])
+    elif case == "small":
+        train(100, [100] * 16)
+got = []
+try:
+    while True:
+        got.append(s.recv(65536))
+except socket.timeout:
+    pass
+print(" ".join(str(len(g)) for g in got))
+if got == sent:
+    print("same datagrams, same order")
+elif len(got) < len(sent) and got == sent[:len(got)]:
+    print(f"the first {len(got)} of {len(sent)}")
+else:
+    print("different")
+"#;
+
+fn gso_client(server: &ServerProcess, cases: &str) -> String {
+    let mut command = Command::new("python3");
+    command.args([
+        "-c",
+        GSO_CLIENT,
+        &server.addr.ip().to_string(),
+        &server.addr.port().to_string(),
+        cases,
+    ]);
+    let output = run_command(command, b"");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Issue 21: a train a client sends with `UDP_SEGMENT` reaches the server
+/// whole (`UDP_GRO`) and goes back in one send with the same segment size,
+/// so every datagram comes back as its own datagram: 16 of 1,400 bytes, a
+/// short last one, trains between single datagrams of other sizes. The
+/// stop summary counts the trains, so the test knows they came whole
+/// (before, the server read them one by one and counted none).
+#[test]
+fn trains_come_back_as_the_datagrams_they_were() {
+    let mut server = ServerProcess::start(&["--udp-only"]);
+    let said = gso_client(&server, "full,short-last,mixed");
+    assert!(said.ends_with("same datagrams, same order\n"), "{said}");
+    server.signal(libc::SIGTERM);
+    server.wait_exit(util::TIMEOUT).expect("server stops");
+    let log = server.stderr_at_exit();
+    // 16 + 16 + (1 + 4 + 1 + 4) datagrams, in 4 trains and 2 singles.
+    assert!(log.contains("UDP: 42 received, 42 echoed"), "{log}");
+    assert!(log.contains("; 4 trains received whole (UDP_GRO)"), "{log}");
+}
+
+/// Issue 21: the guards count datagrams, not trains: at `--udp-rate 10` a
+/// train of 16 gets its first 10 datagrams back and 6 refusals.
+#[test]
+fn the_guard_counts_each_datagram_of_a_train() {
+    let mut server = ServerProcess::start(&["--udp-only", "--udp-rate", "10"]);
+    let said = gso_client(&server, "small");
+    assert!(said.ends_with("the first 10 of 16\n"), "{said}");
+    server.signal(libc::SIGTERM);
+    server.wait_exit(util::TIMEOUT).expect("server stops");
+    let log = server.stderr_at_exit();
+    assert!(log.contains("UDP: 16 received, 10 echoed"), "{log}");
+    assert!(log.contains("over --udp-rate 6)"), "{log}");
+    assert!(log.contains("; 1 train received whole (UDP_GRO)"), "{log}");
+}
