@@ -80,6 +80,9 @@ pub struct Config {
     pub unix: Option<String>,
     /// `--max-loss`: UDP's gate, a share of the window's datagrams.
     pub max_loss: Option<f64>,
+    /// `--train`: UDP datagrams a source sends in one send (`UDP_SEGMENT`),
+    /// and takes back whole (`UDP_GRO`); 1 for one a send.
+    pub train: usize,
     /// `--tls`: every connection speaks TLS (the PROXY header, if any,
     /// goes before the handshake, as a balancer sends it).
     pub tls: Option<crate::tls::client::ClientTls>,

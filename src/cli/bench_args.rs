@@ -254,6 +254,15 @@ pub struct BenchArgs {
     #[arg(help_heading = "Gates", long, value_name = "SHARE", value_parser = parse_share)]
     pub max_loss: Option<f64>,
 
+    /// --mode udp: send N datagrams a send, as one train
+    ///
+    /// Each source sends its datagrams N at a time with UDP_SEGMENT (Linux's segmentation
+    /// offload: one system call, N datagrams on the wire) and reads its replies whole with
+    /// UDP_GRO; every datagram is still checked on its own. At most 64, and N x --size at most
+    /// 65,507 bytes. Closed loop only (not with --rate).
+    #[arg(help_heading = "Load shape", long, value_name = "N", default_value = "1", value_parser = parse_count::<64>)]
+    pub train: usize,
+
     /// With --tls: resume sessions on new connections
     ///
     /// With tickets; without it every handshake is a full one, which is what churn measures.
@@ -318,6 +327,25 @@ impl BenchArgs {
                     ));
                 }
                 (unix, _) => unix.clone(),
+            },
+            train: match (self.train, self.mode) {
+                (1, _) => 1,
+                (_, mode) if mode != bench::Mode::Udp => {
+                    return Err(Failure::Usage("--train applies to --mode udp only".into()));
+                }
+                _ if self.rate.is_some() || !self.rate_steps.is_empty() || self.find_max_rate => {
+                    return Err(Failure::Usage(
+                        "--train is for the closed loop: not with --rate (yet)".into(),
+                    ));
+                }
+                (train, _) if train * self.size > crate::client::datagram::MAX_DATAGRAM => {
+                    return Err(Failure::Usage(format!(
+                        "--train {train} x --size {} is more than a train carries ({} bytes)",
+                        self.size,
+                        crate::client::datagram::MAX_DATAGRAM
+                    )));
+                }
+                (train, _) => train,
             },
             max_loss: match (self.max_loss, self.mode) {
                 (Some(_), mode) if mode != bench::Mode::Udp => {

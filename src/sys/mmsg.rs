@@ -225,3 +225,33 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
         _ => None,
     }
 }
+
+/// Sends `bytes` on a connected socket as datagrams of `segment` bytes
+/// each (the last one maybe shorter) in one system call: `UDP_SEGMENT`.
+pub fn send_segmented(socket: &impl AsRawFd, bytes: &[u8], segment: u16) -> io::Result<usize> {
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr().cast_mut().cast(),
+        iov_len: bytes.len(),
+    };
+    let mut control = [0u64; CONTROL / 8];
+    // SAFETY: an all-zero msghdr is valid; it points at `iov` and
+    // `control`, both alive for the call, and the kernel only reads
+    // through them. CMSG_SPACE of a u16 fits `control`.
+    let sent = unsafe {
+        let mut header: libc::msghdr = zeroed();
+        header.msg_iov = &raw mut iov;
+        header.msg_iovlen = 1;
+        header.msg_control = control.as_mut_ptr().cast();
+        header.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&header);
+        (*cmsg).cmsg_level = libc::SOL_UDP;
+        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+        libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(segment);
+        libc::sendmsg(socket.as_raw_fd(), &header, libc::MSG_DONTWAIT)
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
+}

@@ -654,3 +654,48 @@ fn the_guard_counts_each_datagram_of_a_train() {
     assert!(log.contains("over --udp-rate 6)"), "{log}");
     assert!(log.contains("; 1 train received whole (UDP_GRO)"), "{log}");
 }
+
+/// Issue 21: `bench --mode udp --train N` sends N datagrams a send
+/// (`UDP_SEGMENT`) and checks every reply on its own: against the server,
+/// which answers each train whole, nothing is lost or corrupted, and the
+/// server counts the trains (before, bench had no --train: a usage error).
+#[test]
+fn bench_udp_trains_are_checked_datagram_by_datagram() {
+    let mut server = ServerProcess::start(&["--udp-only", "--udp-rate", "1e9"]);
+    let addr = server.addr.to_string();
+    let args = [
+        "--mode", "udp", "--train", "4", "-c", "4", "-s", "100", "-d", "0.5",
+    ];
+    let (code, report, err) = util::bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{err}");
+    let sent = udp_figure(&report, "sent");
+    assert!(sent > 0.0 && sent % 4.0 == 0.0, "whole trains: {report}");
+    assert_eq!(udp_figure(&report, "received"), sent, "{report}");
+    for name in ["lost", "out_of_order", "duplicated", "corrupted"] {
+        assert_eq!(udp_figure(&report, name), 0.0, "{name}: {report}");
+    }
+    server.signal(libc::SIGTERM);
+    server.wait_exit(util::TIMEOUT).expect("server stops");
+    let log = server.stderr_at_exit();
+    assert!(log.contains(" received whole (UDP_GRO)"), "{log}");
+
+    for (args, says) in [
+        (&["--train", "2"][..], "--train applies to --mode udp only"),
+        (
+            &["--mode", "udp", "--train", "2", "--rate", "100"],
+            "not with --rate",
+        ),
+        (&["--mode", "udp", "--train", "65"], "from 1 to 64"),
+        (
+            &["--mode", "udp", "--train", "50", "-s", "1400"],
+            "more than a train carries",
+        ),
+    ] {
+        let mut command = vec!["bench", "--check"];
+        command.extend_from_slice(args);
+        let output = run_bin(&command, b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

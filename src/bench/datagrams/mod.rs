@@ -8,6 +8,10 @@
 //! when the reply comes, or when [`RETRY_AFTER`] passes without one (that
 //! datagram then counts as lost unless it turns up later).
 //!
+//! With `--train N` (closed loop) a source sends N datagrams in one send
+//! (`UDP_SEGMENT`) and takes its replies whole (`UDP_GRO`): a reply of
+//! several datagrams is cut at `--size` and each is checked on its own.
+//!
 //! Loss is a figure, not an error: UDP may drop, and what matters is how
 //! much. `--max-loss` turns it into a gate (exit status 3 above it).
 //! Datagrams due in the measured window are followed to the end: received,
@@ -102,8 +106,9 @@ pub fn run(config: &Config) -> Result<Report, String> {
     let client_before = crate::bench::report::process::process_cpu_seconds("self");
     let mut server_before = None;
     let mut window_started = false;
-    let mut datagram = vec![0; config.size];
-    let mut buf = vec![0; crate::client::datagram::MAX_DATAGRAM + 1];
+    let mut datagram = vec![0; config.size * config.train.max(1)];
+    // Room for the largest datagram, or a train of them taken whole.
+    let mut buf = vec![0; 65_536];
     loop {
         let now = Instant::now();
         if !window_started && now >= run.window_from {
@@ -217,6 +222,10 @@ fn open_sources(config: &Config, poll: &Poll) -> Result<Vec<Source>, String> {
             // Connected: only the server's replies arrive, and an ICMP
             // unreachable shows as an error.
             socket.connect(config.addr).map_err(fail)?;
+            if config.train > 1 {
+                // Replies in trains too, whole: one read for N datagrams.
+                crate::sys::mmsg::enable_gro(&socket).map_err(fail)?;
+            }
             poll.registry()
                 .register(&mut socket, Token(index), Interest::READABLE)
                 .map_err(fail)?;
@@ -349,16 +358,26 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Sends the source's next datagram, or its next train of `--train`.
     fn send(&mut self, source: &mut Source, index: usize, datagram: &mut [u8], due: Instant) {
-        let sequence = source.next_sequence;
-        source.next_sequence += 1;
-        let stamp = Stamp {
-            source: index as u32,
-            sequence,
-            due_ns: due.duration_since(self.started).as_nanos() as u64,
+        let size = self.config.size;
+        let train = self.config.train.max(1);
+        let first = source.next_sequence;
+        source.next_sequence += train as u64;
+        for (k, part) in datagram.chunks_mut(size).take(train).enumerate() {
+            let stamp = Stamp {
+                source: index as u32,
+                sequence: first + k as u64,
+                due_ns: due.duration_since(self.started).as_nanos() as u64,
+            };
+            payload::write(part, stamp);
+        }
+        let bytes = &datagram[..size * train];
+        let sent = if train > 1 {
+            crate::sys::mmsg::send_segmented(&source.socket, bytes, size as u16)
+        } else {
+            source.socket.send(bytes)
         };
-        payload::write(datagram, stamp);
-        let sent = source.socket.send(datagram);
         if sent
             .as_ref()
             .is_err_and(|err| err.kind() == io::ErrorKind::ConnectionRefused)
@@ -368,10 +387,10 @@ impl<'a> Run<'a> {
         let refused = sent.is_err();
         if self.in_window(due) {
             // A refused send is still due: it counts as sent, and lost.
-            self.figures.sent += 1;
-            source.sent += 1;
-            self.figures.send_errors += u64::from(refused);
-            source.outstanding.insert(sequence);
+            self.figures.sent += train as u64;
+            source.sent += train as u64;
+            self.figures.send_errors += u64::from(refused) * train as u64;
+            source.outstanding.extend(first..first + train as u64);
         }
     }
 
@@ -390,34 +409,51 @@ impl<'a> Run<'a> {
                 Err(err) => return Err(format!("receiving UDP failed: {}", crate::error::describe(&err))),
             };
             let now = Instant::now();
-            let Some(stamp) = payload::read(&buf[..n], self.config.size) else {
-                self.figures.corrupted += 1;
-                continue;
+            // One datagram, or (--train) a train of them taken whole: cut
+            // at --size, each checked on its own.
+            let cut = if self.config.train > 1 {
+                self.config.size
+            } else {
+                n
             };
-            source.in_flight_since = None;
-            let due = self.started + Duration::from_nanos(stamp.due_ns);
-            if !self.in_window(due) {
-                continue;
+            if n == 0 {
+                self.check_reply(source, &buf[..0], now);
             }
-            if !source.outstanding.remove(&stamp.sequence) {
-                if source.answered.contains(&stamp.sequence) {
-                    self.figures.duplicated += 1;
-                }
-                continue;
+            for part in buf[..n].chunks(cut.max(1)) {
+                self.check_reply(source, part, now);
             }
-            source.answered.insert(stamp.sequence);
-            if source
-                .highest_answered
-                .is_some_and(|highest| stamp.sequence < highest)
-            {
-                self.figures.out_of_order += 1;
-            }
-            source.highest_answered = source.highest_answered.max(Some(stamp.sequence));
-            self.figures.received += 1;
-            source.received += 1;
-            let micros = now.saturating_duration_since(due).as_micros().max(1) as u64;
-            self.latency.saturating_record(micros);
         }
+    }
+
+    /// One reply: matched to its datagram by its stamp, every byte checked.
+    fn check_reply(&mut self, source: &mut Source, part: &[u8], now: Instant) {
+        let Some(stamp) = payload::read(part, self.config.size) else {
+            self.figures.corrupted += 1;
+            return;
+        };
+        source.in_flight_since = None;
+        let due = self.started + Duration::from_nanos(stamp.due_ns);
+        if !self.in_window(due) {
+            return;
+        }
+        if !source.outstanding.remove(&stamp.sequence) {
+            if source.answered.contains(&stamp.sequence) {
+                self.figures.duplicated += 1;
+            }
+            return;
+        }
+        source.answered.insert(stamp.sequence);
+        if source
+            .highest_answered
+            .is_some_and(|highest| stamp.sequence < highest)
+        {
+            self.figures.out_of_order += 1;
+        }
+        source.highest_answered = source.highest_answered.max(Some(stamp.sequence));
+        self.figures.received += 1;
+        source.received += 1;
+        let micros = now.saturating_duration_since(due).as_micros().max(1) as u64;
+        self.latency.saturating_record(micros);
     }
 
     /// After the window: replies still on their way are waited for, up to

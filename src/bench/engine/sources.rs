@@ -110,6 +110,7 @@ mod tests {
             proxy_split: false,
             tls: None,
             max_loss: None,
+            train: 1,
             unix: None,
         }
     }
