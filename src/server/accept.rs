@@ -306,7 +306,8 @@ impl Doors {
     /// freed up under the cap.
     #[inline]
     pub fn should_retry(&self, now: Instant) -> bool {
-        self.paused_until.is_some_and(|until| now >= until) || (self.at_capacity && self.admission.has_room())
+        self.paused_until.is_some_and(|until| now >= until)
+            || (self.at_capacity && self.admission.room_or_wait())
     }
 
     /// Stops accepting for good (a graceful stop): the listeners go, and

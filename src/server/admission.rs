@@ -72,11 +72,53 @@ impl Admission {
     pub fn has_room(&self) -> bool {
         self.open.load(Ordering::SeqCst) < self.limit
     }
+
+    /// For a reactor at the cap, woken to try again: true if a place is
+    /// free now. If not, the next release must wake it once more, as a
+    /// failed claim would: another reactor may have taken the place that
+    /// woke it, only to find nobody to accept and give it back. (Checking
+    /// the room alone lost that wake-up, and a client waited in the
+    /// backlog for good.) Marked before the room is checked again, so a
+    /// release in between is seen one way or the other.
+    pub fn room_or_wait(&self) -> bool {
+        if self.has_room() {
+            return true;
+        }
+        self.starved.store(true, Ordering::SeqCst);
+        self.has_room()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The race `max_connections_holds_across_reactors` once lost a client
+    /// to: reactor B, at the cap, is woken by a release, but reactor X takes
+    /// the place first, finds nobody in its backlog and gives it back. B,
+    /// finding no room meanwhile, must still be woken by that release.
+    #[test]
+    fn a_reactor_that_finds_no_room_after_a_wake_is_woken_again() {
+        use mio::{Events, Poll, Token};
+        let mut poll = Poll::new().unwrap();
+        let waker = Waker::new(poll.registry(), Token(0)).unwrap();
+        let admission = Admission::new(1, vec![waker]);
+        let mut events = Events::with_capacity(4);
+        let woken = |poll: &mut Poll, events: &mut Events| {
+            poll.poll(events, Some(std::time::Duration::from_millis(200)))
+                .unwrap();
+            !events.is_empty()
+        };
+        assert!(admission.claim(), "A's connection");
+        assert!(!admission.claim(), "B at the cap");
+        admission.release(1);
+        assert!(woken(&mut poll, &mut events), "A's close wakes B");
+        assert!(admission.claim(), "X takes the place first");
+        assert!(!admission.room_or_wait(), "B finds none");
+        admission.release(1);
+        assert!(woken(&mut poll, &mut events), "X's give-back wakes B again");
+        assert!(admission.room_or_wait());
+    }
 
     #[test]
     fn places_are_exact_across_threads() {

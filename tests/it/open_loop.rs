@@ -304,7 +304,11 @@ fn max_rate_search_brackets_a_servers_capacity() {
         "0.3",
         "--find-max-rate",
         "--slo",
-        "p99<50ms",
+        // p90, not p99: below capacity the 99th percentile of a 1 s probe
+        // is a few stalls of a 2-core machine running the rest of the suite
+        // (a probe at 2,000/s once failed on a 56 ms p99); above it the
+        // queue grows and every percentile goes to seconds alike.
+        "p90<50ms",
         "--rate",
         "1000",
     ];
