@@ -138,11 +138,11 @@ impl Datagrams {
         None
     }
 
-    /// Queues the first `bytes` of message `i` of the last `receive` to go
-    /// back, unchanged, to where it came from: `datagrams` of them, cut
-    /// at `segment` bytes each when that is more than one.
-    pub fn reply(&mut self, i: usize, bytes: usize, segment: usize, datagrams: u64) {
-        let length = bytes.min(self.received[i].msg_len as usize);
+    /// Queues the first `datagrams` of message `i` of the last `receive`,
+    /// cut at `segment` bytes (the whole message when it is one), to go
+    /// back, unchanged, to where it came from.
+    pub fn reply(&mut self, i: usize, segment: usize, datagrams: u64) {
+        let length = (segment * datagrams as usize).min(self.received[i].msg_len as usize);
         self.replies_iov[self.queued] = libc::iovec {
             iov_base: self.slots[i * SLOT..].as_mut_ptr().cast(),
             iov_len: length,
@@ -156,19 +156,8 @@ impl Datagrams {
         header.msg_controllen = 0;
         header.msg_flags = 0;
         if datagrams > 1 {
-            let control = &mut self.replies_control[self.queued];
-            header.msg_control = control.as_mut_ptr().cast();
-            // SAFETY: CMSG_SPACE of a u16 fits the buffer (CONTROL); the
-            // header points at it, so CMSG_FIRSTHDR is that buffer's start.
-            unsafe {
-                header.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as _;
-                let cmsg = libc::CMSG_FIRSTHDR(header);
-                (*cmsg).cmsg_level = libc::SOL_UDP;
-                (*cmsg).cmsg_type = libc::UDP_SEGMENT;
-                (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
-                let size = u16::try_from(segment).unwrap_or(u16::MAX);
-                libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(size);
-            }
+            let size = u16::try_from(segment).unwrap_or(u16::MAX);
+            put_segment_size(header, &mut self.replies_control[self.queued], size);
         }
         self.replies_datagrams[self.queued] = datagrams;
         self.queued += 1;
@@ -234,24 +223,34 @@ pub fn send_segmented(socket: &impl AsRawFd, bytes: &[u8], segment: u16) -> io::
         iov_len: bytes.len(),
     };
     let mut control = [0u64; CONTROL / 8];
-    // SAFETY: an all-zero msghdr is valid; it points at `iov` and
-    // `control`, both alive for the call, and the kernel only reads
-    // through them. CMSG_SPACE of a u16 fits `control`.
-    let sent = unsafe {
-        let mut header: libc::msghdr = zeroed();
-        header.msg_iov = &raw mut iov;
-        header.msg_iovlen = 1;
-        header.msg_control = control.as_mut_ptr().cast();
-        header.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&header);
-        (*cmsg).cmsg_level = libc::SOL_UDP;
-        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
-        libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(segment);
-        libc::sendmsg(socket.as_raw_fd(), &header, libc::MSG_DONTWAIT)
-    };
+    // SAFETY: all-zero bytes are a valid msghdr.
+    let mut header: libc::msghdr = unsafe { zeroed() };
+    header.msg_iov = &raw mut iov;
+    header.msg_iovlen = 1;
+    put_segment_size(&mut header, &mut control, segment);
+    // SAFETY: the header points at `iov` and `control`, both alive for the
+    // call, and the kernel only reads through them.
+    let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &header, libc::MSG_DONTWAIT) };
     if sent < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(sent as usize)
+}
+
+/// Points `header` at `control` and writes into it the one control message
+/// `UDP_SEGMENT` takes: cut what is sent into datagrams of `segment` bytes.
+/// The header must not be used past `control`'s life.
+fn put_segment_size(header: &mut libc::msghdr, control: &mut [u64; CONTROL / 8], segment: u16) {
+    header.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE of a u16 (24 bytes) fits `control` (CONTROL), to
+    // which the header now points, so CMSG_FIRSTHDR is its start and every
+    // write below stays inside it.
+    unsafe {
+        header.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(header);
+        (*cmsg).cmsg_level = libc::SOL_UDP;
+        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+        libc::CMSG_DATA(cmsg).cast::<u16>().write_unaligned(segment);
+    }
 }

@@ -119,7 +119,7 @@ impl UdpEcho {
                 .filter(|_| self.guard.check(source, now) == Verdict::Answer)
                 .count();
             if answered > 0 {
-                self.batch.reply(i, answered * segment, segment, answered as u64);
+                self.batch.reply(i, segment, answered as u64);
             }
         }
         let replies = self.batch.queued();
