@@ -72,15 +72,13 @@ impl Figures {
     /// otherwise keep its last changes to itself).
     #[inline]
     pub fn next_deadline(&self, active: usize) -> Option<Instant> {
-        // No stats line and no metrics: nothing to publish or log.
+        // No stats line and no metrics: nothing to publish or log, and
+        // nothing compared (this runs on every turn).
         self.board.as_ref()?;
         let stats = self.stats.as_ref().map(StatsReporter::next_deadline);
-        // Without a board nothing is compared: this runs on every turn.
-        let unpublished = self.board.as_ref().and_then(|_| {
-            let (at, summary, published_active) = &self.published;
-            let changed = *summary != self.summary || *published_active != active;
-            changed.then_some(*at + PUBLISH_EVERY)
-        });
+        let (at, summary, published_active) = &self.published;
+        let changed = *summary != self.summary || *published_active != active;
+        let unpublished = changed.then_some(*at + PUBLISH_EVERY);
         [stats, unpublished].into_iter().flatten().min()
     }
 }
