@@ -373,13 +373,8 @@ def exact_syscalls(messages=5000):
             tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out_path, "-p", str(server.pid)],
                                       stderr=subprocess.DEVNULL)
             time.sleep(1.0)  # strace attaches to every thread before the first message
-            with socket.create_connection((host, int(port))) as client:
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                for _ in range(messages):
-                    client.sendall(b"m" * 64)
-                    got = 0
-                    while got < 64:
-                        got += len(client.recv(64 - got))
+            with echo_client(host, port) as client:
+                round_trips([client], messages)
                 big = bytes(1 << 20)
                 sender = threading.Thread(target=client.sendall, args=(big,))
                 sender.start()
@@ -563,6 +558,26 @@ unset multiplot
 
 
 
+def echo_client(host, port):
+    """A connection to the echo server under test, without Nagle's delay."""
+    client = socket.create_connection((host, int(port)))
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return client
+
+
+def round_trips(clients, rounds, size=64):
+    """`rounds` messages of `size` bytes on every client in lockstep: all
+    sent, then every echo read whole, before the next round."""
+    message = b"m" * size
+    for _ in range(rounds):
+        for client in clients:
+            client.sendall(message)
+        for client in clients:
+            got = 0
+            while got < size:
+                got += len(client.recv(size - got))
+
+
 def callgrind_echoes(binary, connections, rounds, size=64):
     """User-space instructions the server runs (valgrind's callgrind,
     deterministic where CPU time on a shared machine is not) while
@@ -572,16 +587,8 @@ def callgrind_echoes(binary, connections, rounds, size=64):
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "serve", "--addr", "127.0.0.1:0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     host, port = proc.stdout.readline().split()[-1].rsplit(":", 1)
-    clients = [socket.create_connection((host, int(port))) for _ in range(connections)]
-    message = b"m" * size
-    for _ in range(rounds):
-        for client in clients:
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client.sendall(message)
-        for client in clients:
-            got = 0
-            while got < size:
-                got += len(client.recv(size - got))
+    clients = [echo_client(host, port) for _ in range(connections)]
+    round_trips(clients, rounds, size)
     for client in clients:
         client.close()
     time.sleep(0.5)
