@@ -12,8 +12,11 @@ report (run with no warm-up, so its window is its life), tcpkali's from the
 bytes it says it sent, over the message size.
 
 bench's own share of its latency: its report's send lag (actual minus
-intended send) and corrected minus uncorrected p50; and its pacing, the
-achieved rate over the target.
+intended send, the intended send being the grid time it was planned for,
+see `--pacing-grid`) and corrected minus uncorrected p50; and its pacing,
+the achieved rate over the target. Beside it, the floor under any pacer
+that sleeps: benches/c-timer-floor, a bare C loop asleep on a timerfd at
+the same grid step, and how late its wake-ups are (p50).
 """
 
 import argparse
@@ -52,9 +55,22 @@ def run_pinned(command):
     return out, err, usage.ru_utime + usage.ru_stime, usage.ru_nvcsw
 
 
-def bench_run(server, rate, duration):
+TIMER_FLOOR = os.path.join(common.ROOT, "target", "bench-peers", "timer-floor")
+
+
+def timer_floor(grid):
+    """p50 lateness in us of a bare C timerfd loop woken every `grid` seconds
+    on the load generator's CPU; None if it was not built."""
+    if not os.path.exists(TIMER_FLOOR):
+        return None
+    count = max(100, int(2.0 / grid))
+    out, _, _, _ = run_pinned([TIMER_FLOOR, str(int(grid * 1e9)), str(count)])
+    return float(out.split()[0])
+
+
+def bench_run(server, rate, duration, grid):
     command = [MIO, "bench", "--addr", server.addr, "--json", "--warmup", "0", "--duration", str(duration),
-               "-c", str(CONNECTIONS), "-s", str(SIZE), "--rate", str(rate)]
+               "-c", str(CONNECTIONS), "-s", str(SIZE), "--rate", str(rate), "--pacing-grid", f"{grid:g}"]
     out, err, cpu, switches = run_pinned(command)
     report = json.loads(out)
     messages = report["messages"]
@@ -86,41 +102,53 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rates", default="5000,20000,50000")
+    parser.add_argument("--grids", default="0.001",
+                        help="bench's --pacing-grid values to run, comma-separated (seconds)")
     opts = parser.parse_args()
+    grids = [float(g) for g in opts.grids.split(",")]
     tcpkali = find_tcpkali()
     if not tcpkali:
         print("note: tcpkali not found (PATH, $TCPKALI, ../shared/tools/tcpkali): comparison skipped", file=sys.stderr)
         return 0
     rates = [float(r) for r in opts.rates.split(",")]
     rows = []
+    names = [f"bench grid {g * 1e3:g} ms" for g in grids] + ["tcpkali"]
     for rate in rates:
         results = {}
 
         def run_one(name, rate=rate):
             server = common.Server("mio-echo")
             try:
-                if name == "bench":
-                    return bench_run(server, rate, opts.duration)
-                return tcpkali_run(tcpkali, server, rate, opts.duration)
+                if name == "tcpkali":
+                    return tcpkali_run(tcpkali, server, rate, opts.duration)
+                return bench_run(server, rate, opts.duration, grids[names.index(name)])
             finally:
                 server.stop()
 
         label = f"{rate:,.0f}/s"
-        common.interleave(label, ["bench", "tcpkali"], opts.reps, run_one, results)
-        runs = {name: results[(label, name)] for name in ("bench", "tcpkali")}
-        med = {name: {k: statistics.median([r[k] for r in runs[name] if r.get(k) is not None] or [float("nan")])
-                      for k in runs[name][0]} for name in runs}
+        common.interleave(label, names, opts.reps, run_one, results)
+        med = {}
+        for name in names:
+            runs = results[(label, name)]
+            med[name] = {k: statistics.median([r[k] for r in runs if r.get(k) is not None] or [float("nan")])
+                         for k in runs[0]}
         rows.append((rate, med))
+    floors = {grid: timer_floor(grid) for grid in grids}
     print(f"bench vs tcpkali ({tcpkali}): {CONNECTIONS} connections, {SIZE} B, open loop, server on CPU "
           f"{common.SERVER_CPU}, load on CPU {common.BENCH_CPU}; medians of {opts.reps} interleaved runs of {opts.duration:g} s")
-    print("| rate | bench CPU us/msg | tcpkali CPU us/msg | bench / tcpkali | bench vcsw/msg | tcpkali vcsw/msg "
-          "| bench send lag p50 us | corrected - uncorrected p50 us | achieved / target |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| rate | grid | burst (msgs) | bench CPU us/msg | tcpkali CPU us/msg | bench / tcpkali | bench vcsw/msg "
+          "| tcpkali vcsw/msg | bench send lag p50 us | timer floor p50 us | corrected - uncorrected p50 us "
+          "| achieved / target |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for rate, med in rows:
-        b, t = med["bench"], med["tcpkali"]
-        gap = b["p50"] - b["unc_p50"] if b.get("p50") is not None and b.get("unc_p50") is not None else None
-        print(f"| {rate:,.0f}/s | {fmt(b['cpu_us'], 2)} | {fmt(t['cpu_us'], 2)} | {fmt(b['cpu_us'] / t['cpu_us'], 2)}x | "
-              f"{fmt(b['vcsw'], 3)} | {fmt(t['vcsw'], 3)} | {fmt(b['lag_p50'])} | {fmt(gap)} | {fmt(b['accuracy'], 4)} |")
+        t = med["tcpkali"]
+        for grid, name in zip(grids, names):
+            b = med[name]
+            gap = b["p50"] - b["unc_p50"] if b.get("p50") is not None and b.get("unc_p50") is not None else None
+            print(f"| {rate:,.0f}/s | {grid * 1e3:g} ms | {fmt(rate * grid, 0)} | {fmt(b['cpu_us'], 2)} | "
+                  f"{fmt(t['cpu_us'], 2)} | {fmt(b['cpu_us'] / t['cpu_us'], 2)}x | {fmt(b['vcsw'], 3)} | "
+                  f"{fmt(t['vcsw'], 3)} | {fmt(b['lag_p50'])} | {fmt(floors[grid])} | {fmt(gap)} | "
+                  f"{fmt(b['accuracy'], 4)} |")
     return 0
 
 

@@ -104,4 +104,6 @@ pub struct OpenLoop {
     pub arrival: Arrival,
     /// Messages one connection may have queued or unanswered at once.
     pub max_inflight: usize,
+    /// Due times are rounded up to this grid (see `pacing::grid`).
+    pub grid: Duration,
 }

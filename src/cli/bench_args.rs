@@ -232,6 +232,14 @@ pub struct BenchArgs {
     #[arg(help_heading = "Rate (open loop)", long, value_name = "N", default_value_t = 1024, value_parser = parse_count::<MAX_COUNT>)]
     pub max_inflight: usize,
 
+    /// Open loop: plan the sends on a grid of SECS
+    ///
+    /// A message is due at the first grid time at or after its place in the schedule, its
+    /// latency counted from there, and those due together go out in one wake-up: a micro-burst
+    /// of about rate x SECS messages per thread. Finer costs a wake-up per step. [0.00001-1]
+    #[arg(help_heading = "Rate (open loop)", long, value_name = "SECS", default_value = "0.002", value_parser = parse_grid)]
+    pub pacing_grid: Duration,
+
     #[command(flatten, next_help_heading = "TLS")]
     pub tls: TlsClientArgs,
 
@@ -427,6 +435,7 @@ impl BenchArgs {
             profile: bench::RateProfile::new(&profile),
             arrival: self.arrival,
             max_inflight: self.max_inflight,
+            grid: self.pacing_grid,
         }))
     }
 }
@@ -451,6 +460,17 @@ fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
         ));
     }
     Ok(at)
+}
+
+/// The pacing grid: from 10 us (a wake-up per step costs more below) to 1 s.
+fn parse_grid(text: &str) -> Result<Duration, String> {
+    let step = parse_timeout(text)?;
+    if !(Duration::from_micros(10)..=Duration::from_secs(1)).contains(&step) {
+        return Err(format!(
+            "'{text}' is out of range: a grid step from 0.00001 to 1 second"
+        ));
+    }
+    Ok(step)
 }
 
 /// A rate of the open loop: positive, finite, at most [`MAX_RATE`].

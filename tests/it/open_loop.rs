@@ -221,6 +221,10 @@ fn bad_rates_are_usage_errors() {
         &["--rate", "100", "--mode", "hold"],
         &["--rate-steps", "100,0"],
         &["--rate", "100", "--rate-steps", "100"],
+        &["--rate", "100", "--pacing-grid", "0"],
+        &["--rate", "100", "--pacing-grid", "0.000001"],
+        &["--rate", "100", "--pacing-grid", "2"],
+        &["--rate", "100", "--pacing-grid", "1ms?"],
     ] {
         let mut all = vec!["bench", "--port", "9"];
         all.extend_from_slice(args);
@@ -230,6 +234,76 @@ fn bad_rates_are_usage_errors() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// An echo server, a thread per connection, that notes when each
+/// `size`-byte message arrives.
+fn timestamping_server(size: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = arrivals.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let noted = noted.clone();
+            thread::spawn(move || {
+                let mut message = vec![0; size];
+                while stream.read_exact(&mut message).is_ok() {
+                    noted.lock().unwrap().push(Instant::now());
+                    if stream.write_all(&message).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, arrivals)
+}
+
+/// On a coarse grid the sends of a step arrive together, a step apart, and
+/// each one's lag counts from its grid time: 40 msg/s over 4 connections
+/// on a 100 ms grid is a burst of 4 every 100 ms, not one every 25 ms, and
+/// the count is still the rate's.
+#[test]
+fn a_coarse_pacing_grid_sends_in_bursts_due_at_their_grid_time() {
+    let (addr, arrivals) = timestamping_server(64);
+    let args = [
+        "-c",
+        "4",
+        "-s",
+        "64",
+        "--rate",
+        "40",
+        "--pacing-grid",
+        "0.1",
+        "--warmup",
+        "0",
+        "-d",
+        "2",
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut times = arrivals.lock().unwrap().clone();
+    times.sort();
+    assert!(times.len() >= 76, "{} arrivals: {report}", times.len());
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3)
+        .collect();
+    let within = gaps.iter().filter(|&&gap| gap < 20.0).count();
+    let between = gaps.iter().filter(|&&gap| (80.0..120.0).contains(&gap)).count();
+    assert!(
+        within >= gaps.len() * 7 / 10 && between >= gaps.len() / 5,
+        "gaps (ms) not in bursts a grid step apart: {gaps:.1?}"
+    );
+    let lag_p50 = number(&report, "send_lag.p50_us");
+    assert!(
+        lag_p50 < 15_000.0,
+        "send lag p50 {lag_p50} us: counted from the exact schedule? {report}"
+    );
+    let achieved = number(&report, "rate.achieved");
+    assert!((achieved / 40.0 - 1.0).abs() < 0.06, "{report}");
 }
 
 #[test]

@@ -20,7 +20,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::open_state::{LATE, OpenConn, Outstanding, PACING, Pacing};
 use crate::bench::config::OpenLoop;
@@ -29,28 +29,20 @@ use crate::bench::engine::State;
 use crate::bench::engine::Worker;
 use crate::bench::engine::histograms;
 use crate::bench::engine::in_window;
+use crate::bench::pacing::grid::Grid;
 use crate::bench::pacing::schedule::Schedule;
 use crate::bench::pacing::timer::PacingTimer;
-
-/// The pacing timer fires at most once per this long; what falls due in
-/// between goes out together. A wake-up per message would cost more than
-/// the message (timer, poll and a separate wake-up for each echo); at 20,000
-/// msg/s this sends about 4 messages per wake-up, whose echoes then also
-/// come back together, for at most this much added send lag.
-const COALESCE: Duration = Duration::from_micros(200);
 
 impl Worker<'_> {
     fn open_loop(&self) -> &OpenLoop {
         self.plan.config.open_loop.as_ref().expect("open loop configured")
     }
 
-    /// The time the profile gives to Λ-point `point`.
+    /// The due time of Λ-point `point`: the grid time at or after the
+    /// time the profile gives it.
     fn intended_time(&self, point: f64) -> Instant {
-        let origin = self.pacing.as_ref().expect("pacing started").origin;
-        let secs = self.open_loop().profile.time_of(point);
-        // Past any run's end: a schedule that has run out of rate.
-        let far = Duration::from_secs(365 * 24 * 3600);
-        origin + Duration::try_from_secs_f64(secs).map_or(far, |d| d.min(far))
+        let grid = self.pacing.as_ref().expect("pacing started").grid;
+        grid.due(self.open_loop().profile.time_of(point))
     }
 
     /// Starts every open connection's schedule at `origin` (the warm-up's start).
@@ -63,9 +55,8 @@ impl Worker<'_> {
         self.pacing = Some(Pacing {
             timer,
             due: BinaryHeap::new(),
-            origin,
+            grid: Grid::new(origin, self.open_loop().grid),
             armed_for: None,
-            last_release: origin,
             ready: Vec::new(),
         });
         self.tally.latency_uncorrected = Some(histograms::new_histogram());
@@ -97,19 +88,17 @@ impl Worker<'_> {
         }
     }
 
-    /// Queues and writes every message whose time has come; called once a
-    /// turn, after the events. Re-arms the timer for the next one.
+    /// Queues and writes every message whose grid time has come; called
+    /// once a turn, after the events. Re-arms the timer for the next one.
     pub(super) fn release_due(&mut self) -> io::Result<()> {
         let Some(pacing) = &mut self.pacing else {
             return Ok(());
         };
         let now = Instant::now();
-        if now < pacing.last_release + COALESCE {
-            // Too soon after the last release: the timer (armed below for
-            // the coalescing boundary at the earliest) brings these back.
+        if pacing.due.peek().is_none_or(|&Reverse((due, _))| due > now) {
+            // Between grid times (a turn for echoes): nothing to release.
             return self.arm_pacing();
         }
-        pacing.last_release = now;
         // Reused release after release: no allocation on the pacing path.
         let mut ready = std::mem::take(&mut pacing.ready);
         while let Some(&Reverse((due, key))) = pacing.due.peek() {
@@ -137,15 +126,13 @@ impl Worker<'_> {
         self.arm_pacing()
     }
 
-    /// Sets the timer for the next due message, no sooner than the
-    /// coalescing boundary.
+    /// Sets the timer for the next grid time with a message due.
     fn arm_pacing(&mut self) -> io::Result<()> {
         let Some(pacing) = &mut self.pacing else {
             return Ok(());
         };
         match pacing.due.peek() {
-            Some(&Reverse((next, _))) => {
-                let at = next.max(pacing.last_release + COALESCE);
+            Some(&Reverse((at, _))) => {
                 if pacing.armed_for != Some(at) {
                     pacing.timer.arm(at.saturating_duration_since(Instant::now()))?;
                     pacing.armed_for = Some(at);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use mio::Token;
 
+use crate::bench::pacing::grid::Grid;
 use crate::bench::pacing::schedule::Schedule;
 use crate::bench::pacing::timer::PacingTimer;
 
@@ -47,12 +48,11 @@ pub(super) struct Pacing {
     /// (next due time, slab key): at most one entry per connection that
     /// is neither held nor done with the window.
     pub(super) due: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Time zero of the rate profile: the start of the warm-up.
-    pub(super) origin: Instant,
+    /// Due times: from time zero of the rate profile (the start of the
+    /// warm-up), rounded up to `--pacing-grid`.
+    pub(super) grid: Grid,
     /// When the timer is set to fire, if it is.
     pub(super) armed_for: Option<Instant>,
-    /// When due messages were last released.
-    pub(super) last_release: Instant,
     /// The connections of one release, kept to reuse its allocation.
     pub(super) ready: Vec<usize>,
 }

@@ -1,5 +1,6 @@
-//! Pacing the open loop: when each message is due, and the timer that
-//! wakes the workers for it.
+//! Pacing the open loop: when each message is due, the grid its due time
+//! is rounded to, and the timer that wakes the workers for it.
 
+pub mod grid;
 pub mod schedule;
 pub mod timer;
