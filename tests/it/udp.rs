@@ -282,6 +282,59 @@ fn bench_udp_on_loopback_loses_nothing_at_a_modest_rate() {
     }
 }
 
+/// The UDP open loop paces on `--pacing-grid` as the stream modes do: 40
+/// datagrams a second on a 100 ms grid arrive as bursts of 4 a step apart,
+/// not one every 25 ms, and every one is answered.
+#[test]
+fn bench_udp_open_loop_sends_on_the_pacing_grid() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = arrivals.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            noted.lock().unwrap().push(std::time::Instant::now());
+            let _ = socket.send_to(&buf[..n], from);
+        }
+    });
+    let args = [
+        "--mode",
+        "udp",
+        "-c",
+        "4",
+        "-s",
+        "64",
+        "--rate",
+        "40",
+        "--pacing-grid",
+        "0.1",
+        "--warmup",
+        "0",
+        "-d",
+        "2",
+    ];
+    let (code, report, err) = util::bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        udp_figure(&report, "received"),
+        udp_figure(&report, "sent"),
+        "{report}"
+    );
+    let times = arrivals.lock().unwrap().clone();
+    assert!(times.len() >= 76, "{} arrivals: {report}", times.len());
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3)
+        .collect();
+    let within = gaps.iter().filter(|&&gap| gap < 20.0).count();
+    let between = gaps.iter().filter(|&&gap| (80.0..120.0).contains(&gap)).count();
+    assert!(
+        within >= gaps.len() * 7 / 10 && between >= gaps.len() / 5,
+        "gaps (ms) not in bursts a grid step apart: {gaps:.1?}"
+    );
+}
+
 /// A server that answers only 100 datagrams per second of a source: bench
 /// sending 1,000 per second counts about 90% lost, and --max-loss fails
 /// the run with exit status 3.

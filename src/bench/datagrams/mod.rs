@@ -28,7 +28,8 @@ use hdrhistogram::Histogram;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::bench::config::Config;
+use crate::bench::config::{Config, OpenLoop};
+use crate::bench::pacing::grid::Grid;
 use crate::bench::pacing::timer::PacingTimer;
 use crate::bench::report::Report;
 use crate::bench::report::histograms;
@@ -279,6 +280,12 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// When the open loop's `n`-th datagram (from 1) is due: on the
+    /// `--pacing-grid`, as the stream modes' messages are.
+    fn due_at(&self, open: &OpenLoop, n: u64) -> Instant {
+        Grid::new(self.started, open.grid).due(open.profile.time_of(n as f64))
+    }
+
     fn in_window(&self, due: Instant) -> bool {
         due >= self.window_from && due < self.window_until
     }
@@ -288,9 +295,7 @@ impl<'a> Run<'a> {
     /// never past the window.
     fn next_wakeup(&self, sources: &[Source], now: Instant) -> Duration {
         let next = match &self.config.open_loop {
-            Some(open) => {
-                self.started + Duration::from_secs_f64(open.profile.time_of(self.sent_total as f64 + 1.0))
-            }
+            Some(open) => self.due_at(open, self.sent_total + 1),
             None => sources
                 .iter()
                 .filter_map(|s| s.in_flight_since)
@@ -332,18 +337,16 @@ impl<'a> Run<'a> {
 
     fn send_due(&mut self, sources: &mut [Source], datagram: &mut [u8], now: Instant) {
         match &self.config.open_loop {
-            Some(open) => {
-                let elapsed = now.duration_since(self.started).as_secs_f64();
-                let due = open.profile.due_by(elapsed).floor() as u64;
-                while self.sent_total < due {
-                    // Each datagram keeps the time it was due, not when it went.
-                    let due_at = self.started
-                        + Duration::from_secs_f64(open.profile.time_of(self.sent_total as f64 + 1.0));
-                    let index = (self.sent_total % sources.len() as u64) as usize;
-                    self.send(&mut sources[index], index, datagram, due_at.min(now));
-                    self.sent_total += 1;
+            Some(open) => loop {
+                // Each datagram keeps the time it was due, not when it went.
+                let due_at = self.due_at(open, self.sent_total + 1);
+                if due_at > now {
+                    break;
                 }
-            }
+                let index = (self.sent_total % sources.len() as u64) as usize;
+                self.send(&mut sources[index], index, datagram, due_at);
+                self.sent_total += 1;
+            },
             None => {
                 for (index, source) in sources.iter_mut().enumerate() {
                     let waiting = source
