@@ -51,7 +51,7 @@ pub struct Config {
     pub source_ips: Vec<IpAddr>,
     /// The server's PID, to report its CPU time per message.
     pub server_pid: Option<u32>,
-    /// Show a live progress line (only ever on a terminal).
+    /// Show a live progress line (only ever on a terminal: standard error).
     pub progress: bool,
     /// Pingpong: send each turn's messages in one io_uring submission
     /// where the kernel allows it.
@@ -70,6 +70,8 @@ pub struct Config {
     pub hdr_log: Option<std::path::PathBuf>,
     /// `--hgrm`: where to write the percentile distribution.
     pub hgrm: Option<std::path::PathBuf>,
+    /// `--out`: a line per interval, written as each completes.
+    pub live: Vec<crate::bench::report::live::Spec>,
     /// `--start-at`: the wall-clock time the window (or warm-up) begins.
     pub start_at: Option<std::time::SystemTime>,
     /// `--proxy-header`: each connection starts with a PROXY header.

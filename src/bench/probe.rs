@@ -53,8 +53,9 @@ impl<'a> Probe<'a> {
         server_pid: Option<u32>,
         progress: bool,
     ) -> Probe<'a> {
-        let bar = (progress && std::io::stdout().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+        // On standard error: `bench > result.txt` still shows it.
+        let bar = (progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
             warnings.show_above(&bar);
             bar

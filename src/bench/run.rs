@@ -11,6 +11,7 @@ use super::engine;
 use super::engine::sources::{check_source_ips, choose_source_ips};
 use super::probe::{LiveCounters, Probe};
 use super::report::intervals;
+use super::report::live::LiveOut;
 use super::report::warnings::Warnings;
 use super::report::{Report, collect, output};
 use crate::fd_limit;
@@ -28,7 +29,9 @@ pub fn run(config: &Config) -> Result<Report, String> {
     } else {
         run_streams(config)?
     };
-    report.file_errors = files.write(&report, intervals.as_ref());
+    report
+        .file_errors
+        .extend(files.write(&report, intervals.as_ref()));
     for error in &report.file_errors {
         eprintln!("error: {error}");
     }
@@ -58,9 +61,22 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
     let pattern = super::engine::pattern::Pattern::default();
     let live = LiveCounters::default();
     let workers = config.threads.clamp(1, config.connections.max(1));
-    let intervals = config
-        .interval
-        .map(|length| intervals::Board::new(length, workers));
+    let live_out = std::sync::Arc::new(std::sync::Mutex::new(LiveOut::open(
+        &config.live,
+        config
+            .open_loop
+            .as_ref()
+            .map(|open| (open.profile.clone(), config.warmup)),
+    )?));
+    let intervals = config.interval.map(|length| {
+        let live_out = live_out.clone();
+        intervals::Board::new(length, workers).with_sink(Box::new(move |summary, length, end| {
+            live_out
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .write(summary, length, end);
+        }))
+    });
     let steps = config.step.map(|length| intervals::Board::new(length, workers));
     let threads = config.threads.clamp(1, config.connections.max(1));
     let connected = Barrier::new(threads);
@@ -125,6 +141,12 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
             bytes_per_connection: held.saturating_sub(before) as f64 / report.connected.max(1) as f64,
         });
     report.intervals = intervals.as_ref().map(intervals::Board::summaries);
+    report.file_errors.extend(
+        live_out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .errors(),
+    );
     report.steps = steps.as_ref().map(|board| {
         let warmup = config.warmup.as_secs_f64();
         let step = board.length.as_secs_f64();

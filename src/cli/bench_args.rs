@@ -172,6 +172,16 @@ pub struct BenchArgs {
     #[arg(help_heading = "Output", long, value_name = "SECS", value_parser = parse_timeout)]
     pub interval: Option<Duration>,
 
+    /// Write a line per --interval to FILE as the run goes: ndjson=FILE or csv=FILE
+    ///
+    /// '-' is standard output; repeatable. Flushed each interval, so `tail -f` and a run cut
+    /// short keep every interval up to the last. Columns (the CSV's header): time_unix_s, t_s,
+    /// length_s, messages, messages_per_s, target_per_s, bytes, bytes_per_s, errors, mismatches,
+    /// early_eofs, resets, connect_failures, timeouts, p50_us, p90_us, p99_us, max_us,
+    /// send_lag_p50_us, send_lag_p99_us, connections. [--interval default: 1]
+    #[arg(help_heading = "Output", long = "out", value_name = "FORMAT=FILE", value_parser = bench::report::live::Spec::parse)]
+    pub out: Vec<bench::report::live::Spec>,
+
     /// Write an HdrHistogram interval log to FILE
     ///
     /// V2 compressed, one histogram per --interval: the corrected latency untagged, the open
@@ -295,6 +305,7 @@ impl BenchArgs {
                 (self.tls.tls, "--tls"),
                 (self.proxy_header.is_some(), "--proxy-header"),
                 (self.hdr_log.is_some(), "--hdr-log"),
+                (!self.out.is_empty(), "--out"),
             ];
             if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
                 return Err(Failure::Usage(format!("{flag} does not apply to --mode udp")));
@@ -302,6 +313,16 @@ impl BenchArgs {
             if let Some(problem) = bench::size_problem(self.size) {
                 return Err(Failure::Usage(problem));
             }
+        }
+        if self.find_max_rate && !self.out.is_empty() {
+            return Err(Failure::Usage(
+                "--out does not apply to --find-max-rate (each probe is a run of its own)".into(),
+            ));
+        }
+        if self.json && self.out.iter().any(|spec| spec.path.is_none()) {
+            return Err(Failure::Usage(
+                "--json and --out FORMAT=- both write to standard output: send one of them to a file".into(),
+            ));
         }
         Ok(bench::Config {
             addr: self.endpoint.server_addr()?,
@@ -314,7 +335,7 @@ impl BenchArgs {
             connect_rate: self.connect_rate,
             source_ips: self.source_ips.clone(),
             server_pid: self.server_pid,
-            progress: !self.json,
+            progress: true,
             io_uring: !self.no_io_uring,
             drain_timeout: self.drain_timeout,
             open_loop: self.open_loop()?,
@@ -324,6 +345,7 @@ impl BenchArgs {
             step: (!self.rate_steps.is_empty()).then_some(self.step_duration),
             hdr_log: self.hdr_log.clone(),
             hgrm: self.hgrm.clone(),
+            live: self.out.clone(),
             start_at: self.start_at,
             proxy_header: self.proxy_header,
             proxy_split: self.proxy_split,
@@ -364,11 +386,11 @@ impl BenchArgs {
         })
     }
 
-    /// `--interval`, or 1 s where an interval log is asked for or a terminal
-    /// shows the progress line.
+    /// `--interval`, or 1 s where an interval log or live output is asked
+    /// for or a terminal shows the progress line.
     fn interval_length(&self) -> Option<Duration> {
         use std::io::IsTerminal;
-        let wanted = self.hdr_log.is_some() || (!self.json && std::io::stdout().is_terminal());
+        let wanted = self.hdr_log.is_some() || !self.out.is_empty() || std::io::stderr().is_terminal();
         self.interval.or(wanted.then_some(Duration::from_secs(1)))
     }
 

@@ -30,7 +30,7 @@ pub fn run(command: Command) -> ExitCode {
                 ..
             } => bench::report::merge::merge_files(&args.files)
                 .map_err(Failure::Runtime)
-                .and_then(|report| print_report(&report, args.json)),
+                .and_then(|report| print_report(&report, args.json, false)),
             BenchCommand { run, .. } => run_bench(&run),
         },
         Command::Chat(args) => run_chat(&args),
@@ -213,15 +213,19 @@ fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     } else {
         bench::run(&config)?
     };
-    print_report(&report, args.json)
+    // Standard output carries `--out FORMAT=-`'s lines: the summary goes beside them.
+    let summary_to_stderr = args.out.iter().any(|spec| spec.path.is_none());
+    print_report(&report, args.json, summary_to_stderr)
 }
 
-fn print_report(report: &bench::Report, json: bool) -> Result<ExitCode, Failure> {
+fn print_report(report: &bench::Report, json: bool, to_stderr: bool) -> Result<ExitCode, Failure> {
     if json {
         println!(
             "{}",
             serde_json::to_string(report).map_err(|err| err.to_string())?
         );
+    } else if to_stderr {
+        eprint!("{}", report.human());
     } else {
         print!("{}", report.human());
     }

@@ -420,3 +420,208 @@ fn merge_warns_in_text_refuses_duplicates_and_keeps_the_window_honest() {
         "a {window} s window: {merged}"
     );
 }
+
+/// `--out`: a CSV with its header and an NDJSON file, a line per interval
+/// each, whose counts add up to the run's; `-` is standard output, with the
+/// text summary then on standard error.
+#[test]
+fn live_output_writes_a_line_per_interval_that_adds_up_to_the_run() {
+    let server = ServerProcess::start(&[]);
+    let scratch = Scratch::new("live-out");
+    let (csv, ndjson) = (scratch.file("run.csv"), scratch.file("run.ndjson"));
+    let args = [
+        "-c",
+        "5",
+        "--rate",
+        "1000",
+        "-d",
+        "1",
+        "--interval",
+        "0.25",
+        "--out",
+        &format!("csv={csv}"),
+        "--out",
+        &format!("ndjson={ndjson}"),
+    ];
+    let (code, report, stderr) = bench_json(&server.addr.to_string(), &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), 21, "{header:?}");
+    let rows: Vec<Vec<&str>> = rows.map(|row| row.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let cell = |row: &Vec<&str>, name: &str| row[column(name)].parse::<f64>().unwrap();
+    let messages: f64 = rows.iter().map(|row| cell(row, "messages")).sum();
+    assert_eq!(messages, number(&report, "messages"), "{csv}");
+    assert!(rows.iter().all(|row| row.len() == header.len()), "{csv}");
+    assert!(
+        rows.iter().all(|row| cell(row, "target_per_s") == 1000.0),
+        "{csv}"
+    );
+    assert!(rows.iter().all(|row| cell(row, "connections") == 5.0), "{csv}");
+    let stamps: Vec<f64> = rows.iter().map(|row| cell(row, "time_unix_s")).collect();
+    assert!(
+        stamps.windows(2).all(|w| (w[1] - w[0] - 0.25).abs() < 1e-3),
+        "{stamps:?}"
+    );
+
+    let ndjson = std::fs::read_to_string(&ndjson).unwrap();
+    let lines: Vec<Value> = ndjson
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{ndjson}");
+    let bytes: f64 = lines.iter().map(|line| line["bytes"].as_f64().unwrap()).sum();
+    assert_eq!(bytes, number(&report, "bytes"), "{ndjson}");
+    for line in &lines {
+        for key in [
+            "p50_us",
+            "p99_us",
+            "send_lag_p50_us",
+            "errors",
+            "timeouts",
+            "messages_per_s",
+        ] {
+            assert!(line[key].is_number(), "{key}: {line}");
+        }
+    }
+
+    let output = run_bin(
+        &[
+            "bench",
+            "--addr",
+            &server.addr.to_string(),
+            "-c",
+            "2",
+            "-d",
+            "0.5",
+            "--interval",
+            "0.25",
+            "--out",
+            "csv=-",
+        ],
+        b"",
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "header and two intervals only: {stdout}"
+    );
+    assert!(stdout.starts_with("time_unix_s,"), "{stdout}");
+    assert!(stderr.contains("totals"), "the summary went to stderr: {stderr}");
+}
+
+/// A run killed outright keeps every interval written so far, each line
+/// whole: they are flushed as they complete, not at the end.
+#[test]
+fn live_output_survives_a_killed_run() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let server = ServerProcess::start(&[]);
+    let scratch = Scratch::new("live-kill");
+    let ndjson = scratch.file("run.ndjson");
+    let mut bench = Command::new(crate::util::BIN)
+        .args([
+            "bench",
+            "--addr",
+            &server.addr.to_string(),
+            "-c",
+            "2",
+            "-d",
+            "30",
+            "--interval",
+            "0.1",
+        ])
+        .args(["--out", &format!("ndjson={ndjson}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let lines = loop {
+        let text = std::fs::read_to_string(&ndjson).unwrap_or_default();
+        if text.lines().count() >= 3 || Instant::now() > deadline {
+            break text.lines().count();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        bench.try_wait().unwrap().is_none(),
+        "bench ended before it was killed"
+    );
+    bench.kill().unwrap();
+    bench.wait().unwrap();
+    assert!(lines >= 3, "only {lines} lines while running");
+    let text = std::fs::read_to_string(&ndjson).unwrap();
+    assert!(text.ends_with('\n'), "a line cut short: {text}");
+    for line in text.lines() {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        assert!(value["messages"].as_u64().unwrap() > 0, "{line}");
+    }
+}
+
+/// The progress line is drawn on standard error whenever that is a
+/// terminal, so `bench > result.txt` still shows it (run under script(1),
+/// which gives the command a terminal).
+#[test]
+fn the_progress_line_shows_on_a_terminal_with_stdout_redirected() {
+    use std::process::Command;
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no script(1) to give bench a terminal");
+        return;
+    }
+    let server = ServerProcess::start(&[]);
+    let scratch = Scratch::new("progress");
+    let result = scratch.file("result.txt");
+    let inner = format!(
+        "{} bench --addr {} -c 2 -d 1.5 > {result}",
+        crate::util::BIN,
+        server.addr
+    );
+    let mut command = Command::new("script");
+    command.args(["-qec", &inner, "/dev/null"]);
+    let output = crate::util::run_command(command, b"");
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{terminal}");
+    // The progress line: "12345 msg/s, 6.32 MB/s, 0 errors".
+    assert!(
+        terminal.contains("MB/s, 0 errors"),
+        "no progress line on the terminal: {terminal:?}"
+    );
+    let summary = std::fs::read_to_string(&result).unwrap();
+    assert!(summary.contains("totals"), "{summary}");
+    assert!(
+        !summary.contains("MB/s, 0 errors"),
+        "progress went into the file: {summary}"
+    );
+}
+
+/// `--out` that cannot work is a usage error before anything runs.
+#[test]
+fn live_output_refuses_what_cannot_work() {
+    for (args, says) in [
+        (&["--out", "xml=run.xml"][..], "use ndjson or csv"),
+        (&["--out", "csv"], "FORMAT=FILE"),
+        (&["--out", "ndjson=-", "--json"], "both write to standard output"),
+        (&["--out", "csv=x.csv", "--mode", "udp"], "--mode udp"),
+        (
+            &["--out", "csv=x.csv", "--find-max-rate", "--slo", "p99<1ms"],
+            "--find-max-rate",
+        ),
+    ] {
+        let mut all = vec!["bench", "--port", "9"];
+        all.extend_from_slice(args);
+        let output = run_bin(&all, b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

@@ -51,7 +51,7 @@ use crate::bench::probe::LiveCounters;
 use crate::bench::probe::Probe;
 use crate::bench::report::histograms;
 use crate::bench::report::intervals::Board;
-use crate::bench::report::intervals::Recorder;
+use crate::bench::report::intervals::{Counts, Recorder};
 use crate::bench::report::warnings::Warnings;
 use crate::sys::uring::SendBatch;
 
@@ -328,6 +328,9 @@ impl Worker<'_> {
         self.tally.warmup_ran = window_end.min(self.measure_from).saturating_duration_since(now);
         self.tally.measured = window_end.saturating_duration_since(self.measure_from);
         self.tally.stopped_early = self.stopped.map(|(_, why)| why);
+        // The last stretch closes after the drain; it reports the
+        // connections open as the window ended, not after the drain.
+        let open_at_window_end = self.conns.len() as u64;
         // A window cut short ends here: the open loop schedules nothing
         // past it, and nothing after it is counted in it.
         self.measure_until = window_end.max(self.measure_from);
@@ -359,9 +362,12 @@ impl Worker<'_> {
             self.turn(&mut events, Some(left))?;
         }
         self.publish();
-        let (messages, errors) = self.stretch_counts();
+        let counts = Counts {
+            connections: open_at_window_end,
+            ..self.stretch_counts()
+        };
         for recorder in std::mem::take(&mut self.recorders) {
-            recorder.finish(messages, errors);
+            recorder.finish(counts);
         }
         Ok(())
     }
@@ -375,9 +381,9 @@ impl Worker<'_> {
         }
         self.now = Instant::now();
         if !self.recorders.is_empty() {
-            let (messages, errors) = self.stretch_counts();
+            let counts = self.stretch_counts();
             for recorder in &mut self.recorders {
-                recorder.roll(self.now, messages, errors);
+                recorder.roll(self.now, counts);
             }
         }
         if let Some(probe) = &mut self.probe {

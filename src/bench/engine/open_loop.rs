@@ -222,6 +222,9 @@ impl Worker<'_> {
                 if let Some(send_lag) = &mut self.tally.send_lag {
                     histograms::record(send_lag, lag);
                 }
+                for recorder in &mut self.recorders {
+                    recorder.record_send_lag(lag);
+                }
             }
         }
     }

@@ -105,6 +105,7 @@ mod tests {
             step: None,
             hdr_log: None,
             hgrm: None,
+            live: Vec::new(),
             start_at: None,
             proxy_header: None,
             proxy_split: false,

@@ -10,17 +10,23 @@ use crate::bench::config::Mode;
 use crate::bench::engine::Phase;
 use crate::bench::engine::Worker;
 use crate::bench::engine::histograms;
+use crate::bench::report::intervals::Counts;
 
 impl Worker<'_> {
-    /// The running totals a stretch is measured by: messages (churn: cycles)
-    /// and errors.
-    pub(super) fn stretch_counts(&self) -> (u64, u64) {
+    /// The running totals a stretch is measured by: messages (churn: cycles),
+    /// bytes and errors, and the connections open now.
+    pub(super) fn stretch_counts(&self) -> Counts {
         let done = if self.config().mode == Mode::Churn {
             self.tally.cycles
         } else {
             self.tally.messages
         };
-        (done, self.tally.errors.total())
+        Counts {
+            done,
+            bytes: self.tally.bytes,
+            errors: self.tally.errors,
+            connections: self.conns.len() as u64,
+        }
     }
 
     /// Records a round trip in the window: into the run's histograms and

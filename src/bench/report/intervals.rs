@@ -4,16 +4,28 @@
 //! Each worker records into its current stretch and, when the stretch is
 //! over, adds it to a shared [`Board`] (histograms added, never
 //! percentiles averaged). A stretch is complete once every worker has added
-//! its part; the progress line shows the latest complete one, and the
-//! report lists them all.
+//! its part; the progress line shows the latest complete one, a [`Sink`]
+//! (`--out`) gets it as it completes, and the report lists them all.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::bench::report::errors::Errors;
 use crate::bench::report::histograms;
+
+/// A worker's running totals, read as each stretch ends.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    /// Messages (churn: connect cycles) completed in the window.
+    pub done: u64,
+    pub bytes: u64,
+    pub errors: Errors,
+    /// Connections open now (not a running total).
+    pub connections: u64,
+}
 
 /// One stretch of all workers together.
 #[derive(Clone)]
@@ -22,8 +34,13 @@ pub struct Stretch {
     pub latency: Histogram<u64>,
     /// Open loop: latency from the actual send.
     pub uncorrected: Option<Histogram<u64>>,
+    /// Open loop: actual minus intended send.
+    pub send_lag: Option<Histogram<u64>>,
     pub messages: u64,
-    pub errors: u64,
+    pub bytes: u64,
+    pub errors: Errors,
+    /// Open at the stretch's end, over all workers.
+    pub connections: u64,
     /// Workers that added their part.
     reporters: usize,
 }
@@ -35,16 +52,40 @@ pub struct Summary {
     pub t_s: f64,
     pub messages_per_s: f64,
     pub p50_us: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_us: Option<f64>,
     pub p99_us: Option<f64>,
     pub max_us: Option<f64>,
     pub errors: u64,
+    #[serde(default)]
+    pub messages: u64,
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub errors_by_kind: Errors,
+    /// Open loop: send lag percentiles of the stretch's sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_p50_us: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_p99_us: Option<f64>,
+    /// Connections open as the stretch ended.
+    #[serde(default)]
+    pub connections: u64,
 }
+
+/// Called with each stretch as it completes: its summary, its length, and
+/// the wall-clock time of its end.
+pub type Sink = Box<dyn FnMut(&Summary, Duration, SystemTime) + Send>;
 
 /// The stretches of all workers, shared.
 pub struct Board {
     pub length: Duration,
     workers: usize,
     stretches: Mutex<Vec<Stretch>>,
+    /// The window's start, as the workers' recorders began.
+    start: OnceLock<Instant>,
+    /// `--out`: each stretch written as it completes.
+    sink: Option<Mutex<Sink>>,
 }
 
 impl Board {
@@ -53,7 +94,15 @@ impl Board {
             length,
             workers,
             stretches: Mutex::new(Vec::new()),
+            start: OnceLock::new(),
+            sink: None,
         }
+    }
+
+    /// Hands every stretch to `sink` as it completes.
+    pub fn with_sink(mut self, sink: Sink) -> Board {
+        self.sink = Some(Mutex::new(sink));
+        self
     }
 
     fn add(&self, index: usize, part: &Stretch) {
@@ -72,9 +121,26 @@ impl Board {
         if let (Some(sum), Some(part)) = (&mut stretch.uncorrected, &part.uncorrected) {
             sum.add(part).expect("histograms of one shape add up");
         }
+        if let (Some(sum), Some(part)) = (&mut stretch.send_lag, &part.send_lag) {
+            sum.add(part).expect("histograms of one shape add up");
+        }
         stretch.messages += part.messages;
-        stretch.errors += part.errors;
+        stretch.bytes += part.bytes;
+        stretch.errors.add(&part.errors);
+        stretch.connections += part.connections;
         stretch.reporters += 1;
+        // Each worker adds its stretches in order, so they complete in order.
+        if stretch.reporters == self.workers
+            && let Some(sink) = &self.sink
+        {
+            let summary = stretch.summary(index, self.length);
+            let start = *self.start.get_or_init(Instant::now);
+            let end = start + self.length * (index as u32 + 1);
+            // The wall-clock time of the stretch's end (it may be a moment ago).
+            let at = SystemTime::now() - Instant::now().saturating_duration_since(end);
+            drop(stretches);
+            (sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))(&summary, self.length, at);
+        }
     }
 
     /// The latest stretch every worker has reported, with its index.
@@ -109,8 +175,11 @@ impl Stretch {
         Stretch {
             latency: histograms::new_histogram(),
             uncorrected: open_loop.then(histograms::new_histogram),
+            send_lag: open_loop.then(histograms::new_histogram),
             messages: 0,
-            errors: 0,
+            bytes: 0,
+            errors: Errors::default(),
+            connections: 0,
             reporters: 0,
         }
     }
@@ -118,13 +187,26 @@ impl Stretch {
     pub fn summary(&self, index: usize, length: Duration) -> Summary {
         let secs = length.as_secs_f64();
         let quantile = |q: f64| (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q) as f64);
+        let lag = |q: f64| {
+            self.send_lag
+                .as_ref()
+                .filter(|lag| !lag.is_empty())
+                .map(|lag| lag.value_at_quantile(q) as f64)
+        };
         Summary {
             t_s: index as f64 * secs,
             messages_per_s: self.messages as f64 / secs,
             p50_us: quantile(0.5),
+            p90_us: quantile(0.9),
             p99_us: quantile(0.99),
             max_us: (!self.latency.is_empty()).then(|| self.latency.max() as f64),
-            errors: self.errors,
+            errors: self.errors.total(),
+            messages: self.messages,
+            bytes: self.bytes,
+            errors_by_kind: self.errors,
+            send_lag_p50_us: lag(0.5),
+            send_lag_p99_us: lag(0.99),
+            connections: self.connections,
         }
     }
 }
@@ -135,8 +217,8 @@ pub struct Recorder<'a> {
     start: Instant,
     index: usize,
     current: Stretch,
-    /// The worker's message and error counts when the stretch began.
-    counts_at_start: (u64, u64),
+    /// The worker's running totals when the stretch began.
+    counts_at_start: Counts,
     /// Stretches past this one are not recorded (the window's end).
     last: usize,
 }
@@ -147,12 +229,13 @@ impl<'a> Recorder<'a> {
         let stretches = (window.as_secs_f64() / board.length.as_secs_f64())
             .ceil()
             .max(1.0) as usize;
+        board.start.get_or_init(|| start);
         Recorder {
             board,
             start,
             index: 0,
             current: Stretch::empty(open_loop),
-            counts_at_start: (0, 0),
+            counts_at_start: Counts::default(),
             last: stretches - 1,
         }
     }
@@ -162,19 +245,22 @@ impl<'a> Recorder<'a> {
         self.start + self.board.length * (self.index as u32 + 1)
     }
 
-    /// Closes the stretches that ended by `now`; `messages` and `errors`
-    /// are the worker's running totals.
-    pub fn roll(&mut self, now: Instant, messages: u64, errors: u64) {
+    /// Closes the stretches that ended by `now`; `counts` are the
+    /// worker's running totals.
+    pub fn roll(&mut self, now: Instant, counts: Counts) {
         while self.index < self.last && now >= self.next_boundary() {
-            self.close(messages, errors);
+            self.close(counts);
             self.index += 1;
         }
     }
 
-    fn close(&mut self, messages: u64, errors: u64) {
-        self.current.messages = messages - self.counts_at_start.0;
-        self.current.errors = errors - self.counts_at_start.1;
-        self.counts_at_start = (messages, errors);
+    fn close(&mut self, counts: Counts) {
+        let before = self.counts_at_start;
+        self.current.messages = counts.done - before.done;
+        self.current.bytes = counts.bytes - before.bytes;
+        self.current.errors = counts.errors.since(&before.errors);
+        self.current.connections = counts.connections;
+        self.counts_at_start = counts;
         self.board.add(self.index, &self.current);
         let open_loop = self.current.uncorrected.is_some();
         self.current = Stretch::empty(open_loop);
@@ -187,13 +273,20 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// Open loop: a send's lag, in the stretch it went out in.
+    pub fn record_send_lag(&mut self, lag: Duration) {
+        if let Some(histogram) = &mut self.current.send_lag {
+            histograms::record(histogram, lag);
+        }
+    }
+
     /// Closes the last stretch (and any the worker slept through).
-    pub fn finish(mut self, messages: u64, errors: u64) {
+    pub fn finish(mut self, counts: Counts) {
         while self.index < self.last {
-            self.close(messages, errors);
+            self.close(counts);
             self.index += 1;
         }
-        self.close(messages, errors);
+        self.close(counts);
     }
 }
 
@@ -210,20 +303,31 @@ mod tests {
         let mut b = Recorder::new(&board, t0, Duration::from_secs(3), false);
         a.record(Duration::from_micros(100), None);
         b.record(Duration::from_micros(300), None);
-        a.roll(at(1000), 10, 0);
+        let counts = |done, timeouts| Counts {
+            done,
+            bytes: done * 100,
+            errors: Errors {
+                timeouts,
+                ..Errors::default()
+            },
+            connections: 1,
+        };
+        a.roll(at(1000), counts(10, 0));
         assert!(
             board.latest_complete().is_none(),
             "b has not reported the first second"
         );
-        b.roll(at(1500), 20, 1);
+        b.roll(at(1500), counts(20, 1));
         let (index, first) = board.latest_complete().unwrap();
         assert_eq!(index, 0);
         assert_eq!(first.messages_per_s, 30.0);
         assert_eq!(first.errors, 1);
+        assert_eq!(first.errors_by_kind.timeouts, 1);
+        assert_eq!((first.messages, first.bytes, first.connections), (30, 3000, 2));
         assert_eq!(first.max_us, Some(300.0));
         a.record(Duration::from_micros(50), None);
-        a.finish(15, 0);
-        b.finish(20, 1);
+        a.finish(counts(15, 0));
+        b.finish(counts(20, 1));
         let all = board.summaries();
         assert_eq!(all.len(), 3, "{all:?}");
         assert_eq!(all[1].messages_per_s, 5.0);

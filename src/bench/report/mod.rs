@@ -2,8 +2,10 @@
 //! Field names are documented in docs/bench.md; keep the two in step.
 
 pub mod collect;
+pub mod errors;
 pub mod histograms;
 pub mod intervals;
+pub mod live;
 pub mod merge;
 pub mod output;
 pub mod process;
@@ -14,36 +16,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+pub use errors::Errors;
 pub use intervals::Summary as IntervalSummary;
-
-/// Failures seen by the load generator; any of them makes the exit status 1.
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Errors {
-    /// Echoed bytes that differ from what was sent, or more bytes than were sent.
-    pub mismatches: u64,
-    /// The server closed before echoing everything.
-    pub early_eofs: u64,
-    /// Resets, broken pipes and other socket errors on established connections.
-    pub resets: u64,
-    /// Connections that could not be established (refused, timed out, no ports).
-    pub connect_failures: u64,
-    /// Connections still waiting for their echo when the drain deadline passed.
-    pub timeouts: u64,
-}
-
-impl Errors {
-    pub fn total(&self) -> u64 {
-        self.mismatches + self.early_eofs + self.resets + self.connect_failures + self.timeouts
-    }
-
-    pub fn add(&mut self, other: &Errors) {
-        self.mismatches += other.mismatches;
-        self.early_eofs += other.early_eofs;
-        self.resets += other.resets;
-        self.connect_failures += other.connect_failures;
-        self.timeouts += other.timeouts;
-    }
-}
 
 /// Round-trip percentiles in microseconds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
