@@ -201,3 +201,65 @@ fn a_probe_waiting_out_descriptor_exhaustion_is_answered() {
     let _ = probe.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "the probe got {answer:?}");
 }
+
+/// deploy/grafana/mio-echo.json imports as it is (the fields Grafana's
+/// import reads, the datasource a variable), and every metric it queries,
+/// with every label it groups by, is in a live server's scrape.
+#[test]
+fn the_grafana_dashboard_queries_only_what_the_server_exports() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/mio-echo.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for field in ["title", "uid", "schemaVersion", "panels", "templating"] {
+        assert!(!dashboard[field].is_null(), "no {field}");
+    }
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"),
+        "the datasource is not a variable: {variables:?}"
+    );
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8, "{} panels", panels.len());
+    let mut ids = std::collections::HashSet::new();
+    let mut queries = Vec::new();
+    for panel in panels {
+        assert!(ids.insert(panel["id"].as_u64().unwrap()), "duplicate id: {panel}");
+        for field in ["type", "title", "gridPos", "targets", "datasource"] {
+            assert!(!panel[field].is_null(), "panel without {field}: {panel}");
+        }
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{panel}");
+        let grid = &panel["gridPos"];
+        assert!(grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24, "{panel}");
+        for target in panel["targets"].as_array().unwrap() {
+            queries.push(target["expr"].as_str().unwrap().to_string());
+        }
+    }
+
+    let (server, metrics) = with_metrics(&["--udp"]);
+    let _ = &server;
+    let text = scrape(metrics);
+    let samples: Vec<&str> = text.lines().filter(|line| !line.starts_with('#')).collect();
+    let mut checked = 0;
+    for query in &queries {
+        // The metric, and the label of a `by (...)` grouping if there is one.
+        let name: String = query[query.find("mio_echo_").unwrap_or_else(|| panic!("no metric: {query}"))..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let with_name: Vec<&&str> = samples
+            .iter()
+            .filter(|line| line.starts_with(&name) && line[name.len()..].starts_with(['{', ' ']))
+            .collect();
+        assert!(!with_name.is_empty(), "{name} (in '{query}') is not exported:\n{text}");
+        if let Some(by) = query.split("by (").nth(1) {
+            let label = by.split(')').next().unwrap();
+            assert!(
+                with_name.iter().all(|line| line.contains(&format!("{label}=\""))),
+                "{name} has no label {label}: {with_name:?}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, queries.len());
+}
