@@ -50,6 +50,27 @@ pub enum BenchMerge {
         after_help = "Each input must be a `mio-echo bench --json` report of the same mode and message size.\nRuns that did not overlap in time still merge, with a warning (their rates do not add up\nto one combined rate); start hosts together with --start-at.\n\nExample:\n  mio-echo bench merge host-a.json host-b.json --json > all.json"
     )]
     Merge(MergeArgs),
+    /// Render saved --json reports as one HTML page, and compare them: overlaid charts and a
+    /// table of headline figures with ratios to the first
+    #[command(
+        after_help = "Any `mio-echo bench --json` report renders (a run, a merge, a UDP run, a max-rate search).\n\nExamples:\n  mio-echo bench report run.json --html run.html\n  mio-echo bench report before.json after.json --label before --label after --html compare.html"
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The reports, the first the baseline
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+
+    /// Write the page to OUT
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<std::path::PathBuf>,
+
+    /// A name for each report, in order [default: the file names]
+    #[arg(long, value_name = "NAME")]
+    pub label: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +202,14 @@ pub struct BenchArgs {
     /// send_lag_p50_us, send_lag_p99_us, connections. [--interval default: 1]
     #[arg(help_heading = "Output", long = "out", value_name = "FORMAT=FILE", value_parser = bench::report::live::Spec::parse)]
     pub out: Vec<bench::report::live::Spec>,
+
+    /// Write the run as one self-contained HTML page to FILE
+    ///
+    /// Opens offline in any browser: figures, time series (with --interval), the latency
+    /// spectrum (corrected, uncorrected, send lag), probes and steps. Written at the end, also
+    /// after Ctrl-C or an early stop (marked so); opened before the run starts.
+    #[arg(help_heading = "Output", long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
 
     /// Write an HdrHistogram interval log to FILE
     ///

@@ -6,6 +6,7 @@ mod address;
 mod bench_args;
 mod command;
 mod docs;
+mod report;
 mod run;
 mod serve_args;
 mod tls_args;

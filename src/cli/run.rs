@@ -31,6 +31,10 @@ pub fn run(command: Command) -> ExitCode {
             } => bench::report::merge::merge_files(&args.files)
                 .map_err(Failure::Runtime)
                 .and_then(|report| print_report(&report, args.json, false)),
+            BenchCommand {
+                merge: Some(BenchMerge::Report(args)),
+                ..
+            } => super::report::run_report(&args),
             BenchCommand { run, .. } => run_bench(&run),
         },
         Command::Chat(args) => run_chat(&args),
@@ -207,12 +211,26 @@ fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
         println!("the bench command line is valid");
         return Ok(ExitCode::SUCCESS);
     }
+    // Opened before the run, so a path that cannot be written fails first.
+    let page = args
+        .report
+        .as_ref()
+        .map(|path| super::report::Page::create(path))
+        .transpose()?;
     bench::catch_signals()?;
-    let report = if args.find_max_rate {
+    let mut report = if args.find_max_rate {
         bench::search::find_max_rate(&config, args.search_start(), MAX_RATE)?
     } else {
         bench::run(&config)?
     };
+    report.command = Some(std::env::args().collect());
+    report.host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string());
+    if let Some(Err(error)) = page.map(|page| page.write(&report)) {
+        eprintln!("error: {error}");
+        report.file_errors.push(error);
+    }
     // Standard output carries `--out FORMAT=-`'s lines: the summary goes beside them.
     let summary_to_stderr = args.out.iter().any(|spec| spec.path.is_none());
     print_report(&report, args.json, summary_to_stderr)

@@ -7,6 +7,7 @@
 mod util;
 
 mod bench;
+mod bench_html;
 mod bench_reports;
 mod bench_stops;
 mod cli;

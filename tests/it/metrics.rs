@@ -230,7 +230,10 @@ fn the_grafana_dashboard_queries_only_what_the_server_exports() {
         }
         assert_eq!(panel["datasource"]["uid"], "${datasource}", "{panel}");
         let grid = &panel["gridPos"];
-        assert!(grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24, "{panel}");
+        assert!(
+            grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
+            "{panel}"
+        );
         for target in panel["targets"].as_array().unwrap() {
             queries.push(target["expr"].as_str().unwrap().to_string());
         }
@@ -243,7 +246,9 @@ fn the_grafana_dashboard_queries_only_what_the_server_exports() {
     let mut checked = 0;
     for query in &queries {
         // The metric, and the label of a `by (...)` grouping if there is one.
-        let name: String = query[query.find("mio_echo_").unwrap_or_else(|| panic!("no metric: {query}"))..]
+        let name: String = query[query
+            .find("mio_echo_")
+            .unwrap_or_else(|| panic!("no metric: {query}"))..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
@@ -251,7 +256,10 @@ fn the_grafana_dashboard_queries_only_what_the_server_exports() {
             .iter()
             .filter(|line| line.starts_with(&name) && line[name.len()..].starts_with(['{', ' ']))
             .collect();
-        assert!(!with_name.is_empty(), "{name} (in '{query}') is not exported:\n{text}");
+        assert!(
+            !with_name.is_empty(),
+            "{name} (in '{query}') is not exported:\n{text}"
+        );
         if let Some(by) = query.split("by (").nth(1) {
             let label = by.split(')').next().unwrap();
             assert!(

@@ -31,6 +31,8 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
     let (client_seconds, server_seconds) = cpu;
     let start = crate::bench::report::collect::unix_seconds(run.window_from);
     let mut report = Report {
+        command: None,
+        host: None,
         mode: "udp".into(),
         addr: config.addr.to_string(),
         connections: config.connections,
@@ -69,6 +71,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
             latency: encode(&run.latency),
             latency_uncorrected: None,
             handshake: None,
+            send_lag: None,
         },
         // Loss is a figure (`udp.lost`), not an error; corruption is one.
         errors: Errors {

@@ -161,6 +161,8 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
     let per_message = |cpu: f64| if churn { None } else { per_unit(cpu, messages) };
     let per_cycle = |cpu: f64| if churn { per_unit(cpu, cycles) } else { None };
     Report {
+        command: None,
+        host: None,
         mode: config.mode.name().to_string(),
         addr: config.target(),
         connections: config.connections,
@@ -195,6 +197,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
             latency: encode(&latency),
             latency_uncorrected: uncorrected.as_ref().map(encode),
             handshake: tls.as_ref().map(|_| encode(&handshake_latency)),
+            send_lag: send_lag.as_ref().map(encode),
         },
         errors,
         cpu: Cpu {

@@ -43,21 +43,26 @@ pub fn merge_files(paths: &[impl AsRef<Path>]) -> Result<Report, String> {
             ));
         }
         seen.push(identity);
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| format!("{name}: cannot read it: {}", crate::error::describe(&err)))?;
-        let report: Report = serde_json::from_str(text.trim())
-            .or_else(|err| {
-                // `kubectl logs` mixes stderr (warnings) into the report's
-                // file: the report is its one line that is a JSON object.
-                text.lines()
-                    .rev()
-                    .find(|line| line.starts_with('{'))
-                    .map_or(Err(err), serde_json::from_str)
-            })
-            .map_err(|err| format!("{name}: not a mio-echo bench --json report ({err})"))?;
-        inputs.push((name, report));
+        inputs.push((name, read_report(path)?));
     }
     merge(inputs)
+}
+
+/// A saved `bench --json` report.
+pub fn read_report(path: &Path) -> Result<Report, String> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("{name}: cannot read it: {}", crate::error::describe(&err)))?;
+    serde_json::from_str(text.trim())
+        .or_else(|err| {
+            // `kubectl logs` mixes stderr (warnings) into the report's
+            // file: the report is its one line that is a JSON object.
+            text.lines()
+                .rev()
+                .find(|line| line.starts_with('{'))
+                .map_or(Err(err), serde_json::from_str)
+        })
+        .map_err(|err| format!("{name}: not a mio-echo bench --json report ({err})"))
 }
 
 /// Merges named reports (see the module docs).
@@ -188,6 +193,8 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
     all_warnings.extend(warnings);
     let (tls, handshake) = merge_tls(&inputs, first_name)?;
     Ok(Report {
+        command: None,
+        host: None,
         mode: first.mode.clone(),
         addr: first.addr.clone(),
         connections: inputs.iter().map(|(_, r)| r.connections).sum(),
@@ -231,6 +238,7 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
             latency: encode(&latency),
             latency_uncorrected: uncorrected.as_ref().map(encode),
             handshake: handshake.as_ref().map(encode),
+            send_lag: None,
         },
         errors,
         cpu: Cpu {

@@ -4,6 +4,7 @@
 pub mod collect;
 pub mod errors;
 pub mod histograms;
+pub mod html;
 pub mod intervals;
 pub mod live;
 pub mod merge;
@@ -69,6 +70,9 @@ pub struct Histograms {
     /// `--tls`: handshake latencies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<String>,
+    /// Open loop: the send lags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag: Option<String>,
 }
 
 /// `--tls`: what the handshakes settled on and what they took.
@@ -100,6 +104,11 @@ pub struct Cpu {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    /// The command line that ran it, and where (for the HTML report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub mode: String,
     pub addr: String,
     pub connections: usize,
