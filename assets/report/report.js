@@ -161,7 +161,7 @@ function overTime() {
     const series = [];
     withIntervals.forEach(({ label, report }, i) => {
       const xs = report.intervals.map((s) => s.t_s);
-      const ys = fields.map(([key]) => report.intervals.map((s) => (key === "target_per_s" ? targetAt(report, s) : s[key] == null ? null : s[key])));
+      const ys = fields.map(([key]) => report.intervals.map((s) => (key === "target_per_s" ? targetAt(report, s) : at(s, key) == null ? null : at(s, key))));
       tables.push([xs, ...ys]);
       fields.forEach(([key, name], k) =>
         series.push({ label: (several ? label + " " : "") + name, stroke: COLORS[(i * fields.length + k) % COLORS.length], width: 1.5, dash: key === "target_per_s" ? [6, 4] : undefined }));
@@ -172,18 +172,13 @@ function overTime() {
   if (first.rate) rate.push(["target_per_s", "target"]);
   panel("Throughput", "per interval; a dashed line is the open loop's target", rate, first.mode === "stream" ? "bytes/s" : "msg/s");
   panel("Latency", "per interval (open loop: from the intended send)", [["p50_us", "p50"], ["p99_us", "p99"], ["max_us", "max"]], "us");
-  panel("Errors", "per interval, all kinds", [["errors", "errors"]], "count");
+  panel("Errors", "per interval: all kinds, and the timeouts among them", [["errors", "errors"], ["errors_by_kind.timeouts", "timeouts"]], "count");
   if (first.send_lag) panel("Send lag", "actual minus intended send, per interval", [["send_lag_p50_us", "p50"], ["send_lag_p99_us", "p99"]], "us");
 }
 
+// The target of an interval: its own (a ramp or steps move it), else the run's.
 function targetAt(report, stretch) {
   if (!report.rate) return null;
-  const steps = report.steps;
-  if (steps && steps.length) {
-    const length = report.duration_s / steps.length;
-    const step = steps[Math.min(steps.length - 1, Math.floor(stretch.t_s / length))];
-    return step ? step.target_per_s : report.rate.target;
-  }
   return stretch.target_per_s != null ? stretch.target_per_s : report.rate.target;
 }
 

@@ -140,7 +140,16 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
             rss_held_bytes: held,
             bytes_per_connection: held.saturating_sub(before) as f64 / report.connected.max(1) as f64,
         });
-    report.intervals = intervals.as_ref().map(intervals::Board::summaries);
+    report.intervals = intervals.as_ref().map(|board| {
+        let mut summaries = board.summaries();
+        if let Some(open) = &config.open_loop {
+            let (warmup, length) = (config.warmup.as_secs_f64(), board.length.as_secs_f64());
+            for summary in &mut summaries {
+                summary.target_per_s = Some(open.profile.rate_at(warmup + summary.t_s + length / 2.0));
+            }
+        }
+        summaries
+    });
     report.file_errors.extend(
         live_out
             .lock()

@@ -625,3 +625,34 @@ fn live_output_refuses_what_cannot_work() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// A ramp shows in the time series: each interval carries the target at
+/// its middle, which the HTML report draws against the achieved rate.
+#[test]
+fn intervals_carry_the_ramps_target() {
+    let server = ServerProcess::start(&[]);
+    let args = [
+        "-c",
+        "4",
+        "--rate",
+        "1000:3000",
+        "-d",
+        "1",
+        "--warmup",
+        "0",
+        "--interval",
+        "0.25",
+    ];
+    let (code, report, stderr) = bench_json(&server.addr.to_string(), &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let targets: Vec<f64> = report["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["target_per_s"].as_f64().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 4, "{report}");
+    for (target, expected) in targets.iter().zip([1250.0, 1750.0, 2250.0, 2750.0]) {
+        assert!((target - expected).abs() < 1e-6, "{targets:?}");
+    }
+}

@@ -71,6 +71,10 @@ pub struct Summary {
     /// Connections open as the stretch ended.
     #[serde(default)]
     pub connections: u64,
+    /// Open loop: the target rate at the stretch's middle (a ramp or
+    /// steps show in these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_per_s: Option<f64>,
 }
 
 /// Called with each stretch as it completes: its summary, its length, and
@@ -207,6 +211,7 @@ impl Stretch {
             send_lag_p50_us: lag(0.5),
             send_lag_p99_us: lag(0.99),
             connections: self.connections,
+            target_per_s: None,
         }
     }
 }

@@ -311,6 +311,7 @@ mod tests {
             send_lag_p50_us: None,
             send_lag_p99_us: None,
             connections: 50,
+            target_per_s: None,
         };
         live.write(
             &summary,
