@@ -2,34 +2,14 @@
 //! browser (Debian's headless Chromium) with the network off, draws with no
 //! error, and shows the figures of the JSON it came from.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::util::tls::Scratch;
 use crate::util::{self, ServerProcess, run_bin, run_command};
-
-/// A scratch folder of this test's own, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("mio-echo-html-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The browser, or None where there is none (CI installs it: there its
 /// absence fails the test).

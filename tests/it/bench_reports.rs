@@ -1,8 +1,7 @@
 //! What `mio-echo bench` hands to people and other tools: pass/fail gates,
 //! time series, HdrHistogram files, and reports merged across hosts.
 
-use std::path::PathBuf;
-
+use crate::util::tls::Scratch;
 use crate::util::{ServerProcess, bench_json, number, run_bin};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
@@ -21,27 +20,6 @@ fn encode(histogram: &Histogram<u64>) -> String {
         .serialize(histogram, &mut bytes)
         .unwrap();
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// A scratch folder of this test's own, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("mio-echo-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]

@@ -284,19 +284,9 @@ fn a_coarse_pacing_grid_sends_in_bursts_due_at_their_grid_time() {
     ];
     let (code, report, stderr) = bench_json(&addr, &args);
     assert_eq!(code, Some(0), "{stderr}");
-    let mut times = arrivals.lock().unwrap().clone();
-    times.sort();
+    let times = arrivals.lock().unwrap().clone();
     assert!(times.len() >= 76, "{} arrivals: {report}", times.len());
-    let gaps: Vec<f64> = times
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3)
-        .collect();
-    let within = gaps.iter().filter(|&&gap| gap < 20.0).count();
-    let between = gaps.iter().filter(|&&gap| (80.0..120.0).contains(&gap)).count();
-    assert!(
-        within >= gaps.len() * 7 / 10 && between >= gaps.len() / 5,
-        "gaps (ms) not in bursts a grid step apart: {gaps:.1?}"
-    );
+    util::assert_bursts_a_step_apart(times, 100.0);
     let lag_p50 = number(&report, "send_lag.p50_us");
     assert!(
         lag_p50 < 15_000.0,

@@ -323,16 +323,7 @@ fn bench_udp_open_loop_sends_on_the_pacing_grid() {
     );
     let times = arrivals.lock().unwrap().clone();
     assert!(times.len() >= 76, "{} arrivals: {report}", times.len());
-    let gaps: Vec<f64> = times
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3)
-        .collect();
-    let within = gaps.iter().filter(|&&gap| gap < 20.0).count();
-    let between = gaps.iter().filter(|&&gap| (80.0..120.0).contains(&gap)).count();
-    assert!(
-        within >= gaps.len() * 7 / 10 && between >= gaps.len() / 5,
-        "gaps (ms) not in bursts a grid step apart: {gaps:.1?}"
-    );
+    util::assert_bursts_a_step_apart(times, 100.0);
 }
 
 /// A server that answers only 100 datagrams per second of a source: bench

@@ -367,3 +367,22 @@ pub fn number(report: &serde_json::Value, path: &str) -> f64 {
         .as_f64()
         .unwrap_or_else(|| panic!("field {path} missing in {report}"))
 }
+
+/// Arrival times (sorted here) that came as bursts a pacing-grid step of
+/// `step_ms` apart: most gaps short (inside a burst), many a step long.
+pub fn assert_bursts_a_step_apart(mut times: Vec<std::time::Instant>, step_ms: f64) {
+    times.sort();
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3)
+        .collect();
+    let within = gaps.iter().filter(|&&gap| gap < step_ms / 5.0).count();
+    let between = gaps
+        .iter()
+        .filter(|&&gap| (step_ms * 0.8..step_ms * 1.2).contains(&gap))
+        .count();
+    assert!(
+        within >= gaps.len() * 7 / 10 && between >= gaps.len() / 5,
+        "gaps (ms) not in bursts a grid step apart: {gaps:.1?}"
+    );
+}

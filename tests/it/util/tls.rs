@@ -21,6 +21,11 @@ impl Scratch {
     pub fn path(&self, file: &str) -> PathBuf {
         self.0.join(file)
     }
+
+    /// The path of `file` in it, as a command-line argument.
+    pub fn file(&self, file: &str) -> String {
+        self.path(file).to_string_lossy().into_owned()
+    }
 }
 
 impl Drop for Scratch {
