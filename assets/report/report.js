@@ -79,7 +79,8 @@ function runTable() {
     ["window asked", "duration_s", (v) => v + " s"],
     ["window measured", "measured_s", (v) => count(v, 3) + " s"],
     ["target rate", "rate.target", (v) => count(v, 1) + " /s"],
-    ["TLS", "tls.version", (v) => v || "no"],
+    ["TLS", "tls.version", (v) => v],
+    ["PROXY header", "proxy_header", (v) => v],
     ["io_uring sends", "io_uring_sends", (v) => (v ? "yes" : "no")],
   ];
   document.getElementById("setup").append(table(["", ...reports.map((r) => r.label)], rows));

@@ -180,6 +180,8 @@ fn send_and_bench_speak_the_header_to_a_server_that_wants_it() {
             0.0,
             "the header is never echoed"
         );
+        // The report says so (the HTML report's run table shows it).
+        assert_eq!(report["proxy_header"], args[1], "{report}");
     }
     // Without the header, the same server refuses.
     let output = run_bin(&["send", "--addr", &addr, "no header"], b"");

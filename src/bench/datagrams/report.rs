@@ -35,6 +35,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
         host: None,
         mode: "udp".into(),
         addr: config.addr.to_string(),
+        proxy_header: None,
         connections: config.connections,
         size: config.size,
         threads: 1,

@@ -165,6 +165,9 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
         host: None,
         mode: config.mode.name().to_string(),
         addr: config.target(),
+        proxy_header: config
+            .proxy_header
+            .map(|version| format!("{version:?}").to_lowercase()),
         connections: config.connections,
         size: config.size,
         threads,

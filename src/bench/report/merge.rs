@@ -197,6 +197,7 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         host: None,
         mode: first.mode.clone(),
         addr: first.addr.clone(),
+        proxy_header: first.proxy_header.clone(),
         connections: inputs.iter().map(|(_, r)| r.connections).sum(),
         size: first.size,
         threads: inputs.iter().map(|(_, r)| r.threads).sum(),

@@ -111,6 +111,9 @@ pub struct Report {
     pub host: Option<String>,
     pub mode: String,
     pub addr: String,
+    /// `--proxy-header`: the PROXY protocol version each connection began with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_header: Option<String>,
     pub connections: usize,
     pub size: usize,
     pub threads: usize,
