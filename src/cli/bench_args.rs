@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 use super::address::Endpoint;
 use super::tls_args::TlsClientArgs;
 use super::values::{
-    Failure, MAX_BYTES, MAX_COUNT, MAX_THREADS, parse_count, parse_rate, parse_seconds, parse_timeout,
+    Failure, MAX_BYTES, MAX_COUNT, MAX_THREADS, parse_count, parse_rate, parse_seconds, parse_size,
+    parse_timeout, si_number,
 };
 use crate::bench;
 
@@ -24,7 +25,8 @@ Every byte that comes back is checked against a pattern that differs per connect
 message. Mismatches, early EOFs, resets, connect failures and timeouts are counted apart;
 any of them makes the exit status 1.
 
-Durations (SECS) are seconds, fractions allowed, at most 31536000 (365 days).
+Values take units: durations 250ms, 30s, 1m, 1h (a plain number is seconds, fractions allowed,
+at most 365 days); sizes 1k, 64KiB, 1M, 1MiB (a plain number is bytes); rates 10k, 2.5M per second.
 
 Examples:
   mio-echo bench --connections 1000 --size 512 --duration 10
@@ -98,7 +100,7 @@ pub struct BenchArgs {
     /// Bytes per message
     ///
     /// [1-1073741824]
-    #[arg(help_heading = "Load shape", long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_count::<MAX_BYTES>)]
+    #[arg(help_heading = "Load shape", long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_size::<MAX_BYTES>)]
     pub size: usize,
 
     /// Length of the measured window, in seconds
@@ -122,7 +124,7 @@ pub struct BenchArgs {
     /// Bytes in flight per connection in stream mode
     ///
     /// [1-1073741824]
-    #[arg(help_heading = "Load shape", long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_count::<MAX_BYTES>)]
+    #[arg(help_heading = "Load shape", long, value_name = "BYTES", default_value_t = 256 * 1024, value_parser = parse_size::<MAX_BYTES>)]
     pub window: usize,
 
     /// New connections per second
@@ -526,10 +528,8 @@ fn parse_grid(text: &str) -> Result<Duration, String> {
 
 /// A rate of the open loop: positive, finite, at most [`MAX_RATE`].
 fn parse_open_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a rate (messages per second)"))?;
+    let rate = si_number(text)
+        .ok_or_else(|| format!("'{text}' is not a rate: messages per second, or with k or M (20k)"))?;
     if !rate.is_finite() || rate < 1.0 {
         // Below one a second, the summary's whole-number rates would read 0.
         return Err(format!("'{text}': a rate must be at least 1 message per second"));
@@ -549,8 +549,8 @@ fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
         None => parse_open_rate(text).map(RateSpec::Constant),
         Some((from, to)) => {
             let to = parse_open_rate(to)?;
-            let from = match from.trim().parse::<f64>() {
-                Ok(0.0) => 0.0,
+            let from = match si_number(from) {
+                Some(0.0) => 0.0,
                 _ => parse_open_rate(from)?,
             };
             Ok(RateSpec::Ramp(from, to))

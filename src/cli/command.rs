@@ -9,7 +9,7 @@ use super::address::Endpoint;
 use super::bench_args::{BENCH_HELP, BenchCommand};
 use super::serve_args::ServeArgs;
 use super::tls_args::TlsClientArgs;
-use super::values::{Failure, MAX_BYTES, parse_count, parse_timeout};
+use super::values::{Failure, MAX_BYTES, parse_size, parse_timeout};
 use crate::client::socket::Target;
 
 /// A TCP echo server and echo toolkit built on mio.
@@ -28,7 +28,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the echo server: every byte a client sends comes back to it, in order
     #[command(
-        after_help = "Stopping: the first SIGINT, SIGTERM or SIGHUP (a closed terminal) stops accepting; each\nconnection is closed once its client has sent nothing for --drain-quiet and nothing is owed\nto it, busy ones are served to their EOF for up to --shutdown-timeout; a second signal\nstops at once. Exit status 0 after a stop, 1 when the server cannot start, 2 for usage errors.\n\nDurations (SECS) are seconds, fractions allowed, at most 31536000 (365 days).\n\nExamples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast",
+        after_help = "Stopping: the first SIGINT, SIGTERM or SIGHUP (a closed terminal) stops accepting; each\nconnection is closed once its client has sent nothing for --drain-quiet and nothing is owed\nto it, busy ones are served to their EOF for up to --shutdown-timeout; a second signal\nstops at once. Exit status 0 after a stop, 1 when the server cannot start, 2 for usage errors.\n\nValues take units: durations 250ms, 30s, 1m, 1h (a plain number is seconds, fractions allowed,\nat most 365 days); sizes 1k, 64KiB, 1M, 1MiB (a plain number is bytes); rates 10k, 2.5M per second.\n\nExamples:\n  mio-echo serve --addr 127.0.0.1:0   # pick a free port; the first line of output names it\n  mio-echo serve --port 1234 --broadcast",
         mut_arg("addr", |a| a.help("Address to listen on, HOST:PORT [default: 127.0.0.1:10000]; port 0 lets the system pick a free one, named in the first line of output")),
         mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT (0: any free port)")),
     )]
@@ -37,7 +37,7 @@ pub enum Command {
     #[command(
         mut_arg("addr", |a| a.help("Echo server to send to, HOST:PORT [default: 127.0.0.1:10000]")),
         mut_arg("port", |a| a.help("Shorthand for --addr 127.0.0.1:PORT").value_parser(clap::value_parser!(u16).range(1..))),
-        after_help = "Prints the reply as it arrives, byte for byte (a message given as an argument gets a\nnewline after its reply on a terminal). Says nothing more when the reply matches.\nA server that echoes everything but keeps the connection open (serve --broadcast does)\nis left after 1 s of silence with a note; the exit status still tells whether it matched.\n\nExit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\nDurations (SECS) are seconds, fractions allowed, at most 31536000 (365 days).\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
+        after_help = "Prints the reply as it arrives, byte for byte (a message given as an argument gets a\nnewline after its reply on a terminal). Says nothing more when the reply matches.\nA server that echoes everything but keeps the connection open (serve --broadcast does)\nis left after 1 s of silence with a note; the exit status still tells whether it matched.\n\nExit status: 0 when the reply equals what was sent, 1 when it differs or the exchange fails, 2 for usage errors.\nValues take units: durations 250ms, 30s, 1m, 1h (a plain number is seconds, fractions allowed,\nat most 365 days); sizes 1k, 64KiB, 1M, 1MiB (a plain number is bytes); rates 10k, 2.5M per second.\n\nExamples:\n  mio-echo send \"hello, echo\"\n  mio-echo send --port 9900 < big.iso > copy.iso\n  mio-echo send --chunk 16 \"This is our message. It is very long\"   # print each read, as seed 001 does"
     )]
     Send(SendArgs),
     /// Load-test an echo server: many connections, every byte verified, latency percentiles
@@ -126,7 +126,7 @@ pub struct SendArgs {
     /// Print the reply one read at a time, at most N bytes a read
     ///
     /// One line per read with its byte count and the bytes escaped as Python shows them.
-    #[arg(long, value_name = "N", value_parser = parse_count::<MAX_BYTES>)]
+    #[arg(long, value_name = "N", value_parser = parse_size::<MAX_BYTES>)]
     pub chunk: Option<usize>,
 
     /// Print the local and the server's socket addresses to stderr

@@ -7,7 +7,7 @@ use clap::Args;
 use super::address::{Endpoint, HostPort, parse_host_port};
 use super::values::{
     Failure, MAX_BYTES, MAX_COUNT, MAX_THREADS, parse_count, parse_millis, parse_rate, parse_seconds,
-    parse_timeout, parse_whole_seconds,
+    parse_size, parse_timeout, parse_whole_seconds,
 };
 use crate::server;
 
@@ -24,7 +24,7 @@ pub struct ServeArgs {
     ///
     /// Reading stops while this many bytes wait to be echoed back to the client, and resumes as
     /// it reads. [1-1073741824]
-    #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_count::<MAX_BYTES>)]
+    #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_size::<MAX_BYTES>)]
     pub max_pending: usize,
 
     /// Length of the kernel's queue of connections waiting to be accepted

@@ -483,3 +483,59 @@ fn send_stops_at_once_when_more_comes_back_than_was_sent() {
         "{stderr}"
     );
 }
+
+/// Issue 23: durations, sizes and rates take units (`300ms`, `1k`, `64KiB`,
+/// `2k`), plain numbers keep their meaning, and a wrong unit says which
+/// exist.
+#[test]
+fn values_take_units_and_plain_numbers_keep_their_meaning() {
+    let server = crate::util::ServerProcess::start(&["--idle-timeout", "1m", "--max-pending", "64KiB"]);
+    let addr = server.addr.to_string();
+    let args = [
+        "-c",
+        "2",
+        "-s",
+        "1k",
+        "-d",
+        "300ms",
+        "--warmup",
+        "0",
+        "--rate",
+        "2k",
+        "--interval",
+        "100ms",
+    ];
+    let (code, report, stderr) = crate::util::bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["size"], 1000, "{report}");
+    assert_eq!(report["duration_s"], 0.3, "{report}");
+    assert_eq!(report["rate"]["target"], 2000.0, "{report}");
+    assert_eq!(report["intervals"].as_array().unwrap().len(), 3, "{report}");
+    let (code, plain, stderr) =
+        crate::util::bench_json(&addr, &["-c", "2", "-s", "1000", "-d", "0.3", "--warmup", "0"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        (plain["size"].clone(), plain["duration_s"].clone()),
+        (report["size"].clone(), report["duration_s"].clone())
+    );
+
+    for (args, says) in [
+        (
+            &["bench", "--port", "9", "-d", "1h30"][..],
+            "'1h30' is not a duration: use s, ms, m or h",
+        ),
+        (
+            &["bench", "--port", "9", "-s", "2 parsecs"],
+            "with k, KiB, M, MiB",
+        ),
+        (&["bench", "--port", "9", "--rate", "10x"], "with k or M"),
+        (&["serve", "--max-pending", "1 ZB"], "with k, KiB, M, MiB"),
+        (&["serve", "--idle-timeout", "soon"], "use s, ms, m or h"),
+    ] {
+        let output = run_bin(args, b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
