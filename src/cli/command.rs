@@ -93,6 +93,10 @@ pub struct ChatArgs {
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub timeout: Duration,
 
+    /// End each line sent with CRLF, as ncat -C does (for servers that want "\r\n")
+    #[arg(long, short = 'C')]
+    pub crlf: bool,
+
     #[command(flatten)]
     pub tls: TlsClientArgs,
 
@@ -128,6 +132,10 @@ pub struct SendArgs {
     /// One line per read with its byte count and the bytes escaped as Python shows them.
     #[arg(long, value_name = "N", value_parser = parse_size::<MAX_BYTES>)]
     pub chunk: Option<usize>,
+
+    /// Print the reply as a hex dump, as xxd does (offset, hex, text)
+    #[arg(long, conflicts_with = "chunk")]
+    pub hex: bool,
 
     /// Print the local and the server's socket addresses to stderr
     #[arg(long, short = 'v')]

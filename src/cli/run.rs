@@ -101,8 +101,11 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
     };
     let mut stdout = io::stdout().lock();
     let chunked = args.chunk.is_some();
+    let mut hex = args.hex.then(client::hex::HexDump::default);
     let on_reply = |bytes: &[u8]| {
-        if chunked {
+        if let Some(dump) = &mut hex {
+            dump.push(bytes, &mut stdout)
+        } else if chunked {
             writeln!(
                 stdout,
                 "received {} bytes: {}",
@@ -125,7 +128,9 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
         }
     };
     let write_failed = |err: io::Error| format!("cannot write the reply: {err}");
-    if args.message.is_some() && !chunked && stdout.is_terminal() {
+    if let Some(dump) = hex {
+        dump.finish(&mut stdout).map_err(write_failed)?;
+    } else if args.message.is_some() && !chunked && stdout.is_terminal() {
         stdout.write_all(b"\n").map_err(write_failed)?;
     }
     stdout.flush().map_err(write_failed)?;
@@ -200,7 +205,14 @@ fn send_datagram(args: &SendArgs, addr: std::net::SocketAddr) -> Result<ExitCode
 fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
     let input = io::BufReader::new(io::stdin());
     let tls = args.tls.client_tls(&args.endpoint, false)?;
-    chat::run(&args.target()?, args.timeout, tls.as_ref(), input, io::stdout())?;
+    chat::run(
+        &args.target()?,
+        args.timeout,
+        tls.as_ref(),
+        input,
+        args.crlf,
+        io::stdout(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -26,6 +26,7 @@ pub fn run(
     connect_timeout: Duration,
     tls: Option<&ClientTls>,
     input: impl BufRead + Send + 'static,
+    crlf: bool,
     mut output: impl Write,
 ) -> Result<(), String> {
     let (mut reader, writer, negotiated) = link::open(addr, connect_timeout, |_| None, tls)?;
@@ -39,7 +40,7 @@ pub fn run(
     let ended = Arc::clone(&input_ended);
     // Not scoped: a user may still be typing when the server closes, and
     // chat must end then without waiting for another line.
-    thread::spawn(move || send_lines(input, writer, &ended));
+    thread::spawn(move || send_lines(input, writer, crlf, &ended));
     match receive(&mut reader, &mut output, tls.is_none()) {
         Ok(()) => {}
         Err(Lost::TlsAlert) => {
@@ -59,13 +60,18 @@ pub fn run(
 
 /// Sends each line; at the input's EOF (or an input error) sets `ended`,
 /// before the half-close that lets the server finish, and half-closes.
-fn send_lines(mut input: impl BufRead, mut socket: WriteHalf, ended: &AtomicBool) {
+/// Sends each line as it is read; with `crlf`, its LF (or CRLF) end goes
+/// as CRLF.
+fn send_lines(mut input: impl BufRead, mut socket: WriteHalf, crlf: bool, ended: &AtomicBool) {
     let mut line = Vec::new();
     loop {
         line.clear();
         match input.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {
+                if crlf && line.ends_with(b"\n") && !line.ends_with(b"\r\n") {
+                    line.insert(line.len() - 1, b'\r');
+                }
                 if socket.send(&line).is_err() {
                     return;
                 }

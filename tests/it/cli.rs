@@ -539,3 +539,52 @@ fn values_take_units_and_plain_numbers_keep_their_meaning() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// Issue 23: `send --hex` prints the reply as xxd does (checked against
+/// xxd itself where it is installed), and `chat --crlf` sends CRLF line
+/// ends as `ncat -C` does.
+#[test]
+fn send_hex_matches_xxd_and_chat_crlf_sends_crlf() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let message: Vec<u8> = (0u8..=255).chain(b"tail\n".iter().copied()).collect();
+    let output = run_bin(&["send", "--addr", &addr, "--hex"], &message);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let dump = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(dump.lines().count(), 17, "{dump}");
+    assert!(
+        dump.starts_with("00000000: 0001 0203 0405 0607 0809 0a0b 0c0d 0e0f  ................\n"),
+        "{dump}"
+    );
+    assert!(
+        dump.ends_with("00000100: 7461 696c 0a                             tail.\n"),
+        "{dump}"
+    );
+    let mut xxd = std::process::Command::new("xxd");
+    xxd.arg("-");
+    if let Ok(mut child) = xxd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    {
+        child.stdin.take().unwrap().write_all(&message).unwrap();
+        let mut expected = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut expected)
+            .unwrap();
+        child.wait().unwrap();
+        assert_eq!(dump, expected, "xxd says otherwise");
+    }
+
+    let output = run_bin(&["chat", "--addr", &addr, "--crlf"], b"one\ntwo\r\nthree");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        output.stdout, b"one\r\ntwo\r\nthree",
+        "the echo of what chat sent"
+    );
+    let output = run_bin(&["chat", "--addr", &addr], b"one\ntwo\n");
+    assert_eq!(output.stdout, b"one\ntwo\n", "without --crlf, lines go as typed");
+}
