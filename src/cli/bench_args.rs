@@ -205,6 +205,13 @@ pub struct BenchArgs {
     #[arg(help_heading = "Output", long = "out", value_name = "FORMAT=FILE", value_parser = bench::report::live::Spec::parse)]
     pub out: Vec<bench::report::live::Spec>,
 
+    /// Latency percentiles to report, comma-separated (e.g. 50,90,99,99.9,99.99,99.999)
+    ///
+    /// In the text summary (with the max and the mean) and in the JSON as each latency's
+    /// `percentiles: [{p, us}]`. [default: 50,90,99,99.9]
+    #[arg(help_heading = "Output", long, value_name = "P,P,...", value_delimiter = ',', value_parser = parse_percentile)]
+    pub percentiles: Vec<f64>,
+
     /// Write the run as one self-contained HTML page to FILE
     ///
     /// Opens offline in any browser: figures, time series (with --interval), the latency
@@ -556,6 +563,18 @@ fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
             Ok(RateSpec::Ramp(from, to))
         }
     }
+}
+
+/// A percentile: more than 0, at most 100 (`99.99`; `p99.99` too).
+fn parse_percentile(text: &str) -> Result<f64, String> {
+    let trimmed = text.trim();
+    trimmed
+        .strip_prefix('p')
+        .unwrap_or(trimmed)
+        .parse::<f64>()
+        .ok()
+        .filter(|p| *p > 0.0 && *p <= 100.0)
+        .ok_or_else(|| format!("'{text}' is not a percentile: more than 0, at most 100 (99.9)"))
 }
 
 /// A share: `0.01` or `1%`, from 0 to 1.

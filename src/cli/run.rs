@@ -235,6 +235,9 @@ fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
     } else {
         bench::run(&config)?
     };
+    if let Err(error) = report.add_percentiles(&args.percentiles) {
+        report.file_errors.push(error);
+    }
     report.command = Some(std::env::args().collect());
     report.host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()

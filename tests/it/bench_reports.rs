@@ -634,3 +634,63 @@ fn intervals_carry_the_ramps_target() {
         assert!((target - expected).abs() < 1e-6, "{targets:?}");
     }
 }
+
+/// Issue 23: `--percentiles` chooses the summary's and the JSON's
+/// percentiles, read from the run's own histogram; the mean is in the text.
+#[test]
+fn percentiles_of_ones_choosing_come_from_the_runs_histogram() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        "-c",
+        "2",
+        "-d",
+        "0.5",
+        "--rate",
+        "1000",
+        "--percentiles",
+        "50,99.99,p99.999",
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let histogram = decode(report["histograms"]["latency"].as_str().unwrap());
+    let chosen = report["latency"]["percentiles"].as_array().unwrap();
+    assert_eq!(chosen.len(), 3, "{report}");
+    for (entry, p) in chosen.iter().zip([50.0, 99.99, 99.999]) {
+        assert_eq!(entry["p"], p);
+        assert_eq!(
+            entry["us"].as_f64().unwrap(),
+            histogram.value_at_quantile(p / 100.0) as f64
+        );
+    }
+    assert_eq!(
+        report["send_lag"]["percentiles"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
+
+    let output = run_bin(
+        &[
+            "bench",
+            "--addr",
+            &addr,
+            "-c",
+            "2",
+            "-d",
+            "0.3",
+            "--percentiles",
+            "99.99",
+        ],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().find(|l| l.starts_with("latency")).unwrap();
+    assert!(
+        line.contains("p99.99 ") && line.contains(", mean ") && !line.contains("p50"),
+        "{line}"
+    );
+    for bad in ["0", "101", "abc"] {
+        let output = run_bin(&["bench", "--port", "9", "--percentiles", bad], b"");
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+    }
+}

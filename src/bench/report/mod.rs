@@ -30,6 +30,17 @@ pub struct Latency {
     pub p999_us: f64,
     pub max_us: f64,
     pub mean_us: f64,
+    /// `--percentiles`: the ones asked for, in their order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<Percentile>,
+}
+
+/// One percentile asked for with `--percentiles`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentile {
+    /// From more than 0 to 100 (99.99).
+    pub p: f64,
+    pub us: f64,
 }
 
 impl Latency {
@@ -47,7 +58,28 @@ impl Latency {
             p999_us: us(0.999),
             max_us: histogram.max() as f64,
             mean_us: histogram.mean(),
+            percentiles: Vec::new(),
         })
+    }
+
+    /// The text summary's list: `--percentiles` when given, else p50, p90,
+    /// p99 and p99.9; then the max and the mean.
+    fn describe(&self) -> String {
+        let defaults = [
+            (50.0, self.p50_us),
+            (90.0, self.p90_us),
+            (99.0, self.p99_us),
+            (99.9, self.p999_us),
+        ];
+        let chosen: Vec<(f64, f64)> = if self.percentiles.is_empty() {
+            defaults.to_vec()
+        } else {
+            self.percentiles.iter().map(|p| (p.p, p.us)).collect()
+        };
+        let mut out: Vec<String> = chosen.iter().map(|(p, us)| format!("p{p} {us:.0} us")).collect();
+        out.push(format!("max {:.0} us", self.max_us));
+        out.push(format!("mean {:.0} us", self.mean_us));
+        out.join(", ")
     }
 }
 
@@ -239,6 +271,35 @@ pub struct Step {
 }
 
 impl Report {
+    /// `--percentiles`: each latency's chosen percentiles, from the run's
+    /// histograms.
+    pub fn add_percentiles(&mut self, chosen: &[f64]) -> Result<(), String> {
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        let pairs = [
+            (&mut self.latency, Some(&self.histograms.latency)),
+            (
+                &mut self.latency_uncorrected,
+                self.histograms.latency_uncorrected.as_ref(),
+            ),
+            (&mut self.send_lag, self.histograms.send_lag.as_ref()),
+        ];
+        for (latency, encoded) in pairs {
+            if let (Some(latency), Some(encoded)) = (latency, encoded) {
+                let histogram = histograms::decode(encoded)?;
+                latency.percentiles = chosen
+                    .iter()
+                    .map(|&p| Percentile {
+                        p,
+                        us: histogram.value_at_quantile(p / 100.0) as f64,
+                    })
+                    .collect();
+            }
+        }
+        Ok(())
+    }
+
     /// True when `--slo` was given and a gate failed.
     pub fn failed_a_gate(&self) -> bool {
         self.slo.iter().flatten().any(|verdict| !verdict.pass)
@@ -331,10 +392,7 @@ impl Report {
         }
         let open_loop = self.rate.is_some();
         let percentiles = |label: &str, l: &Latency, note: &str| {
-            format!(
-                "{label:<11} p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, max {:.0} us ({} samples{note})\n",
-                l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.samples
-            )
+            format!("{label:<11} {} ({} samples{note})\n", l.describe(), l.samples)
         };
         if let Some(l) = &self.latency {
             let note = if open_loop {
