@@ -70,6 +70,9 @@ pub struct Config {
     pub hdr_log: Option<std::path::PathBuf>,
     /// `--hgrm`: where to write the percentile distribution.
     pub hgrm: Option<std::path::PathBuf>,
+    /// `--payload`, `--payload-file`: every message is these bytes (else
+    /// the pattern).
+    pub payload: Option<Vec<u8>>,
     /// `--out`: a line per interval, written as each completes.
     pub live: Vec<crate::bench::report::live::Spec>,
     /// `--start-at`: the wall-clock time the window (or warm-up) begins.

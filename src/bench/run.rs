@@ -58,7 +58,10 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
             format!("no process {pid} can be read here: the server's CPU time is not reported"),
         );
     }
-    let pattern = super::engine::pattern::Pattern::default();
+    let pattern = match &config.payload {
+        Some(payload) => super::engine::pattern::Pattern::repeating(payload),
+        None => super::engine::pattern::Pattern::default(),
+    };
     let live = LiveCounters::default();
     let workers = config.threads.clamp(1, config.connections.max(1));
     let live_out = std::sync::Arc::new(std::sync::Mutex::new(LiveOut::open(

@@ -99,9 +99,20 @@ pub struct BenchArgs {
 
     /// Bytes per message
     ///
-    /// [1-1073741824]
-    #[arg(help_heading = "Load shape", long, short = 's', value_name = "BYTES", default_value_t = 512, value_parser = parse_size::<MAX_BYTES>)]
-    pub size: usize,
+    /// [1-1073741824] [default: 512; with --payload or --payload-file, its length]
+    #[arg(help_heading = "Load shape", long, short = 's', value_name = "BYTES", value_parser = parse_size::<MAX_BYTES>)]
+    pub size: Option<usize>,
+
+    /// Send TEXT as every message instead of the pattern (\n, \r, \t, \0, \\ and \xNN escapes)
+    ///
+    /// For a proxy that inspects content (an L7 balancer, a WAF). Every echo is still checked
+    /// byte for byte. Not with --mode udp (its datagrams carry bench's own header).
+    #[arg(help_heading = "Load shape", long, value_name = "TEXT", value_parser = parse_payload, conflicts_with = "payload_file")]
+    pub payload: Option<Payload>,
+
+    /// Send the bytes of FILE as every message instead of the pattern
+    #[arg(help_heading = "Load shape", long, value_name = "FILE")]
+    pub payload_file: Option<std::path::PathBuf>,
 
     /// Length of the measured window, in seconds
     #[arg(help_heading = "Load shape", long, short = 'd', value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
@@ -337,7 +348,53 @@ pub enum RateSpec {
 pub const MAX_RATE: f64 = 1e8;
 
 impl BenchArgs {
+    /// The message: `--payload`, `--payload-file`, or none (the pattern).
+    fn message(&self) -> Result<Option<Vec<u8>>, Failure> {
+        let payload = match (&self.payload, &self.payload_file) {
+            (Some(Payload(bytes)), _) => Some(bytes.clone()),
+            (None, Some(path)) => {
+                let bytes = std::fs::read(path).map_err(|err| {
+                    Failure::Usage(format!(
+                        "--payload-file {}: {}",
+                        path.display(),
+                        crate::error::describe(&err)
+                    ))
+                })?;
+                if bytes.is_empty() || bytes.len() > MAX_BYTES {
+                    return Err(Failure::Usage(format!(
+                        "--payload-file {}: {} bytes; a message is 1 to {MAX_BYTES} bytes",
+                        path.display(),
+                        bytes.len()
+                    )));
+                }
+                Some(bytes)
+            }
+            (None, None) => None,
+        };
+        if payload.is_some() && self.mode == bench::Mode::Udp {
+            return Err(Failure::Usage(
+                "--payload and --payload-file do not apply to --mode udp (its datagrams carry bench's own header)"
+                    .into(),
+            ));
+        }
+        Ok(payload)
+    }
+
+    /// `--size`, or the payload's length (a `--size` that differs is refused).
+    fn message_size(&self, payload: Option<&Vec<u8>>) -> Result<usize, Failure> {
+        match (payload, self.size) {
+            (Some(payload), Some(size)) if size != payload.len() => Err(Failure::Usage(format!(
+                "--size {size} disagrees with the payload's {} bytes: leave --size out",
+                payload.len()
+            ))),
+            (Some(payload), _) => Ok(payload.len()),
+            (None, size) => Ok(size.unwrap_or(DEFAULT_SIZE)),
+        }
+    }
+
     pub fn config(&self) -> Result<bench::Config, Failure> {
+        let payload = self.message()?;
+        let size = self.message_size(payload.as_ref())?;
         if self.mode == bench::Mode::Udp {
             let refused = [
                 (self.tls.tls, "--tls"),
@@ -348,7 +405,7 @@ impl BenchArgs {
             if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
                 return Err(Failure::Usage(format!("{flag} does not apply to --mode udp")));
             }
-            if let Some(problem) = bench::size_problem(self.size) {
+            if let Some(problem) = bench::size_problem(size) {
                 return Err(Failure::Usage(problem));
             }
         }
@@ -365,7 +422,8 @@ impl BenchArgs {
         Ok(bench::Config {
             addr: self.endpoint.server_addr()?,
             connections: self.connections,
-            size: self.size,
+            size,
+            payload,
             warmup: self.warmup,
             mode: self.mode,
             threads: self.threads,
@@ -406,10 +464,10 @@ impl BenchArgs {
                         "--train is for the closed loop: not with --rate (yet)".into(),
                     ));
                 }
-                (train, _) if train * self.size > crate::client::datagram::MAX_DATAGRAM => {
+                (train, _) if train * size > crate::client::datagram::MAX_DATAGRAM => {
                     return Err(Failure::Usage(format!(
                         "--train {train} x --size {} is more than a train carries ({} bytes)",
-                        self.size,
+                        size,
                         crate::client::datagram::MAX_DATAGRAM
                     )));
                 }
@@ -563,6 +621,58 @@ fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
             Ok(RateSpec::Ramp(from, to))
         }
     }
+}
+
+/// Bytes per message when neither --size nor a payload says.
+const DEFAULT_SIZE: usize = 512;
+
+/// `--payload`'s bytes (a type of its own: clap takes a `Vec` for a list).
+#[derive(Debug, Clone)]
+pub struct Payload(Vec<u8>);
+
+/// `--payload`: the text's bytes, with `\n`, `\r`, `\t`, `\0`, `\\` and
+/// `\xNN` escapes.
+fn parse_payload(text: &str) -> Result<Payload, String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        rest = tail;
+        if byte != b'\\' {
+            bytes.push(byte);
+            continue;
+        }
+        let (&kind, tail) = rest
+            .split_first()
+            .ok_or_else(|| format!("'{text}' ends in a lone backslash (write \\\\ for one)"))?;
+        rest = tail;
+        bytes.push(match kind {
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'0' => 0,
+            b'\\' => b'\\',
+            b'x' => {
+                let hex = rest
+                    .get(..2)
+                    .filter(|digits| digits.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|digits| std::str::from_utf8(digits).ok())
+                    .and_then(|digits| u8::from_str_radix(digits, 16).ok())
+                    .ok_or_else(|| format!("'{text}': \\x takes two hex digits (\\x0a)"))?;
+                rest = &rest[2..];
+                hex
+            }
+            other => {
+                return Err(format!(
+                    "'{text}': \\{} is not an escape; use \\n, \\r, \\t, \\0, \\\\ or \\xNN",
+                    other as char
+                ));
+            }
+        });
+    }
+    if bytes.is_empty() || bytes.len() > MAX_BYTES {
+        return Err(format!("'{text}': a payload is 1 to {MAX_BYTES} bytes"));
+    }
+    Ok(Payload(bytes))
 }
 
 /// A percentile: more than 0, at most 100 (`99.99`; `p99.99` too).

@@ -241,3 +241,103 @@ fn connect_failures_are_counted_not_fatal() {
     assert_eq!(code, Some(1));
     assert_eq!(number(&report, "errors.connect_failures"), 5.0);
 }
+
+/// An echo server, a thread per connection, that keeps what it received
+/// and, with `corrupt`, changes one byte of every read before echoing it.
+fn recording_echo(corrupt: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    kept.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if corrupt {
+                        buf[0] ^= 0x20;
+                    }
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Issue 23: `--payload` with escapes and `--payload-file` send exactly
+/// those bytes as every message (what a content-inspecting proxy sees),
+/// `--size` follows them, and every echo is still checked.
+#[test]
+fn payloads_are_sent_as_given_and_checked_byte_for_byte() {
+    let request = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n\x00\xff";
+    let (addr, seen) = recording_echo(false);
+    let args = [
+        "-c",
+        "1",
+        "-d",
+        "0.3",
+        "--payload",
+        r"GET / HTTP/1.1\r\nHost: test\r\n\r\n\0\xff",
+    ];
+    let (code, report, stderr) = bench_json(&addr, &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["size"], request.len(), "{report}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= request.len() * 10, "{} bytes", seen.len());
+    for message in seen.chunks(request.len()) {
+        assert_eq!(message, &request[..message.len()], "not the payload");
+    }
+
+    let scratch = crate::util::tls::Scratch::new("payload-file");
+    let file = scratch.file("message.bin");
+    let bytes: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let server = ServerProcess::start(&[]);
+    let (code, report, stderr) = bench_json(
+        &server.addr.to_string(),
+        &["-c", "4", "-d", "0.3", "--payload-file", &file],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["size"], 3000, "{report}");
+    assert!(number(&report, "messages") > 10.0, "{report}");
+    assert_eq!(number(&report, "errors.mismatches"), 0.0);
+
+    // A server that changes the payload is caught.
+    let (addr, _) = recording_echo(true);
+    let (code, report, _) = bench_json(&addr, &["-c", "1", "-d", "0.3", "--payload", "hello\\n"]);
+    assert_eq!(code, Some(1));
+    assert!(number(&report, "errors.mismatches") > 0.0, "{report}");
+
+    let empty = scratch.file("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    for (args, says) in [
+        (
+            &["--payload", "abc", "--size", "4"][..],
+            "disagrees with the payload's 3 bytes",
+        ),
+        (
+            &["--payload", "abc", "--mode", "udp"],
+            "do not apply to --mode udp",
+        ),
+        (&["--payload", r"bad\q"], r"\q is not an escape"),
+        (&["--payload", r"\x4"], "two hex digits"),
+        (&["--payload-file", &empty], "0 bytes"),
+        (
+            &["--payload", "a", "--payload-file", &file],
+            "cannot be used with",
+        ),
+    ] {
+        let mut all = vec!["bench", "--port", "9"];
+        all.extend_from_slice(args);
+        let output = run_bin(&all, b"");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

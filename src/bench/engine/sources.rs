@@ -106,6 +106,7 @@ mod tests {
             hdr_log: None,
             hgrm: None,
             live: Vec::new(),
+            payload: None,
             start_at: None,
             proxy_header: None,
             proxy_split: false,
