@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use clap::Args;
 
 use super::values::Failure;
+use crate::client::socket::Target;
 
 /// Where to listen or connect. Each subcommand words the help of `--addr`
 /// and `--port` for itself (see the `mut_arg` attributes above).
@@ -43,6 +44,44 @@ impl Endpoint {
         Ok(addr)
     }
 
+    /// Every address of the server: one for an address, all a name has.
+    pub fn server_addrs(&self) -> Result<Vec<SocketAddr>, Failure> {
+        let addrs = match &self.addr {
+            Some(addr) if addr.host.parse::<IpAddr>().is_err() => addr.resolve_all()?,
+            _ => vec![self.server_addr()?],
+        };
+        match addrs.iter().find(|addr| addr.port() == 0) {
+            Some(_) => Err(Failure::Usage(
+                "port 0 names no server: give the port the server listens on".into(),
+            )),
+            None => Ok(addrs),
+        }
+    }
+
+    /// What a client connects to: the address, or a name with all its
+    /// addresses (happy eyeballs).
+    pub fn target(&self) -> Result<Target, Failure> {
+        let mut addrs = self.server_addrs()?;
+        Ok(match (&self.addr, addrs.len()) {
+            (Some(addr), 2..) => Target::Name {
+                name: format!("{}:{}", addr.host, addr.port),
+                addrs,
+            },
+            _ => Target::Tcp(addrs.remove(0)),
+        })
+    }
+
+    /// The one address bench loads: a name's first to answer a connect.
+    pub fn reachable_addr(&self, timeout: std::time::Duration) -> Result<SocketAddr, Failure> {
+        match self.target()? {
+            Target::Tcp(addr) => Ok(addr),
+            Target::Name { name, addrs } => crate::client::eyeballs::connect_first(&addrs, timeout)
+                .map(|(_, addr)| addr)
+                .map_err(|tried| Failure::Runtime(format!("cannot connect to {name}: {tried}"))),
+            Target::Unix(_) => unreachable!("a TCP endpoint"),
+        }
+    }
+
     fn loopback(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port.unwrap_or(Self::DEFAULT_PORT)))
     }
@@ -62,17 +101,24 @@ impl HostPort {
         if let Ok(ip) = self.host.parse::<IpAddr>() {
             return Ok(SocketAddr::new(ip, self.port));
         }
+        let addrs = self.resolve_all()?;
+        Ok(*addrs.iter().find(|addr| addr.is_ipv4()).unwrap_or(&addrs[0]))
+    }
+
+    /// Every address the name has, in the resolver's order (at least one).
+    pub fn resolve_all(&self) -> Result<Vec<SocketAddr>, Failure> {
         let cannot = |why: String| Failure::Runtime(format!("cannot resolve host '{}': {why}", self.host));
-        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+        let mut addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|err| cannot(resolver_reason(&err)))?
             .collect();
-        addrs
-            .iter()
-            .find(|addr| addr.is_ipv4())
-            .or(addrs.first())
-            .copied()
-            .ok_or_else(|| cannot("it has no address".to_string()))
+        // The resolver lists an address once per socket type it may serve.
+        let mut seen = std::collections::HashSet::new();
+        addrs.retain(|addr| seen.insert(*addr));
+        if addrs.is_empty() {
+            return Err(cannot("it has no address".to_string()));
+        }
+        Ok(addrs)
     }
 }
 

@@ -419,8 +419,15 @@ impl BenchArgs {
                 "--json and --out FORMAT=- both write to standard output: send one of them to a file".into(),
             ));
         }
+        // A name with several addresses: the one that answers (not for
+        // --check, which only reads the command line).
+        let addr = if self.check || self.mode == bench::Mode::Udp {
+            self.endpoint.server_addr()?
+        } else {
+            self.endpoint.reachable_addr(CONNECT_TIMEOUT)?
+        };
         Ok(bench::Config {
-            addr: self.endpoint.server_addr()?,
+            addr,
             connections: self.connections,
             size,
             payload,
@@ -622,6 +629,9 @@ fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
         }
     }
 }
+
+/// How long bench's happy-eyeballs attempt to a name's addresses may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes per message when neither --size nor a payload says.
 const DEFAULT_SIZE: usize = 512;

@@ -115,7 +115,7 @@ impl ChatArgs {
 fn target(endpoint: &Endpoint, unix: Option<&str>) -> Result<Target, Failure> {
     match unix {
         Some(path) => Ok(Target::Unix(path.to_string())),
-        None => Ok(Target::Tcp(endpoint.server_addr()?)),
+        None => endpoint.target(),
     }
 }
 

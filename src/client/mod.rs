@@ -19,6 +19,7 @@ use crate::tls::client::ClientTls;
 mod alert;
 pub mod chat;
 pub mod datagram;
+pub mod eyeballs;
 pub mod hex;
 pub mod link;
 pub mod socket;

@@ -12,6 +12,12 @@ use crate::error::describe;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Tcp(SocketAddr),
+    /// A name with several addresses: reached at whichever answers first
+    /// ([`super::eyeballs`]).
+    Name {
+        name: String,
+        addrs: Vec<SocketAddr>,
+    },
     Unix(String),
 }
 
@@ -19,7 +25,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Tcp(addr) => addr.fmt(f),
-            Target::Unix(name) => f.write_str(name),
+            Target::Name { name, .. } | Target::Unix(name) => f.write_str(name),
         }
     }
 }
@@ -37,6 +43,11 @@ impl Socket {
     pub fn connect(target: &Target, timeout: Duration) -> Result<Socket, String> {
         let connected = match target {
             Target::Tcp(addr) => TcpStream::connect_timeout(addr, timeout).map(Socket::Tcp),
+            Target::Name { name, addrs } => {
+                return super::eyeballs::connect_first(addrs, timeout)
+                    .map(|(stream, _)| Socket::Tcp(stream))
+                    .map_err(|tried| format!("cannot connect to {name}: {tried}"));
+            }
             Target::Unix(name) => match crate::transport::unix::abstract_address(name) {
                 Some(addr) => addr
                     .and_then(|addr| UnixStream::connect_addr(&addr))
