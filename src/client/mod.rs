@@ -146,9 +146,12 @@ where
     let SendOptions {
         ref addr, timeout, ..
     } = *options;
+    // --verbose: a handle on the TCP socket, for its TCP_INFO at the end.
+    let mut path = None;
     let preamble = |socket: &Socket| {
         if options.verbose {
             print_socket_names(socket);
+            path = socket.as_tcp().and_then(|tcp| tcp.try_clone().ok());
         }
         // Like a balancer: the header first, with the connection's own endpoints.
         let version = options.proxy_header?;
@@ -203,6 +206,18 @@ where
             ReceiveError::Output(err) => format!("cannot write the reply: {}", describe(&err)),
         })?;
         let (received, server_closed) = received;
+        if let Some(info) = path.as_ref().and_then(|tcp| crate::sys::tcp_info(tcp).ok()) {
+            eprintln!(
+                "tcp: retransmits {}, lost {}, reordering {}, rtt {} us (var {}), cwnd {} segments, delivery {:.2} MB/s",
+                info.total_retrans,
+                info.lost,
+                info.reord_seen,
+                info.rtt_us,
+                info.rttvar_us,
+                info.snd_cwnd,
+                info.delivery_rate as f64 / 1e6
+            );
+        }
         let sent = match sent {
             Ok(sent) => sent,
             Err(SendError::Input(err)) => {

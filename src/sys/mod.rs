@@ -66,6 +66,56 @@ pub fn set_int_option(
     }
 }
 
+/// What the kernel knows of one TCP connection's path (`TCP_INFO`), the
+/// figures iperf3 and `ss -ti` show.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct TcpInfo {
+    /// Segments retransmitted over the connection's life.
+    pub total_retrans: u32,
+    /// Segments the kernel now thinks lost.
+    pub lost: u32,
+    /// Reorderings seen.
+    pub reord_seen: u32,
+    /// Smoothed round-trip time and its mean deviation, microseconds.
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    /// Congestion window, segments.
+    pub snd_cwnd: u32,
+    /// The latest delivery rate estimate, bytes per second.
+    pub delivery_rate: u64,
+}
+
+/// `TCP_INFO` of a connected TCP socket. Fields newer than the running
+/// kernel stay zero (it copies only the length it knows).
+pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
+    // SAFETY: an all-zero tcp_info is a valid value of that plain C struct.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut length = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt on a descriptor the caller owns, into a live
+    // tcp_info with its size; the kernel writes at most `length` bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &raw mut length,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpInfo {
+        total_retrans: info.tcpi_total_retrans,
+        lost: info.tcpi_lost,
+        reord_seen: info.tcpi_reord_seen,
+        rtt_us: info.tcpi_rtt,
+        rttvar_us: info.tcpi_rttvar,
+        snd_cwnd: info.tcpi_snd_cwnd,
+        delivery_rate: info.tcpi_delivery_rate,
+    })
+}
+
 /// A non-blocking, close-on-exec timerfd on the monotonic clock.
 pub fn timerfd_create() -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;

@@ -426,7 +426,7 @@ fn live_output_writes_a_line_per_interval_that_adds_up_to_the_run() {
     let csv = std::fs::read_to_string(&csv).unwrap();
     let mut rows = csv.lines();
     let header: Vec<&str> = rows.next().unwrap().split(',').collect();
-    assert_eq!(header.len(), 21, "{header:?}");
+    assert_eq!(header.len(), 23, "{header:?}");
     let rows: Vec<Vec<&str>> = rows.map(|row| row.split(',').collect()).collect();
     assert_eq!(rows.len(), 4, "{csv}");
     let column = |name: &str| header.iter().position(|h| *h == name).unwrap();

@@ -119,6 +119,16 @@ fn two_hosts_over_veth_verify_every_byte() {
         assert_eq!(code, Some(0), "{mode}: {report}");
         assert_eq!(errors(&report), 0.0, "{mode}: {report}");
         assert!(number(&report, "bytes") > 0.0, "{mode}: {report}");
+        if mode != "churn" {
+            assert_eq!(number(&report, "tcp.connections"), 20.0, "{mode}: {report}");
+            assert!(number(&report, "tcp.rtt_mean_us") > 0.0, "{mode}: {report}");
+        }
+        if mode == "pingpong" {
+            // A clean path under a load it carries: TCP_INFO says nothing
+            // was retransmitted. (Stream mode fills the veth queue at
+            // GB/s and does see a few, which is the path telling the truth.)
+            assert_eq!(number(&report, "tcp.retransmits"), 0.0, "{mode}: {report}");
+        }
     }
 }
 
@@ -180,12 +190,18 @@ fn five_percent_loss_still_echoes_every_byte() {
     );
     // A lost segment costs a retransmission timeout (at least 200 ms).
     assert!(max >= 200_000.0, "no retransmission seen: max {max} us");
+    // And the path's own figures say so (TCP_INFO, as iperf3's Retr).
+    for report in [&stream, &pingpong] {
+        assert!(number(report, "tcp.retransmits") > 0.0, "{report}");
+    }
     eprintln!(
         "5% loss: {dropped} of {seen} packets dropped ({:.1}%); 10 MB send verified; stream {:.1} MB/s; \
-         pingpong {:.0} msg/s, p50 {p50} us, p99 {p99} us, max {max} us",
+         pingpong {:.0} msg/s, p50 {p50} us, p99 {p99} us, max {max} us; retransmits: stream {}, pingpong {}",
         100.0 * rate,
         number(&stream, "bytes_per_s") / 1e6,
-        number(&pingpong, "messages_per_s")
+        number(&pingpong, "messages_per_s"),
+        number(&stream, "tcp.retransmits"),
+        number(&pingpong, "tcp.retransmits")
     );
 }
 

@@ -205,7 +205,14 @@ fn send_verbose_prints_both_socket_names_and_serve_logs_them_at_debug() {
     let output = run_bin(&["send", "--addr", &addr, "--verbose", "hi"], b"");
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let local = stderr
+    let mut lines = stderr.lines();
+    let (names, path) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    // Then the path's own figures (TCP_INFO), as iperf3 shows them.
+    assert!(
+        path.starts_with("tcp: retransmits 0, lost 0,") && path.contains(" us (var "),
+        "{stderr}"
+    );
+    let local = names
         .strip_prefix("connected from ")
         .and_then(|rest| rest.split_once(" to "))
         .map(|(local, peer)| {

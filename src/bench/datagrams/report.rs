@@ -50,6 +50,7 @@ pub(super) fn build(config: &Config, run: &Run<'_>, cpu: (f64, Option<f64>), war
             .map(|number| crate::bench::signals::signal_name(number).to_string()),
         stalled_connections: 0,
         file_errors: Vec::new(),
+        tcp: None,
         server_memory: None,
         connected: 0,
         connect_time_s: 0.0,

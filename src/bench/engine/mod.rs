@@ -331,6 +331,7 @@ impl Worker<'_> {
         // The last stretch closes after the drain; it reports the
         // connections open as the window ended, not after the drain.
         let open_at_window_end = self.conns.len() as u64;
+        self.tally.tcp = self.tcp_sample();
         // A window cut short ends here: the open loop schedules nothing
         // past it, and nothing after it is counted in it.
         self.measure_until = window_end.max(self.measure_from);
@@ -364,6 +365,7 @@ impl Worker<'_> {
         self.publish();
         let counts = Counts {
             connections: open_at_window_end,
+            tcp: self.tally.tcp,
             ..self.stretch_counts()
         };
         for recorder in std::mem::take(&mut self.recorders) {
@@ -381,7 +383,10 @@ impl Worker<'_> {
         }
         self.now = Instant::now();
         if !self.recorders.is_empty() {
-            let counts = self.stretch_counts();
+            let mut counts = self.stretch_counts();
+            if self.recorders.iter().any(|r| self.now >= r.next_boundary()) {
+                counts.tcp = self.tcp_sample();
+            }
             for recorder in &mut self.recorders {
                 recorder.roll(self.now, counts);
             }

@@ -33,6 +33,8 @@ pub struct Tally {
     /// Open loop: messages written (their first byte) in the window.
     pub sends: u64,
     pub errors: Errors,
+    /// `TCP_INFO` of the connections open as the window ended.
+    pub tcp: Option<crate::bench::report::tcp::TcpFigures>,
     /// CPU time over the window, from the worker that holds the probe.
     pub cpu_window: Option<CpuWindow>,
     /// Its pingpong messages went out in io_uring batches.
@@ -71,6 +73,7 @@ impl Tally {
             generator_late: 0,
             sends: 0,
             errors: Errors::default(),
+            tcp: None,
             cpu_window: None,
             batched_sends: false,
             warmup_ran: Duration::ZERO,

@@ -8,9 +8,11 @@ use mio::Events;
 
 use crate::bench::config::Mode;
 use crate::bench::engine::Phase;
+use crate::bench::engine::State;
 use crate::bench::engine::Worker;
 use crate::bench::engine::histograms;
 use crate::bench::report::intervals::Counts;
+use crate::bench::report::tcp::TcpFigures;
 
 impl Worker<'_> {
     /// The running totals a stretch is measured by: messages (churn: cycles),
@@ -26,7 +28,27 @@ impl Worker<'_> {
             bytes: self.tally.bytes,
             errors: self.tally.errors,
             connections: self.conns.len() as u64,
+            tcp: None,
         }
+    }
+
+    /// `TCP_INFO` of every connection open now (TCP only: a Unix socket
+    /// has none). One system call per connection: read per stretch and at
+    /// the window's end, never per message.
+    pub(super) fn tcp_sample(&self) -> Option<TcpFigures> {
+        if self.config().unix.is_some() {
+            return None;
+        }
+        let mut figures = TcpFigures::default();
+        for (_, conn) in &self.conns {
+            if matches!(conn.state, State::Connecting) {
+                continue;
+            }
+            if let Ok(info) = crate::sys::tcp_info(&conn.stream) {
+                figures.add(&info);
+            }
+        }
+        Some(figures)
     }
 
     /// Records a round trip in the window: into the run's histograms and

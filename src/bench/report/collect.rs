@@ -19,6 +19,7 @@ use crate::bench::report::TlsFigures;
 use crate::bench::report::Window;
 use crate::bench::report::histograms;
 use crate::bench::report::histograms::encode;
+use crate::bench::report::tcp::TcpFigures;
 use crate::bench::report::warnings::Warnings;
 
 /// Late sends of the load generator's own making, as a share of all sends,
@@ -51,7 +52,11 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
     let threads = tallies.len();
     let mut tls: Option<TlsFigures> = None;
     let mut handshake_latency = histograms::new_histogram();
+    let mut tcp: Option<TcpFigures> = None;
     for tally in tallies {
+        if let Some(part) = &tally.tcp {
+            tcp.get_or_insert_default().merge(part);
+        }
         // Rates are over the time traffic ran: the longest worker's window.
         measured = measured.max(tally.measured);
         window_from = match (window_from, tally.window_from) {
@@ -203,6 +208,7 @@ pub fn report(config: &Config, tallies: Vec<Tally>, window: CpuWindow, warnings:
             send_lag: send_lag.as_ref().map(encode),
         },
         errors,
+        tcp,
         cpu: Cpu {
             client_seconds: window.client,
             client_us_per_message: per_message(window.client),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bench::report::errors::Errors;
 use crate::bench::report::histograms;
+use crate::bench::report::tcp::TcpFigures;
 
 /// A worker's running totals, read as each stretch ends.
 #[derive(Debug, Default, Clone, Copy)]
@@ -25,6 +26,8 @@ pub struct Counts {
     pub errors: Errors,
     /// Connections open now (not a running total).
     pub connections: u64,
+    /// `TCP_INFO` of those connections, read as a stretch closes.
+    pub tcp: Option<TcpFigures>,
 }
 
 /// One stretch of all workers together.
@@ -41,6 +44,8 @@ pub struct Stretch {
     pub errors: Errors,
     /// Open at the stretch's end, over all workers.
     pub connections: u64,
+    /// `TCP_INFO` at the stretch's end, over all workers.
+    pub tcp: Option<TcpFigures>,
     /// Workers that added their part.
     reporters: usize,
 }
@@ -75,6 +80,9 @@ pub struct Summary {
     /// steps show in these).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_per_s: Option<f64>,
+    /// The path's figures as the stretch ended (TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpFigures>,
 }
 
 /// Called with each stretch as it completes: its summary, its length, and
@@ -132,6 +140,9 @@ impl Board {
         stretch.bytes += part.bytes;
         stretch.errors.add(&part.errors);
         stretch.connections += part.connections;
+        if let Some(part) = &part.tcp {
+            stretch.tcp.get_or_insert_default().merge(part);
+        }
         stretch.reporters += 1;
         // Each worker adds its stretches in order, so they complete in order.
         if stretch.reporters == self.workers
@@ -184,6 +195,7 @@ impl Stretch {
             bytes: 0,
             errors: Errors::default(),
             connections: 0,
+            tcp: None,
             reporters: 0,
         }
     }
@@ -212,6 +224,7 @@ impl Stretch {
             send_lag_p99_us: lag(0.99),
             connections: self.connections,
             target_per_s: None,
+            tcp: self.tcp,
         }
     }
 }
@@ -265,6 +278,7 @@ impl<'a> Recorder<'a> {
         self.current.bytes = counts.bytes - before.bytes;
         self.current.errors = counts.errors.since(&before.errors);
         self.current.connections = counts.connections;
+        self.current.tcp = counts.tcp;
         self.counts_at_start = counts;
         self.board.add(self.index, &self.current);
         let open_loop = self.current.uncorrected.is_some();
@@ -316,6 +330,7 @@ mod tests {
                 ..Errors::default()
             },
             connections: 1,
+            tcp: None,
         };
         a.roll(at(1000), counts(10, 0));
         assert!(

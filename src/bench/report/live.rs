@@ -18,6 +18,7 @@
 //! | `p50_us`, `p90_us`, `p99_us`, `max_us` | latency (open loop: corrected, from the intended send) |
 //! | `send_lag_p50_us`, `send_lag_p99_us` | open loop: actual minus intended send |
 //! | `connections` | connections open at the interval's end |
+//! | `tcp_retransmits`, `tcp_rtt_us` | TCP: segments retransmitted so far on the connections open at the interval's end, and their mean smoothed RTT (`TCP_INFO`) |
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -60,7 +61,7 @@ impl Spec {
     }
 }
 
-const COLUMNS: [&str; 21] = [
+const COLUMNS: [&str; 23] = [
     "time_unix_s",
     "t_s",
     "length_s",
@@ -82,6 +83,8 @@ const COLUMNS: [&str; 21] = [
     "send_lag_p50_us",
     "send_lag_p99_us",
     "connections",
+    "tcp_retransmits",
+    "tcp_rtt_us",
 ];
 
 struct Output {
@@ -168,7 +171,7 @@ impl LiveOut {
             .collect()
     }
 
-    fn values(&self, s: &Summary, length: Duration, end: SystemTime) -> [Option<f64>; 21] {
+    fn values(&self, s: &Summary, length: Duration, end: SystemTime) -> [Option<f64>; 23] {
         let secs = length.as_secs_f64();
         let target = self
             .target
@@ -198,6 +201,8 @@ impl LiveOut {
             s.send_lag_p50_us,
             s.send_lag_p99_us,
             count(s.connections),
+            s.tcp.map(|tcp| tcp.retransmits as f64),
+            s.tcp.map(|tcp| tcp.rtt_mean_us),
         ]
     }
 }
@@ -312,6 +317,7 @@ mod tests {
             send_lag_p99_us: None,
             connections: 50,
             target_per_s: None,
+            tcp: None,
         };
         live.write(
             &summary,
@@ -324,7 +330,7 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), COLUMNS.len());
         assert_eq!(
             lines[1],
-            "1800000000,1,1,998,998,1000,510976,510976,2,0,0,1,0,1,120,200,450.500000,900,,,50"
+            "1800000000,1,1,998,998,1000,510976,510976,2,0,0,1,0,1,120,200,450.500000,900,,,50,,"
         );
         let ndjson = String::from_utf8(ndjson.0.lock().unwrap().clone()).unwrap();
         let line: serde_json::Value = serde_json::from_str(ndjson.trim()).unwrap();

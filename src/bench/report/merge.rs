@@ -212,6 +212,14 @@ pub fn merge(inputs: Vec<(String, Report)>) -> Result<Report, String> {
         signal: inputs.iter().find_map(|(_, r)| r.signal.clone()),
         stalled_connections: count(|r| r.stalled_connections),
         file_errors: Vec::new(),
+        // Each host's connections, together.
+        tcp: inputs
+            .iter()
+            .filter_map(|(_, report)| report.tcp)
+            .reduce(|mut sum, part| {
+                sum.merge(&part);
+                sum
+            }),
         server_memory: None,
         connected: count(|r| r.connected),
         connect_time_s: inputs.iter().map(|(_, r)| r.connect_time_s).fold(0.0, f64::max),

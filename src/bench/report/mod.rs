@@ -10,6 +10,7 @@ pub mod live;
 pub mod merge;
 pub mod output;
 pub mod process;
+pub mod tcp;
 pub mod warnings;
 
 use std::fmt::Write as _;
@@ -214,6 +215,9 @@ pub struct Report {
     /// The whole run's histograms, for `bench merge` and HdrHistogram's tools.
     pub histograms: Histograms,
     pub errors: Errors,
+    /// TCP: `TCP_INFO` of the connections open as the window ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<tcp::TcpFigures>,
     pub cpu: Cpu,
     /// Pingpong messages went out in io_uring batches, one system call per
     /// turn (false: one `send(2)` per message).
@@ -451,6 +455,13 @@ impl Report {
             e.connect_failures,
             e.timeouts
         );
+        if let Some(tcp) = self.tcp.filter(|tcp| tcp.connections > 0) {
+            let _ = writeln!(
+                out,
+                "tcp         {} (TCP_INFO as the window ended)",
+                tcp.describe()
+            );
+        }
         if self.stalled_connections > 0 {
             let _ = writeln!(
                 out,
