@@ -73,6 +73,8 @@ pub struct Config {
     /// `--payload`, `--payload-file`: every message is these bytes (else
     /// the pattern).
     pub payload: Option<Vec<u8>>,
+    /// `--bind`, `--sndbuf`, ...: options set on every connection.
+    pub knobs: crate::transport::knobs::Knobs,
     /// `--out`: a line per interval, written as each completes.
     pub live: Vec<crate::bench::report::live::Spec>,
     /// `--start-at`: the wall-clock time the window (or warm-up) begins.

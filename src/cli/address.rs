@@ -72,10 +72,14 @@ impl Endpoint {
     }
 
     /// The one address bench loads: a name's first to answer a connect.
-    pub fn reachable_addr(&self, timeout: std::time::Duration) -> Result<SocketAddr, Failure> {
+    pub fn reachable_addr(
+        &self,
+        timeout: std::time::Duration,
+        knobs: &crate::transport::knobs::Knobs,
+    ) -> Result<SocketAddr, Failure> {
         match self.target()? {
             Target::Tcp(addr) => Ok(addr),
-            Target::Name { name, addrs } => crate::client::eyeballs::connect_first(&addrs, timeout)
+            Target::Name { name, addrs } => crate::client::eyeballs::connect_first(&addrs, timeout, knobs)
                 .map(|(_, addr)| addr)
                 .map_err(|tried| Failure::Runtime(format!("cannot connect to {name}: {tried}"))),
             Target::Unix(_) => unreachable!("a TCP endpoint"),

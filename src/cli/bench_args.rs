@@ -299,6 +299,9 @@ pub struct BenchArgs {
     #[arg(help_heading = "Rate (open loop)", long, value_name = "SECS", default_value = "0.002", value_parser = parse_grid)]
     pub pacing_grid: Duration,
 
+    #[command(flatten)]
+    pub socket: super::socket_args::SocketArgs,
+
     #[command(flatten, next_help_heading = "TLS")]
     pub tls: TlsClientArgs,
 
@@ -380,6 +383,46 @@ impl BenchArgs {
         Ok(payload)
     }
 
+    /// The socket options, checked on a socket of their own before the
+    /// run, so a wrong one is one error, not a connect failure per
+    /// connection. `--bind` is a source address (as `--source-ips`).
+    fn knobs(&self) -> Result<crate::transport::knobs::Knobs, Failure> {
+        let knobs = self.socket.knobs();
+        if knobs.is_default() {
+            return Ok(knobs);
+        }
+        if self.unix.is_some() || self.mode == bench::Mode::Udp {
+            return Err(Failure::Usage(
+                "the socket options (--bind, --sndbuf, ...) are TCP's: not with --unix or --mode udp".into(),
+            ));
+        }
+        if let Some(bind) = knobs.bind {
+            if bind.port() != 0 {
+                return Err(Failure::Usage(format!(
+                    "--bind {bind}: bench opens many connections, so no port (--bind {})",
+                    bind.ip()
+                )));
+            }
+            if !self.source_ips.is_empty() {
+                return Err(Failure::Usage(
+                    "--bind and --source-ips both set the source: give one".into(),
+                ));
+            }
+        }
+        let probe = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .map_err(|err| Failure::Runtime(format!("cannot open a socket: {err}")))?;
+        let check = crate::transport::knobs::Knobs {
+            bind: None,
+            ..knobs.clone()
+        };
+        check.apply(&probe, false).map_err(Failure::Usage)?;
+        Ok(knobs)
+    }
+
     /// `--size`, or the payload's length (a `--size` that differs is refused).
     fn message_size(&self, payload: Option<&Vec<u8>>) -> Result<usize, Failure> {
         match (payload, self.size) {
@@ -421,16 +464,18 @@ impl BenchArgs {
         }
         // A name with several addresses: the one that answers (not for
         // --check, which only reads the command line).
+        let knobs = self.knobs()?;
         let addr = if self.check || self.mode == bench::Mode::Udp {
             self.endpoint.server_addr()?
         } else {
-            self.endpoint.reachable_addr(CONNECT_TIMEOUT)?
+            self.endpoint.reachable_addr(CONNECT_TIMEOUT, &knobs)?
         };
         Ok(bench::Config {
             addr,
             connections: self.connections,
             size,
             payload,
+            knobs,
             warmup: self.warmup,
             mode: self.mode,
             threads: self.threads,

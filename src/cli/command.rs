@@ -93,6 +93,9 @@ pub struct ChatArgs {
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]
     pub timeout: Duration,
 
+    #[command(flatten)]
+    pub socket: super::socket_args::SocketArgs,
+
     /// End each line sent with CRLF, as ncat -C does (for servers that want "\r\n")
     #[arg(long, short = 'C')]
     pub crlf: bool,
@@ -132,6 +135,13 @@ pub struct SendArgs {
     /// One line per read with its byte count and the bytes escaped as Python shows them.
     #[arg(long, value_name = "N", value_parser = parse_size::<MAX_BYTES>)]
     pub chunk: Option<usize>,
+
+    /// Give up connecting after SECS (--timeout then bounds only the silences)
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub connect_timeout: Option<Duration>,
+
+    #[command(flatten)]
+    pub socket: super::socket_args::SocketArgs,
 
     /// Print the reply as a hex dump, as xxd does (offset, hex, text)
     #[arg(long, conflicts_with = "chunk")]

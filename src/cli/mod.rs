@@ -9,6 +9,7 @@ mod docs;
 mod report;
 mod run;
 mod serve_args;
+mod socket_args;
 mod tls_args;
 mod values;
 

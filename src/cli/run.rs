@@ -98,6 +98,8 @@ fn send(args: &SendArgs) -> Result<ExitCode, Failure> {
         tls: args.tls.client_tls(&args.endpoint, false)?,
         addr: addr.clone(),
         timeout: args.timeout,
+        knobs: args.socket.knobs(),
+        connect_timeout: args.connect_timeout,
     };
     let mut stdout = io::stdout().lock();
     let chunked = args.chunk.is_some();
@@ -211,6 +213,7 @@ fn run_chat(args: &ChatArgs) -> Result<ExitCode, Failure> {
         tls.as_ref(),
         input,
         args.crlf,
+        &args.socket.knobs(),
         io::stdout(),
     )?;
     Ok(ExitCode::SUCCESS)

@@ -27,9 +27,10 @@ pub fn run(
     tls: Option<&ClientTls>,
     input: impl BufRead + Send + 'static,
     crlf: bool,
+    knobs: &crate::transport::knobs::Knobs,
     mut output: impl Write,
 ) -> Result<(), String> {
-    let (mut reader, writer, negotiated) = link::open(addr, connect_timeout, |_| None, tls)?;
+    let (mut reader, writer, negotiated) = link::open(addr, connect_timeout, |_| None, tls, knobs)?;
     // A chat may sit silent for hours: only the connect is bounded.
     reader
         .clear_timeouts()

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::describe;
+use crate::transport::knobs::Knobs;
 
 /// RFC 8305's recommended connection attempt delay.
 pub const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -35,7 +36,11 @@ pub fn interleave(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
 
 /// Connects to the first of `addrs` to answer, each attempt bounded by
 /// `timeout`; the error names every address tried and why it failed.
-pub fn connect_first(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStream, SocketAddr), String> {
+pub fn connect_first(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+    knobs: &Knobs,
+) -> Result<(TcpStream, SocketAddr), String> {
     let ordered = interleave(addrs);
     let (done, results) = mpsc::channel();
     let mut started = 0;
@@ -45,10 +50,19 @@ pub fn connect_first(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStre
         if started < ordered.len() {
             let addr = ordered[started];
             let done = done.clone();
+            let knobs = knobs.clone();
             // An attempt that loses the race ends on its own within
             // `timeout`; its connection, if any, is dropped then.
             thread::spawn(move || {
-                let _ = done.send((addr, TcpStream::connect_timeout(&addr, timeout)));
+                let attempt = if knobs.is_default() {
+                    TcpStream::connect_timeout(&addr, timeout)
+                } else {
+                    knobs
+                        .connect(addr, timeout)
+                        .map(|(stream, _)| stream)
+                        .map_err(std::io::Error::other)
+                };
+                let _ = done.send((addr, attempt));
             });
             started += 1;
         }
@@ -118,13 +132,15 @@ mod tests {
         let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let live_addr = live.local_addr().unwrap();
         let dead = refused_addr();
-        let (stream, addr) = connect_first(&[dead, live_addr], Duration::from_secs(5)).unwrap();
+        let (stream, addr) =
+            connect_first(&[dead, live_addr], Duration::from_secs(5), &Knobs::default()).unwrap();
         assert_eq!(addr, live_addr);
         assert_eq!(stream.peer_addr().unwrap(), live_addr);
 
         let (_silent, _fill, silent) = silent_addr();
         let started = Instant::now();
-        let (_, addr) = connect_first(&[silent, live_addr], Duration::from_secs(5)).unwrap();
+        let (_, addr) =
+            connect_first(&[silent, live_addr], Duration::from_secs(5), &Knobs::default()).unwrap();
         let took = started.elapsed();
         assert_eq!(addr, live_addr, "the silent address held the race");
         assert!(took >= ATTEMPT_DELAY && took < Duration::from_secs(2), "{took:?}");
@@ -133,13 +149,13 @@ mod tests {
     #[test]
     fn when_none_answers_the_error_names_each_address_and_why() {
         let (a, b) = (refused_addr(), refused_addr());
-        let err = connect_first(&[a, b], Duration::from_secs(2)).unwrap_err();
+        let err = connect_first(&[a, b], Duration::from_secs(2), &Knobs::default()).unwrap_err();
         assert!(err.starts_with("tried "), "{err}");
         for addr in [a, b] {
             assert!(err.contains(&format!("{addr} (connection refused")), "{err}");
         }
         let (_silent, _fill, silent) = silent_addr();
-        let err = connect_first(&[silent, a], Duration::from_millis(300)).unwrap_err();
+        let err = connect_first(&[silent, a], Duration::from_millis(300), &Knobs::default()).unwrap_err();
         assert!(
             err.contains(&format!("{silent} (")) && err.contains(&format!("{a} (connection refused")),
             "{err}"

@@ -30,8 +30,9 @@ pub fn open(
     timeout: Duration,
     preamble: impl FnOnce(&Socket) -> Option<Vec<u8>>,
     tls: Option<&ClientTls>,
+    knobs: &crate::transport::knobs::Knobs,
 ) -> Result<(ReadHalf, WriteHalf, Option<Negotiated>), String> {
-    let mut socket = Socket::connect(addr, timeout)?;
+    let mut socket = Socket::connect(addr, timeout, knobs)?;
     let setup_failed = |err: io::Error| format!("cannot set up the connection to {addr}: {}", describe(&err));
     socket.set_read_timeout(Some(timeout)).map_err(setup_failed)?;
     socket.set_write_timeout(Some(timeout)).map_err(setup_failed)?;

@@ -118,6 +118,10 @@ pub struct SendOptions {
     pub proxy_header: Option<crate::proxy_protocol::Version>,
     /// Speak TLS (`--tls`).
     pub tls: Option<ClientTls>,
+    /// Socket options set before connecting.
+    pub knobs: crate::transport::knobs::Knobs,
+    /// Bounds the connect alone (`--connect-timeout`); else `timeout`.
+    pub connect_timeout: Option<Duration>,
 }
 
 /// Prints the local and the server's socket names, as seed 002's client does.
@@ -152,6 +156,27 @@ where
         if options.verbose {
             print_socket_names(socket);
             path = socket.as_tcp().and_then(|tcp| tcp.try_clone().ok());
+            if let (Some(tcp), false) = (socket.as_tcp(), options.knobs.is_default()) {
+                // What the connected socket has, read back (not what was asked).
+                let sock = socket2::SockRef::from(tcp);
+                let congestion = sock
+                    .tcp_congestion()
+                    .map(|name| String::from_utf8_lossy(&name).trim_end_matches('\0').to_string());
+                eprintln!(
+                    "socket: sndbuf {}, rcvbuf {}, mss {}, tos {:#04x}, congestion {}, nodelay {}",
+                    sock.send_buffer_size().unwrap_or(0),
+                    sock.recv_buffer_size().unwrap_or(0),
+                    crate::sys::int_option(tcp, libc::IPPROTO_TCP, libc::TCP_MAXSEG).unwrap_or(0),
+                    if tcp.local_addr().is_ok_and(|a| a.is_ipv6()) {
+                        sock.tclass_v6()
+                    } else {
+                        sock.tos_v4()
+                    }
+                    .unwrap_or(0),
+                    congestion.unwrap_or_default(),
+                    sock.tcp_nodelay().unwrap_or(false)
+                );
+            }
         }
         // Like a balancer: the header first, with the connection's own endpoints.
         let version = options.proxy_header?;
@@ -162,7 +187,14 @@ where
             tcp.peer_addr().ok()?,
         ))
     };
-    let (mut reader, writer, negotiated) = link::open(addr, timeout, preamble, options.tls.as_ref())?;
+    let connect_timeout = options.connect_timeout.unwrap_or(timeout);
+    let (mut reader, writer, negotiated) = link::open(
+        addr,
+        connect_timeout,
+        preamble,
+        options.tls.as_ref(),
+        &options.knobs,
+    )?;
     if let (true, Some(session)) = (options.verbose, negotiated) {
         eprintln!("{}", session.describe());
     }

@@ -8,6 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crate::error::describe;
+use crate::transport::knobs::Knobs;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -40,11 +41,16 @@ pub enum Socket {
 impl Socket {
     /// Connects within `timeout` (a Unix socket connects at once or not at
     /// all), and tells the user what failed in one line.
-    pub fn connect(target: &Target, timeout: Duration) -> Result<Socket, String> {
+    pub fn connect(target: &Target, timeout: Duration, knobs: &Knobs) -> Result<Socket, String> {
         let connected = match target {
+            Target::Tcp(addr) if !knobs.is_default() => {
+                return knobs
+                    .connect(*addr, timeout)
+                    .map(|(stream, _)| Socket::Tcp(stream));
+            }
             Target::Tcp(addr) => TcpStream::connect_timeout(addr, timeout).map(Socket::Tcp),
             Target::Name { name, addrs } => {
-                return super::eyeballs::connect_first(addrs, timeout)
+                return super::eyeballs::connect_first(addrs, timeout, knobs)
                     .map(|(stream, _)| Socket::Tcp(stream))
                     .map_err(|tried| format!("cannot connect to {name}: {tried}"));
             }

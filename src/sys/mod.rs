@@ -66,6 +66,28 @@ pub fn set_int_option(
     }
 }
 
+/// Reads an integer socket option socket2 does not wrap (`TCP_MAXSEG`).
+pub fn int_option(socket: &impl AsRawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut length = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt on a descriptor the caller owns, into a live c_int
+    // with its size.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw mut value).cast(),
+            &raw mut length,
+        )
+    };
+    if rc == 0 {
+        Ok(value)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// What the kernel knows of one TCP connection's path (`TCP_INFO`), the
 /// figures iperf3 and `ss -ti` show.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]

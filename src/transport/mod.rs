@@ -14,6 +14,7 @@ use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
+pub mod knobs;
 pub mod readiness;
 pub mod unix;
 

@@ -588,3 +588,145 @@ fn send_hex_matches_xxd_and_chat_crlf_sends_crlf() {
     let output = run_bin(&["chat", "--addr", &addr], b"one\ntwo\n");
     assert_eq!(output.stdout, b"one\ntwo\n", "without --crlf, lines go as typed");
 }
+
+/// Issue 23: the client socket options take, as read back from the
+/// connected socket (`send --verbose` prints what the kernel has, not what
+/// was asked): source address, buffers (doubled by the kernel), TOS,
+/// congestion control, Nagle; bench takes them too; a wrong one is one
+/// clear error.
+#[test]
+fn client_socket_options_are_set_and_read_back() {
+    let server = ServerProcess::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        "send",
+        "--addr",
+        &addr,
+        "--verbose",
+        "--bind",
+        "127.0.0.3",
+        "--sndbuf",
+        "64KiB",
+        "--rcvbuf",
+        "100k",
+        "--tos",
+        "0x10",
+        "--congestion",
+        "reno",
+        "--delay",
+        "--mss",
+        "1200",
+        "hi",
+    ];
+    let output = run_bin(&args, b"");
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.starts_with("connected from 127.0.0.3:"), "{stderr}");
+    let socket = stderr
+        .lines()
+        .find(|l| l.starts_with("socket: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    for part in [
+        "sndbuf 131072",
+        "rcvbuf 200000",
+        "tos 0x10",
+        "congestion reno",
+        "nodelay false",
+    ] {
+        assert!(socket.contains(part), "{part} not in {socket}");
+    }
+    let mss: u32 = socket
+        .split("mss ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1100..=1200).contains(&mss), "{socket}");
+
+    let (code, report, stderr) = crate::util::bench_json(
+        &addr,
+        &[
+            "-c",
+            "3",
+            "-d",
+            "0.3",
+            "--bind",
+            "127.0.0.4",
+            "--sndbuf",
+            "64k",
+            "--tos",
+            "0x20",
+            "--congestion",
+            "cubic",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["errors"]["connect_failures"], 0, "{report}");
+
+    let output = run_bin(
+        &["send", "--addr", &addr, "--congestion", "no-such-cc", "hi"],
+        b"",
+    );
+    let err = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--congestion no-such-cc") && err.contains("this kernel has: "),
+        "{err}"
+    );
+    for (args, says) in [
+        (
+            &["bench", "--port", "9", "--congestion", "no-such-cc"][..],
+            "this kernel has: ",
+        ),
+        (&["bench", "--port", "9", "--bind", "127.0.0.4:99"], "no port"),
+        (&["bench", "--port", "9", "--tos", "300"], "not a TOS byte"),
+        (
+            &["bench", "--port", "9", "--delay", "--no-delay"],
+            "cannot be used with",
+        ),
+        (&["send", "--port", "9", "--mss", "10", "x"], "10"),
+    ] {
+        let output = run_bin(args, b"");
+        let err = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// `send --connect-timeout` bounds the connect alone: a server whose
+/// accept queue is full (the kernel drops the SYN) fails it in about that
+/// long, though --timeout would wait 30 s.
+#[test]
+fn connect_timeout_bounds_the_connect_apart_from_the_timeout() {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let _fill: Vec<std::net::TcpStream> = (0..2)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).ok()
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let args = [
+        "send",
+        "--addr",
+        &addr.to_string(),
+        "--timeout",
+        "30",
+        "--connect-timeout",
+        "300ms",
+        "hi",
+    ];
+    let output = run_bin(&args, b"");
+    let took = started.elapsed();
+    let err = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("timed out"), "{err}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}

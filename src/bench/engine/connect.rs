@@ -90,15 +90,27 @@ impl Worker<'_> {
         }
         let addr = self.config().addr;
         let ips = self.plan.source_ips;
-        if ips.is_empty() {
+        let knobs = &self.config().knobs;
+        if ips.is_empty() && knobs.is_default() {
             return TcpStream::connect(addr).map(Stream::from_tcp);
         }
-        let source = ips[(id % ips.len() as u64) as usize];
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
-        // Let connect pick the port per (source, destination), not bind per source.
-        set_bind_address_no_port(&socket)?;
-        socket.bind(&SocketAddr::new(source, 0).into())?;
+        // --bind is a source address, as --source-ips: bound below.
+        let options = crate::transport::knobs::Knobs {
+            bind: None,
+            ..knobs.clone()
+        };
+        options.apply(&socket, addr.is_ipv6()).map_err(io::Error::other)?;
+        let source = match (ips.is_empty(), knobs.bind) {
+            (false, _) => Some(ips[(id % ips.len() as u64) as usize]),
+            (true, bind) => bind.map(|bind| bind.ip()),
+        };
+        if let Some(source) = source {
+            // Let connect pick the port per (source, destination), not bind per source.
+            set_bind_address_no_port(&socket)?;
+            socket.bind(&SocketAddr::new(source, 0).into())?;
+        }
         match socket.connect(&addr.into()) {
             Ok(()) => {}
             Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -131,7 +143,8 @@ impl Worker<'_> {
             return false;
         }
         let tcp = self.plan.config.unix.is_none();
-        if tcp {
+        // Small messages go at once (unless --delay asks for Nagle).
+        if tcp && self.plan.config.knobs.nodelay != Some(false) {
             let _ = conn.stream.socket().set_tcp_nodelay(true);
         }
         if let (Some(version), true) = (self.plan.config.proxy_header, tcp) {

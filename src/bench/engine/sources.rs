@@ -107,6 +107,7 @@ mod tests {
             hgrm: None,
             live: Vec::new(),
             payload: None,
+            knobs: Default::default(),
             start_at: None,
             proxy_header: None,
             proxy_split: false,
