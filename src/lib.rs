@@ -28,33 +28,38 @@
 //!   EOF), generic over the stream so tests drive it with fakes;
 //!   `pending.rs`: the unsent bytes of one slow client.
 //! - `transport/`: the stream sockets served, TCP or Unix (`unix.rs`: the
-//!   socket file's life), and `readiness.rs`, the edge-triggered rule every
-//!   user of a socket follows (`Hints`, and the one write loop); `udp/`: the
+//!   socket file's life), `readiness.rs`, the edge-triggered rule every
+//!   user of a socket follows (`Hints`, and the one write loop), and
+//!   `knobs.rs`, the socket options a client sets and reads back; `udp/`: the
 //!   UDP echo (`echo.rs`, batched) and its abuse guards (`guard.rs`).
 //! - `tls/`: rustls settings, the server's (`config.rs`) and the clients'
 //!   (`client.rs`, and `session.rs` over a non-blocking socket).
 //!
 //! The clients:
 //! - `client/`: `send` (`mod.rs`) and `chat` (`chat.rs`) over `link.rs`, a
-//!   blocking connection plain or TLS on a TCP or Unix `socket.rs`;
-//!   `alert.rs` holds back a reply that may be a TLS alert; `datagram.rs`
-//!   is `send --udp`; `proxy_protocol.rs` writes the PROXY headers `send`
+//!   blocking connection plain or TLS on a TCP or Unix `socket.rs`
+//!   (`eyeballs.rs`: a name's addresses raced, RFC 8305);
+//!   `alert.rs` holds back a reply that may be a TLS alert; `hex.rs` is
+//!   `send --hex`; `datagram.rs` is `send --udp`; `proxy_protocol.rs` writes the PROXY headers `send`
 //!   and `bench` send.
 //! - `bench/`: the load generator. `config.rs` says what to run, `run.rs`
 //!   runs it: `engine/`, the stream engine, one load thread each (connect,
 //!   traffic, the open loop and its state, batched sends, the window and
 //!   its tally, source addresses, the payload pattern); `datagrams/`, the
 //!   datagram engine (`--mode udp`); `pacing/`, the open loop's schedule
-//!   and timer; `report/`, the figures (`collect.rs` adds the threads up,
-//!   `intervals.rs`, `histograms.rs` and `output.rs` give time series and
-//!   HdrHistogram files, `merge.rs` is `bench merge`); `slo.rs` and
+//!   grid and timer; `report/`, the figures (`collect.rs` adds the threads
+//!   up, `intervals.rs`, `histograms.rs` and `output.rs` give time series
+//!   and HdrHistogram files, `live.rs` is `--out`, `html.rs` the HTML
+//!   report, `tcp.rs` the path's TCP_INFO, `merge.rs` is `bench merge`); `slo.rs` and
 //!   `search.rs`, the gates and the max-rate search; `probe.rs`, CPU and
 //!   progress; `signals.rs`, interrupted runs.
 //!
 //! Around them:
 //! - `cli/`: the command line (`command.rs`; `serve_args.rs`,
-//!   `bench_args.rs`, `tls_args.rs`, `address.rs` for their flags;
-//!   `values.rs` for flag values), `run.rs` for what each subcommand does,
+//!   `bench_args.rs`, `socket_args.rs`, `tls_args.rs`, `address.rs` for
+//!   their flags; `values.rs` and `bench_values.rs` for flag values;
+//!   `bench_config.rs` turns bench's flags into its config), `run.rs` for
+//!   what each subcommand does (`report.rs`: the HTML pages),
 //!   `docs.rs` for completions and manual pages; `main.rs` only parses and
 //!   dispatches.
 //! - `logging.rs`: the log's non-blocking way to stderr; `error.rs`: errors

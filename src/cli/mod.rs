@@ -1,9 +1,12 @@
 //! Command-line interface: the flags of each subcommand and their help.
-//! `command.rs` is the command line, `values.rs` the parsing of flag
-//! values, `run.rs` what each subcommand does.
+//! `command.rs` is the command line, `values.rs` (and `bench_values.rs`)
+//! the parsing of flag values, `bench_config.rs` bench's flags made its
+//! config, `run.rs` what each subcommand does.
 
 mod address;
 mod bench_args;
+mod bench_config;
+mod bench_values;
 mod command;
 mod docs;
 mod report;

@@ -5,7 +5,8 @@ use std::io::{self, IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
-use super::bench_args::{BenchArgs, BenchCommand, BenchMerge, MAX_RATE};
+use super::bench_args::{BenchArgs, BenchCommand, BenchMerge};
+use super::bench_values::MAX_RATE;
 use super::command::{ChatArgs, Command, SendArgs};
 use super::docs;
 use super::serve_args::ServeArgs;
