@@ -27,6 +27,22 @@ pub struct ServeArgs {
     #[arg(help_heading = "Limits", long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = parse_size::<MAX_BYTES>)]
     pub max_pending: usize,
 
+    /// SO_SNDBUF of every accepted connection (set on the listeners, which pass it on)
+    #[arg(help_heading = "Connection", long, value_name = "BYTES", value_parser = parse_size::<MAX_BYTES>)]
+    pub sndbuf: Option<usize>,
+
+    /// SO_RCVBUF of every accepted connection
+    #[arg(help_heading = "Connection", long, value_name = "BYTES", value_parser = parse_size::<MAX_BYTES>)]
+    pub rcvbuf: Option<usize>,
+
+    /// TCP congestion control of every accepted connection (what the kernel has: cubic, bbr, reno)
+    #[arg(help_heading = "Connection", long, value_name = "NAME")]
+    pub congestion: Option<String>,
+
+    /// The IP TOS byte (IPv6: traffic class) of every accepted connection, decimal or 0x..
+    #[arg(help_heading = "Connection", long, value_name = "BYTE", value_parser = super::socket_args::parse_tos)]
+    pub tos: Option<u8>,
+
     /// Length of the kernel's queue of connections waiting to be accepted
     #[arg(help_heading = "Connection", long, default_value_t = 1024, value_parser = clap::value_parser!(i32).range(1..))]
     pub backlog: i32,
@@ -260,6 +276,13 @@ impl ServeArgs {
             broadcast: self.broadcast,
             backlog: self.backlog,
             max_pending: self.max_pending,
+            socket: crate::transport::knobs::Knobs {
+                sndbuf: self.sndbuf,
+                rcvbuf: self.rcvbuf,
+                congestion: self.congestion.clone(),
+                tos: self.tos,
+                ..Default::default()
+            },
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
             shutdown_timeout: self.shutdown_timeout,

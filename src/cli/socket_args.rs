@@ -80,7 +80,7 @@ fn parse_bind(text: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 /// `--tos`: 0-255, decimal or hexadecimal.
-fn parse_tos(text: &str) -> Result<u8, String> {
+pub(super) fn parse_tos(text: &str) -> Result<u8, String> {
     let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u8::from_str_radix(hex, 16),
         None => text.parse::<u8>(),

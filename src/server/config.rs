@@ -19,6 +19,10 @@ pub struct Config {
     pub backlog: i32,
     /// Per-connection limit on unsent echo bytes before reading pauses.
     pub max_pending: usize,
+    /// `--sndbuf`, `--rcvbuf`, `--congestion`, `--tos`: set on the TCP
+    /// listeners, whose accepted connections inherit them (no system call
+    /// per connection).
+    pub socket: crate::transport::knobs::Knobs,
     /// Size of the one read buffer all connections share.
     pub read_buffer: usize,
     /// Send every client's bytes to every client instead of echoing.
@@ -68,6 +72,7 @@ impl Config {
             addr,
             backlog: 1024,
             max_pending: 64 * 1024,
+            socket: crate::transport::knobs::Knobs::default(),
             read_buffer: READ_BUFFER,
             broadcast: false,
             max_connections: None,

@@ -93,6 +93,17 @@ impl Server {
         } else {
             (0..threads).map(|_| None).collect()
         };
+        if !config.socket.is_default() {
+            for listener in listeners.iter().flatten() {
+                let socket = socket2::SockRef::from(listener);
+                let ipv6 = listener.local_addr().is_ok_and(|addr| addr.is_ipv6());
+                let took = config.socket.apply(&socket, ipv6)?;
+                log::debug!(
+                    "listener {:?}: accepted connections get {took}",
+                    listener.local_addr()
+                );
+            }
+        }
         // UDP on the port TCP got (port 0 picks one for both).
         let udp_addr = match listeners.first() {
             Some(Some(tcp)) => tcp.local_addr().map_err(fail)?,

@@ -185,3 +185,48 @@ fn sigint_exits_zero_too() {
         .expect("server still running after SIGINT");
     assert!(status.success(), "{status}");
 }
+
+/// Issue 23: `serve --sndbuf/--rcvbuf/--congestion/--tos` reach every
+/// accepted connection (set on the listeners, which pass them on), as
+/// `ss -tnim --tos` shows the server's socket; an algorithm the kernel
+/// lacks fails the start with the ones it has.
+#[test]
+fn accepted_connections_carry_the_servers_socket_options() {
+    let server = ServerProcess::start(&[
+        "--sndbuf",
+        "64KiB",
+        "--rcvbuf",
+        "96KiB",
+        "--congestion",
+        "reno",
+        "--tos",
+        "0x10",
+    ]);
+    let mut client = std::net::TcpStream::connect(server.addr).unwrap();
+    client.write_all(b"ping").unwrap();
+    let mut echo = [0; 4];
+    client.read_exact(&mut echo).unwrap();
+    let port = server.addr.port();
+    let ss = std::process::Command::new("ss")
+        .args(["-tnim", "--tos", &format!("sport = :{port}")])
+        .output();
+    let Ok(ss) = ss else {
+        eprintln!("skipped the ss check: no ss here");
+        return;
+    };
+    let text = String::from_utf8_lossy(&ss.stdout);
+    for part in ["tos:0x10", "tb131072", "rb196608", " reno "] {
+        assert!(text.contains(part), "{part} not in: {text}");
+    }
+
+    let output = crate::util::run_bin(
+        &["serve", "--addr", "127.0.0.1:0", "--congestion", "no-such-cc"],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--congestion no-such-cc") && err.contains("this kernel has: "),
+        "{err}"
+    );
+}
