@@ -3,8 +3,7 @@
 //! error, and shows the figures of the JSON it came from.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -187,35 +186,7 @@ fn interrupted_merged_udp_and_search_reports_render() {
 
     // Interrupted: Ctrl-C once an interval has been written.
     let (interrupted, lines) = (scratch.file("interrupted.html"), scratch.file("lines.ndjson"));
-    let mut bench = Command::new(util::BIN)
-        .args([
-            "bench",
-            "--addr",
-            &addr,
-            "-c",
-            "2",
-            "-d",
-            "30",
-            "--interval",
-            "0.1",
-            "--report",
-            &interrupted,
-        ])
-        .args(["--out", &format!("ndjson={lines}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + util::TIMEOUT;
-    while std::fs::read_to_string(&lines)
-        .unwrap_or_default()
-        .lines()
-        .count()
-        < 2
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut bench, _) = util::bench_under_way(&addr, &lines, 2, &["--report", &interrupted]);
     // SAFETY: kill only sends a signal to the child this test started.
     assert_eq!(unsafe { libc::kill(bench.id() as libc::pid_t, libc::SIGINT) }, 0);
     let status = bench.wait().unwrap();

@@ -500,36 +500,10 @@ fn live_output_writes_a_line_per_interval_that_adds_up_to_the_run() {
 /// whole: they are flushed as they complete, not at the end.
 #[test]
 fn live_output_survives_a_killed_run() {
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
     let server = ServerProcess::start(&[]);
     let scratch = Scratch::new("live-kill");
     let ndjson = scratch.file("run.ndjson");
-    let mut bench = Command::new(crate::util::BIN)
-        .args([
-            "bench",
-            "--addr",
-            &server.addr.to_string(),
-            "-c",
-            "2",
-            "-d",
-            "30",
-            "--interval",
-            "0.1",
-        ])
-        .args(["--out", &format!("ndjson={ndjson}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let lines = loop {
-        let text = std::fs::read_to_string(&ndjson).unwrap_or_default();
-        if text.lines().count() >= 3 || Instant::now() > deadline {
-            break text.lines().count();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (mut bench, lines) = crate::util::bench_under_way(&server.addr.to_string(), &ndjson, 3, &[]);
     assert!(
         bench.try_wait().unwrap().is_none(),
         "bench ended before it was killed"

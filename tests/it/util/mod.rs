@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
@@ -385,4 +385,47 @@ pub fn assert_bursts_a_step_apart(mut times: Vec<std::time::Instant>, step_ms: f
         within >= gaps.len() * 7 / 10 && between >= gaps.len() / 5,
         "gaps (ms) not in bursts a grid step apart: {gaps:.1?}"
     );
+}
+
+/// A bench run of 30 s against `addr` with 0.1 s intervals written to
+/// `ndjson` (`--out`), plus `extra`, once `lines` intervals are in the file
+/// (bounded by [`TIMEOUT`]): a run known to be under way, to cut short.
+/// Returns the child and how many lines were there.
+// The caller waits for the child it is handed (clippy sees only this body).
+#[allow(clippy::zombie_processes)]
+pub fn bench_under_way(
+    addr: &str,
+    ndjson: &str,
+    lines: usize,
+    extra: &[&str],
+) -> (std::process::Child, usize) {
+    let child = Command::new(BIN)
+        .args([
+            "bench",
+            "--addr",
+            addr,
+            "-c",
+            "2",
+            "-d",
+            "30",
+            "--interval",
+            "0.1",
+        ])
+        .args(["--out", &format!("ndjson={ndjson}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mio-echo bench");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let written = std::fs::read_to_string(ndjson)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if written >= lines || Instant::now() > deadline {
+            return (child, written);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
