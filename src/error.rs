@@ -24,6 +24,11 @@ pub fn escape_peer_bytes(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
+/// "cannot write PATH: why", for every file the tool writes.
+pub fn cannot_write(path: &std::path::Path, err: &std::io::Error) -> String {
+    format!("cannot write {}: {}", path.display(), describe(err))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

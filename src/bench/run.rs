@@ -64,23 +64,28 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
     };
     let live = LiveCounters::default();
     let workers = config.threads.clamp(1, config.connections.max(1));
-    let live_out = std::sync::Arc::new(std::sync::Mutex::new(LiveOut::open(
-        &config.live,
-        config
-            .open_loop
-            .as_ref()
-            .map(|open| (open.profile.clone(), config.warmup)),
-    )?));
+    let live_out = std::sync::Arc::new(std::sync::Mutex::new(LiveOut::open(&config.live)?));
+    let board = |length| {
+        let board = intervals::Board::new(length, workers);
+        match &config.open_loop {
+            Some(open) => board.with_target(open.profile.clone(), config.warmup),
+            None => board,
+        }
+    };
     let intervals = config.interval.map(|length| {
+        let board = board(length);
+        if config.live.is_empty() {
+            return board;
+        }
         let live_out = live_out.clone();
-        intervals::Board::new(length, workers).with_sink(Box::new(move |summary, length, end| {
+        board.with_sink(Box::new(move |summary, length, end| {
             live_out
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .write(summary, length, end);
         }))
     });
-    let steps = config.step.map(|length| intervals::Board::new(length, workers));
+    let steps = config.step.map(board);
     let threads = config.threads.clamp(1, config.connections.max(1));
     let connected = Barrier::new(threads);
     let config = &Config {
@@ -143,16 +148,7 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
             rss_held_bytes: held,
             bytes_per_connection: held.saturating_sub(before) as f64 / report.connected.max(1) as f64,
         });
-    report.intervals = intervals.as_ref().map(|board| {
-        let mut summaries = board.summaries();
-        if let Some(open) = &config.open_loop {
-            let (warmup, length) = (config.warmup.as_secs_f64(), board.length.as_secs_f64());
-            for summary in &mut summaries {
-                summary.target_per_s = Some(open.profile.rate_at(warmup + summary.t_s + length / 2.0));
-            }
-        }
-        summaries
-    });
+    report.intervals = intervals.as_ref().map(intervals::Board::summaries);
     report.file_errors.extend(
         live_out
             .lock()
@@ -160,17 +156,12 @@ fn run_streams(config: &Config) -> Result<(Report, Option<intervals::Board>), St
             .errors(),
     );
     report.steps = steps.as_ref().map(|board| {
-        let warmup = config.warmup.as_secs_f64();
-        let step = board.length.as_secs_f64();
         board
             .summaries()
             .into_iter()
-            .enumerate()
-            .map(|(i, figures)| super::report::Step {
-                target_per_s: config
-                    .open_loop
-                    .as_ref()
-                    .map_or(0.0, |open| open.profile.rate_at(warmup + (i as f64 + 0.5) * step)),
+            .map(|mut figures| super::report::Step {
+                // A step's own field: the flattened figures must not say it twice.
+                target_per_s: figures.target_per_s.take().unwrap_or(0.0),
                 figures,
             })
             .collect()

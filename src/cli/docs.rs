@@ -39,13 +39,8 @@ pub fn man(page: Option<&str>, out: &mut impl Write) -> Result<ExitCode, Failure
 /// `mio-echo man --install DIR`: every page into `DIR/man1`.
 pub fn install(dir: &std::path::Path) -> Result<ExitCode, Failure> {
     let section = dir.join("man1");
-    let fail = |path: &std::path::Path, err: io::Error| {
-        Failure::Runtime(format!(
-            "cannot write {}: {}",
-            path.display(),
-            crate::error::describe(&err)
-        ))
-    };
+    let fail =
+        |path: &std::path::Path, err: io::Error| Failure::Runtime(crate::error::cannot_write(path, &err));
     std::fs::create_dir_all(&section).map_err(|err| fail(&section, err))?;
     for page in std::iter::once(None).chain(PAGES.iter().map(|page| Some(*page))) {
         let name = page.map_or("mio-echo".to_string(), |page| format!("mio-echo-{page}"));

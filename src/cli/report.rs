@@ -10,6 +10,7 @@ use super::bench_args::ReportArgs;
 use super::values::Failure;
 use crate::bench;
 use crate::bench::Report;
+use crate::error::cannot_write;
 
 /// `--report`'s file, created before the run and written after it.
 pub struct Page {
@@ -26,9 +27,15 @@ impl Page {
         })
     }
 
-    /// Writes the page for `report`; the error says which file.
-    pub fn write(mut self, report: &Report) -> Result<(), String> {
-        let html = bench::report::html::render(&[(label_of(&self.path), report)])?;
+    /// Writes the page of one run, named after the file.
+    pub fn write(self, report: &Report) -> Result<(), String> {
+        let label = label_of(&self.path);
+        self.write_all(&[(label, report)])
+    }
+
+    /// Writes the page of `reports`; the error says which file.
+    fn write_all(mut self, reports: &[(String, &Report)]) -> Result<(), String> {
+        let html = bench::report::html::render(reports)?;
         self.file
             .write_all(html.as_bytes())
             .and_then(|()| self.file.flush())
@@ -54,13 +61,10 @@ pub fn run_report(args: &ReportArgs) -> Result<ExitCode, Failure> {
     }
     print!("{}", comparison(&reports));
     if let Some(out) = &args.html {
-        let page = Page::create(out)?;
         let borrowed: Vec<(String, &Report)> = reports.iter().map(|(label, r)| (label.clone(), r)).collect();
-        let html = bench::report::html::render(&borrowed).map_err(Failure::Runtime)?;
-        let Page { path, mut file } = page;
-        file.write_all(html.as_bytes())
-            .and_then(|()| file.flush())
-            .map_err(|err| Failure::Runtime(cannot_write(&path, &err)))?;
+        Page::create(out)?
+            .write_all(&borrowed)
+            .map_err(Failure::Runtime)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -108,8 +112,4 @@ fn label_of(path: &Path) -> String {
         || path.display().to_string(),
         |stem| stem.to_string_lossy().into_owned(),
     )
-}
-
-fn cannot_write(path: &Path, err: &std::io::Error) -> String {
-    format!("cannot write {}: {}", path.display(), crate::error::describe(err))
 }

@@ -158,23 +158,9 @@ where
             path = socket.as_tcp().and_then(|tcp| tcp.try_clone().ok());
             if let (Some(tcp), false) = (socket.as_tcp(), options.knobs.is_default()) {
                 // What the connected socket has, read back (not what was asked).
-                let sock = socket2::SockRef::from(tcp);
-                let congestion = sock
-                    .tcp_congestion()
-                    .map(|name| String::from_utf8_lossy(&name).trim_end_matches('\0').to_string());
                 eprintln!(
-                    "socket: sndbuf {}, rcvbuf {}, mss {}, tos {:#04x}, congestion {}, nodelay {}",
-                    sock.send_buffer_size().unwrap_or(0),
-                    sock.recv_buffer_size().unwrap_or(0),
-                    crate::sys::int_option(tcp, libc::IPPROTO_TCP, libc::TCP_MAXSEG).unwrap_or(0),
-                    if tcp.local_addr().is_ok_and(|a| a.is_ipv6()) {
-                        sock.tclass_v6()
-                    } else {
-                        sock.tos_v4()
-                    }
-                    .unwrap_or(0),
-                    congestion.unwrap_or_default(),
-                    sock.tcp_nodelay().unwrap_or(false)
+                    "socket: {}",
+                    crate::transport::knobs::describe(&socket2::SockRef::from(tcp))
                 );
             }
         }

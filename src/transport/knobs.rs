@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 
 use socket2::Socket;
 
+type BufferSet = fn(&Socket, usize) -> std::io::Result<()>;
+type BufferGet = fn(&Socket) -> std::io::Result<usize>;
+
 /// The options asked for; `None`: the system's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Knobs {
@@ -37,31 +40,36 @@ impl Knobs {
     pub fn apply(&self, socket: &Socket, ipv6: bool) -> Result<String, String> {
         let failed = |what: &str, err: std::io::Error| format!("{what}: {}", crate::error::describe(&err));
         let mut took = Vec::new();
-        if let Some(size) = self.sndbuf {
-            socket
-                .set_send_buffer_size(size)
-                .map_err(|e| failed("--sndbuf", e))?;
-            let got = socket.send_buffer_size().map_err(|e| failed("--sndbuf", e))?;
-            // The kernel doubles what it is given (for its bookkeeping) and
-            // clamps it to net.core.wmem_max.
+        // The kernel doubles a buffer size it is given (for its bookkeeping)
+        // and clamps it to net.core.wmem_max / rmem_max.
+        let buffers: [(&str, Option<usize>, BufferSet, BufferGet, &str); 2] = [
+            (
+                "sndbuf",
+                self.sndbuf,
+                Socket::set_send_buffer_size,
+                Socket::send_buffer_size,
+                "wmem_max",
+            ),
+            (
+                "rcvbuf",
+                self.rcvbuf,
+                Socket::set_recv_buffer_size,
+                Socket::recv_buffer_size,
+                "rmem_max",
+            ),
+        ];
+        for (name, size, set, get, cap) in buffers {
+            let Some(size) = size else { continue };
+            let flag = format!("--{name}");
+            let got = set(socket, size)
+                .and_then(|()| get(socket))
+                .map_err(|e| failed(&flag, e))?;
             if got < size {
                 return Err(format!(
-                    "--sndbuf {size}: the kernel took {got} (net.core.wmem_max caps it)"
+                    "{flag} {size}: the kernel took {got} (net.core.{cap} caps it)"
                 ));
             }
-            took.push(format!("sndbuf {got}"));
-        }
-        if let Some(size) = self.rcvbuf {
-            socket
-                .set_recv_buffer_size(size)
-                .map_err(|e| failed("--rcvbuf", e))?;
-            let got = socket.recv_buffer_size().map_err(|e| failed("--rcvbuf", e))?;
-            if got < size {
-                return Err(format!(
-                    "--rcvbuf {size}: the kernel took {got} (net.core.rmem_max caps it)"
-                ));
-            }
-            took.push(format!("rcvbuf {got}"));
+            took.push(format!("{name} {got}"));
         }
         if let Some(mss) = self.mss {
             crate::sys::set_int_option(socket, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss as libc::c_int)
@@ -98,8 +106,7 @@ impl Knobs {
                     available.trim()
                 ));
             }
-            let got = socket.tcp_congestion().map_err(|e| failed("--congestion", e))?;
-            let got = String::from_utf8_lossy(&got).trim_end_matches('\0').to_string();
+            let got = congestion(socket).map_err(|e| failed("--congestion", e))?;
             if got != *name {
                 return Err(format!("--congestion {name}: the kernel took {got}"));
             }
@@ -159,6 +166,31 @@ impl Knobs {
             .map_err(|err| format!("cannot connect to {addr}: {}", crate::error::describe(&err)))?;
         Ok((socket.into(), took))
     }
+}
+
+/// The congestion control a socket uses, by name.
+fn congestion(socket: &Socket) -> std::io::Result<String> {
+    let name = socket.tcp_congestion()?;
+    Ok(String::from_utf8_lossy(&name).trim_end_matches('\0').to_string())
+}
+
+/// What a connected TCP socket has, read from the kernel (`send --verbose`).
+pub fn describe(socket: &Socket) -> String {
+    let ipv6 = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .is_some_and(|a| a.is_ipv6());
+    let tos = if ipv6 { socket.tclass_v6() } else { socket.tos_v4() };
+    format!(
+        "sndbuf {}, rcvbuf {}, mss {}, tos {:#04x}, congestion {}, nodelay {}",
+        socket.send_buffer_size().unwrap_or(0),
+        socket.recv_buffer_size().unwrap_or(0),
+        crate::sys::int_option(socket, libc::IPPROTO_TCP, libc::TCP_MAXSEG).unwrap_or(0),
+        tos.unwrap_or(0),
+        congestion(socket).unwrap_or_default(),
+        socket.tcp_nodelay().unwrap_or(false)
+    )
 }
 
 #[cfg(test)]

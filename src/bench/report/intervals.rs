@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::bench::pacing::schedule::RateProfile;
 use crate::bench::report::errors::Errors;
 use crate::bench::report::histograms;
 use crate::bench::report::tcp::TcpFigures;
@@ -98,6 +99,9 @@ pub struct Board {
     start: OnceLock<Instant>,
     /// `--out`: each stretch written as it completes.
     sink: Option<Mutex<Sink>>,
+    /// Open loop: the rate profile and the warm-up before the window, for
+    /// each stretch's target at its middle.
+    target: Option<(RateProfile, Duration)>,
 }
 
 impl Board {
@@ -108,7 +112,23 @@ impl Board {
             stretches: Mutex::new(Vec::new()),
             start: OnceLock::new(),
             sink: None,
+            target: None,
         }
+    }
+
+    /// Open loop: each stretch's summary says the target rate at its
+    /// middle (a ramp or steps move it).
+    pub fn with_target(mut self, profile: RateProfile, warmup: Duration) -> Board {
+        self.target = Some((profile, warmup));
+        self
+    }
+
+    fn summarize(&self, index: usize, stretch: &Stretch) -> Summary {
+        let mut summary = stretch.summary(index, self.length);
+        summary.target_per_s = self.target.as_ref().map(|(profile, warmup)| {
+            profile.rate_at(warmup.as_secs_f64() + summary.t_s + self.length.as_secs_f64() / 2.0)
+        });
+        summary
     }
 
     /// Hands every stretch to `sink` as it completes.
@@ -148,7 +168,7 @@ impl Board {
         if stretch.reporters == self.workers
             && let Some(sink) = &self.sink
         {
-            let summary = stretch.summary(index, self.length);
+            let summary = self.summarize(index, stretch);
             let start = *self.start.get_or_init(Instant::now);
             let end = start + self.length * (index as u32 + 1);
             // The wall-clock time of the stretch's end (it may be a moment ago).
@@ -165,7 +185,7 @@ impl Board {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let index = stretches.iter().rposition(|s| s.reporters >= self.workers)?;
-        Some((index, stretches[index].summary(index, self.length)))
+        Some((index, self.summarize(index, &stretches[index])))
     }
 
     /// Every stretch, in order (after the run).
@@ -180,7 +200,7 @@ impl Board {
         self.all()
             .iter()
             .enumerate()
-            .map(|(index, stretch)| stretch.summary(index, self.length))
+            .map(|(index, stretch)| self.summarize(index, stretch))
             .collect()
     }
 }

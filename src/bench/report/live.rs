@@ -25,8 +25,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::bench::pacing::schedule::RateProfile;
 use crate::bench::report::intervals::Summary;
+use crate::error::cannot_write;
 
 /// How a live output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ const COLUMNS: [&str; 23] = [
 
 struct Output {
     format: Format,
-    name: String,
+    name: PathBuf,
     writer: Box<dyn Write + Send>,
     /// The first write error; nothing more is written there.
     failed: Option<String>,
@@ -98,27 +98,19 @@ struct Output {
 /// The open live outputs of a run.
 pub struct LiveOut {
     outputs: Vec<Output>,
-    /// Open loop: the rate profile, and the warm-up it starts with.
-    target: Option<(RateProfile, Duration)>,
 }
 
 impl LiveOut {
     /// Opens (creates, truncates) every output before the run, and writes
     /// the CSV headers.
-    pub fn open(specs: &[Spec], target: Option<(RateProfile, Duration)>) -> Result<LiveOut, String> {
+    pub fn open(specs: &[Spec]) -> Result<LiveOut, String> {
         let mut outputs = Vec::new();
         for spec in specs {
-            let (name, writer): (String, Box<dyn Write + Send>) = match &spec.path {
+            let (name, writer): (PathBuf, Box<dyn Write + Send>) = match &spec.path {
                 None => ("standard output".into(), Box::new(io::stdout())),
                 Some(path) => {
-                    let file = File::create(path).map_err(|err| {
-                        format!(
-                            "cannot write {}: {}",
-                            path.display(),
-                            crate::error::describe(&err)
-                        )
-                    })?;
-                    (path.display().to_string(), Box::new(BufWriter::new(file)))
+                    let file = File::create(path).map_err(|err| cannot_write(path, &err))?;
+                    (path.clone(), Box::new(BufWriter::new(file)))
                 }
             };
             let mut output = Output {
@@ -132,7 +124,7 @@ impl LiveOut {
             }
             outputs.push(output);
         }
-        Ok(LiveOut { outputs, target })
+        Ok(LiveOut { outputs })
     }
 
     /// Writes one completed interval to every output, and flushes it.
@@ -173,10 +165,6 @@ impl LiveOut {
 
     fn values(&self, s: &Summary, length: Duration, end: SystemTime) -> [Option<f64>; 23] {
         let secs = length.as_secs_f64();
-        let target = self
-            .target
-            .as_ref()
-            .map(|(profile, warmup)| profile.rate_at(warmup.as_secs_f64() + s.t_s + secs / 2.0));
         let e = &s.errors_by_kind;
         let count = |n: u64| Some(n as f64);
         [
@@ -185,7 +173,7 @@ impl LiveOut {
             Some(secs),
             count(s.messages),
             Some(s.messages_per_s),
-            target,
+            s.target_per_s,
             count(s.bytes),
             Some(s.bytes as f64 / secs),
             count(s.errors),
@@ -218,11 +206,7 @@ impl Output {
             .and_then(|()| self.writer.write_all(b"\n"))
             .and_then(|()| self.writer.flush());
         if let Err(err) = written {
-            self.failed = Some(format!(
-                "cannot write {}: {}",
-                self.name,
-                crate::error::describe(&err)
-            ));
+            self.failed = Some(cannot_write(&self.name, &err));
         }
     }
 }
@@ -292,10 +276,6 @@ mod tests {
         };
         let mut live = LiveOut {
             outputs: vec![output(Format::Csv, &csv), output(Format::Ndjson, &ndjson)],
-            target: Some((
-                RateProfile::new(&[(Duration::from_secs(10), 1000.0, 1000.0)]),
-                Duration::ZERO,
-            )),
         };
         live.outputs[0].line(&COLUMNS.join(","));
         let summary = Summary {
@@ -316,7 +296,7 @@ mod tests {
             send_lag_p50_us: None,
             send_lag_p99_us: None,
             connections: 50,
-            target_per_s: None,
+            target_per_s: Some(1000.0),
             tcp: None,
         };
         live.write(

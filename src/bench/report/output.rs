@@ -18,6 +18,7 @@ use crate::bench::report::Report;
 use crate::bench::report::histograms::decode;
 use crate::bench::report::histograms::percentile_distribution;
 use crate::bench::report::intervals::Board;
+use crate::error::cannot_write;
 
 /// The output files, open and waiting for the run's figures.
 pub struct Files {
@@ -78,10 +79,6 @@ pub fn check(config: &Config) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn cannot_write(path: &Path, err: &std::io::Error) -> String {
-    format!("cannot write {}: {}", path.display(), crate::error::describe(err))
 }
 
 fn write(
