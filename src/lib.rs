@@ -46,12 +46,13 @@
 //!   runs it: `engine/`, the stream engine, one load thread each (connect,
 //!   traffic, the open loop and its state, batched sends, the window and
 //!   its tally, source addresses, the payload pattern); `datagrams/`, the
-//!   datagram engine (`--mode udp`); `pacing/`, the open loop's schedule
+//!   datagram engine (`--mode udp`); `pacing/`, the open loop's schedule,
 //!   grid and timer; `report/`, the figures (`collect.rs` adds the threads
-//!   up, `intervals.rs`, `histograms.rs` and `output.rs` give time series
-//!   and HdrHistogram files, `live.rs` is `--out`, `html.rs` the HTML
-//!   report, `tcp.rs` the path's TCP_INFO, `merge.rs` is `bench merge`); `slo.rs` and
-//!   `search.rs`, the gates and the max-rate search; `probe.rs`, CPU and
+//!   up, `text.rs` is the summary, `intervals.rs`, `histograms.rs` and
+//!   `output.rs` give time series and HdrHistogram files, `live.rs` is
+//!   `--out`, `html.rs` the HTML report, `tcp.rs` the path's TCP_INFO,
+//!   `merge.rs` is `bench merge`); `slo.rs` and `search.rs`, the gates and
+//!   the max-rate search; `probe.rs`, CPU and
 //!   progress; `signals.rs`, interrupted runs.
 //!
 //! Around them:
