@@ -19,7 +19,8 @@
 //!   `handshake.rs`, on `deadlines.rs`'s queue); `figures.rs`, the figures
 //!   (`stats.rs`: the summary and the stats line; `metrics.rs`: the
 //!   Prometheus endpoint); `drain.rs`, what a graceful stop keeps;
-//!   `shutdown.rs`, the stop signals.
+//!   `shutdown.rs`, the stop signals; `said.rs`, a refused source said in
+//!   the log once per 10 s across reactors.
 //! - `service/`: what happens to the bytes. `mod.rs` is what the reactor
 //!   asks of a service; `echo.rs` and `broadcast.rs` are the plain ones,
 //!   `tls_echo.rs` (with `tls_echo/wire.rs`) the echo over rustls.
@@ -32,8 +33,9 @@
 //!   user of a socket follows (`Hints`, and the one write loop), and
 //!   `knobs.rs`, the socket options a client sets and reads back; `udp/`: the
 //!   UDP echo (`echo.rs`, batched) and its abuse guards (`guard.rs`).
-//! - `tls/`: rustls settings, the server's (`config.rs`) and the clients'
-//!   (`client.rs`, and `session.rs` over a non-blocking socket).
+//! - `tls/`: rustls settings, the server's (`config.rs`, with mutual TLS's
+//!   client verifier) and the clients' (`client.rs`, and `session.rs` over
+//!   a non-blocking socket); `pem.rs` reads both sides' PEM files.
 //!
 //! The clients:
 //! - `client/`: `send` (`mod.rs`) and `chat` (`chat.rs`) over `link.rs`, a

@@ -5,6 +5,7 @@ use clap::Args;
 use super::address::Endpoint;
 use super::values::Failure;
 use crate::tls::client::{ClientTls, ClientTlsSettings};
+use crate::tls::pem::KeyPair;
 
 #[derive(Debug, Args)]
 pub struct TlsClientArgs {
@@ -40,6 +41,16 @@ pub struct TlsClientArgs {
         requires = "tls"
     )]
     pub tls_alpn: Vec<String>,
+
+    /// Show this certificate chain (PEM) to a server that asks for one (mutual TLS)
+    ///
+    /// Its private key comes from --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "tls_key"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: RSA, ECDSA or Ed25519)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl TlsClientArgs {
@@ -58,6 +69,11 @@ impl TlsClientArgs {
             insecure: self.tls_insecure,
             alpn: self.tls_alpn.clone(),
             resume,
+            identity: self
+                .tls_cert
+                .clone()
+                .zip(self.tls_key.clone())
+                .map(|(cert, key)| KeyPair { cert, key }),
         };
         let host = endpoint
             .addr

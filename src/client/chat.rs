@@ -49,7 +49,10 @@ pub fn run(
                 "{addr} answered with a TLS alert: it is a TLS server (add --tls)"
             ));
         }
-        Err(Lost::Socket(err)) => return Err(format!("connection to {addr} lost: {}", describe(&err))),
+        Err(Lost::Socket(err)) => {
+            return Err(crate::tls::client::describe_alert_in(&err, &addr.to_string())
+                .unwrap_or_else(|| format!("connection to {addr} lost: {}", describe(&err))));
+        }
     }
     if input_ended.load(Ordering::Acquire) {
         eprintln!("{addr} closed the connection");

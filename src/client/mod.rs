@@ -218,9 +218,8 @@ where
             ReceiveError::TlsAlert => {
                 format!("{addr} answered with a TLS alert: it is a TLS server (add --tls)")
             }
-            ReceiveError::Socket(err) => {
-                format!("receiving from {addr} failed: {}", describe(&err))
-            }
+            ReceiveError::Socket(err) => crate::tls::client::describe_alert_in(&err, &addr.to_string())
+                .unwrap_or_else(|| format!("receiving from {addr} failed: {}", describe(&err))),
             ReceiveError::Output(err) => format!("cannot write the reply: {}", describe(&err)),
         })?;
         let (received, server_closed) = received;

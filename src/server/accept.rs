@@ -37,6 +37,13 @@ pub(super) struct Arrival {
     pub proxied: bool,
 }
 
+impl Arrival {
+    /// The client's address, `None` over a Unix socket.
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        ip_of(self.client)
+    }
+}
+
 pub(super) struct Doors {
     /// "reactor N: " with `--threads`, so log lines say which one.
     tag: String,

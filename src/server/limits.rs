@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use socket2::TcpKeepalive;
 
-/// How often a source over its share is said in the log, at most.
-const LOG_EVERY: Duration = Duration::from_secs(10);
+use super::said::OncePerSource;
 
 /// `--keepalive SECS [--keepalive-interval SECS] [--keepalive-probes N]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,7 +62,7 @@ impl DeadPeers {
 #[derive(Default)]
 pub struct SourceTable {
     counts: HashMap<IpAddr, usize>,
-    logged: HashMap<IpAddr, Instant>,
+    said: OncePerSource,
 }
 
 pub type SourceCounts = Arc<Mutex<SourceTable>>;
@@ -86,7 +85,7 @@ impl PerSource {
     }
 
     /// Takes a slot for `ip`, or says no; `Err(true)` when the refusal
-    /// should be logged (once per source per [`LOG_EVERY`]).
+    /// should be logged (once per source per [`super::said::EVERY`]).
     pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), bool> {
         let mut table = self
             .counts
@@ -97,19 +96,7 @@ impl PerSource {
             *count += 1;
             return Ok(());
         }
-        let due = table
-            .logged
-            .get(&ip)
-            .is_none_or(|last| now.saturating_duration_since(*last) >= LOG_EVERY);
-        if due {
-            table.logged.insert(ip, now);
-            if table.logged.len() > 10_000 {
-                table
-                    .logged
-                    .retain(|_, last| now.saturating_duration_since(*last) < LOG_EVERY);
-            }
-        }
-        Err(due)
+        Err(table.said.due(ip, now))
     }
 
     /// The admitted connection of `ip` now has slab key `key`.
@@ -197,6 +184,6 @@ mod tests {
         assert_eq!(a.admit(other, t0), Ok(()), "another source is not affected");
         b.closed(5);
         assert_eq!(a.admit(ip, t0), Ok(()), "a slot freed by another reactor");
-        assert_eq!(a.admit(ip, t0 + LOG_EVERY), Err(true));
+        assert_eq!(a.admit(ip, t0 + super::super::said::EVERY), Err(true));
     }
 }

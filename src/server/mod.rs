@@ -16,6 +16,7 @@ mod listener;
 pub mod metrics;
 pub mod proxy;
 mod reactor;
+mod said;
 mod shutdown;
 mod stats;
 mod timers;
@@ -201,6 +202,7 @@ impl Server {
             metrics,
         } = self;
         let sources = SourceCounts::default();
+        let refusals_said = said::SharedOncePerSource::default();
         let single = reactors.len() == 1;
         let setup = |id: usize, bound: Bound| reactor::Setup {
             bound,
@@ -213,6 +215,7 @@ impl Server {
                 .max_per_ip
                 .map(|limit| PerSource::new(limit, sources.clone())),
             metrics: None,
+            refusals_said: Arc::clone(&refusals_said),
         };
         let summaries: Vec<io::Result<Summary>> = std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(reactors.len());

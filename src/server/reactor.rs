@@ -28,6 +28,7 @@ use super::limits::PerSource;
 use super::listener::Bound;
 use super::metrics::MetricsEndpoint;
 use super::proxy::ProxyGate;
+use super::said::{self, SharedOncePerSource};
 use super::shutdown::ShutdownSignals;
 use super::stats::{Closed, StatsBoard, StatsReporter, Summary, plural};
 use super::timers::{Due, Timers};
@@ -58,6 +59,9 @@ pub struct Setup<'a> {
     pub per_source: Option<PerSource>,
     /// `--metrics-addr`, on the first reactor only.
     pub metrics: Option<MetricsEndpoint>,
+    /// Sources whose TLS client certificate was refused, and when they were
+    /// last said in the log; shared with the other reactors.
+    pub refusals_said: SharedOncePerSource,
 }
 
 pub struct Reactor<S: Service> {
@@ -79,6 +83,9 @@ pub struct Reactor<S: Service> {
     udp: Option<UdpEcho>,
     /// `--metrics-addr`, on the first reactor.
     metrics: Option<MetricsEndpoint>,
+    /// Refused TLS client certificates are said once per source per 10 s,
+    /// whichever reactor refuses them.
+    refusals_said: SharedOncePerSource,
     /// Connections that hit their budget with bytes possibly left unread.
     yielded: Vec<usize>,
     /// The previous turn's `yielded`, kept to reuse its allocation.
@@ -109,6 +116,7 @@ impl<S: Service> Reactor<S> {
             reporter,
             per_source,
             metrics,
+            refusals_said,
         } = setup;
         let tag = tag.map_or_else(String::new, |id| format!("reactor {id}: "));
         let proxy = config.proxy.clone().map(ProxyGate::new);
@@ -141,6 +149,7 @@ impl<S: Service> Reactor<S> {
             },
             drain: None,
             metrics,
+            refusals_said,
             yielded: Vec::new(),
             yielded_now: Vec::new(),
             casualties: Vec::new(),
@@ -339,7 +348,8 @@ impl<S: Service> Reactor<S> {
         self.timers.opened(key, self.now);
         self.figures.summary.connections += 1;
         let proxied = arrival.proxied;
-        entry.insert(self.service.open(arrival.stream));
+        let client = arrival.client_ip();
+        entry.insert(self.service.open(arrival.stream, client));
         if proxied {
             // Bytes may already wait behind the PROXY header: no new
             // edge will announce them.
@@ -433,6 +443,17 @@ impl<S: Service> Reactor<S> {
                 self.close(key, Closed::DeadPeer, "peer unreachable");
             }
             Progress::Failed(err) => self.close(key, Closed::Reset, &describe(&err)),
+            Progress::Refused(refusal) => {
+                if let Some(ip) = refusal.client
+                    && said::due(&self.refusals_said, ip, self.now)
+                {
+                    info!(
+                        "{}TLS clients from {ip} are refused: {} (said once per 10 s per source; all are counted)",
+                        self.tag, refusal.why
+                    );
+                }
+                self.close(key, Closed::ClientCertificate, &refusal.why);
+            }
         }
         self.service.take_casualties(&mut self.casualties);
         while let Some((victim, why)) = self.casualties.pop() {

@@ -21,16 +21,19 @@ pub enum Closed {
     Shutdown,
     /// A broadcast client too slow to take what it was sent.
     SlowConsumer,
+    /// A TLS client without a certificate that verifies (`--tls-client-ca`).
+    ClientCertificate,
 }
 
 impl Closed {
-    pub const ALL: [Closed; 6] = [
+    pub const ALL: [Closed; 7] = [
         Closed::Finished,
         Closed::Reset,
         Closed::IdleTimeout,
         Closed::DeadPeer,
         Closed::Shutdown,
         Closed::SlowConsumer,
+        Closed::ClientCertificate,
     ];
 
     /// The metric label.
@@ -42,6 +45,7 @@ impl Closed {
             Closed::DeadPeer => "keepalive",
             Closed::Shutdown => "shutdown",
             Closed::SlowConsumer => "slow_consumer",
+            Closed::ClientCertificate => "tls_client_cert",
         }
     }
 }
@@ -63,7 +67,7 @@ pub struct Summary {
     /// Connections refused over `--max-connections-per-ip`.
     pub per_ip_rejected: u64,
     /// Closed connections by [`Closed`] reason, in [`Closed::ALL`]'s order.
-    pub closed: [u64; 6],
+    pub closed: [u64; 7],
     /// Failed accepts, and the times accepting paused for lack of descriptors.
     pub accept_errors: u64,
     pub accept_backoffs: u64,
@@ -75,7 +79,7 @@ pub struct Summary {
 }
 
 /// How many counts a [`Summary`] holds.
-const COUNTERS: usize = 25;
+const COUNTERS: usize = 26;
 
 impl Summary {
     pub fn add(&mut self, other: &Summary) {
@@ -106,6 +110,7 @@ impl Summary {
             c[3],
             c[4],
             c[5],
+            c[6],
             self.accept_errors,
             self.accept_backoffs,
             self.read_pauses,
@@ -122,7 +127,7 @@ impl Summary {
     }
 
     fn counters_mut(&mut self) -> [&mut u64; COUNTERS] {
-        let [c0, c1, c2, c3, c4, c5] = &mut self.closed;
+        let [c0, c1, c2, c3, c4, c5, c6] = &mut self.closed;
         let u = &mut self.udp;
         [
             &mut self.connections,
@@ -138,6 +143,7 @@ impl Summary {
             c3,
             c4,
             c5,
+            c6,
             &mut self.accept_errors,
             &mut self.accept_backoffs,
             &mut self.read_pauses,

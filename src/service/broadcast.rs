@@ -167,7 +167,7 @@ impl Subscriber {
 impl Service for BroadcastService {
     type Connection = Subscriber;
 
-    fn open(&mut self, stream: Stream) -> Subscriber {
+    fn open(&mut self, stream: Stream, _client: Option<std::net::IpAddr>) -> Subscriber {
         Subscriber::new(stream)
     }
 

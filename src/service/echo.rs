@@ -30,7 +30,7 @@ impl EchoService {
 impl Service for EchoService {
     type Connection = Connection<Stream>;
 
-    fn open(&mut self, stream: Stream) -> Self::Connection {
+    fn open(&mut self, stream: Stream, _client: Option<std::net::IpAddr>) -> Self::Connection {
         Connection::new(stream)
     }
 

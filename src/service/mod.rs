@@ -8,6 +8,7 @@
 //! bytes).
 
 use std::io;
+use std::net::IpAddr;
 
 use crate::transport::Stream;
 use crate::transport::readiness::Readiness;
@@ -31,6 +32,19 @@ pub enum Progress {
     Finished,
     /// The socket failed (reset, broken pipe...): drop it.
     Failed(io::Error),
+    /// The client's credentials were refused (a TLS client certificate
+    /// missing or not verified): drop it, counted and logged apart from
+    /// broken connections.
+    Refused(Refusal),
+}
+
+/// Who was refused and why.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The client's address (from the PROXY header where there is one);
+    /// `None` over a Unix socket.
+    pub client: Option<IpAddr>,
+    pub why: String,
 }
 
 /// Byte counts of one call to drive, for the server's summary.
@@ -52,7 +66,9 @@ pub trait Service {
     /// Its connections start with a handshake that must end in time.
     const HANDSHAKES: bool = false;
 
-    fn open(&mut self, stream: Stream) -> Self::Connection;
+    /// A new client's connection; `client` is its address (from the PROXY
+    /// header where there is one), `None` over a Unix socket.
+    fn open(&mut self, stream: Stream, client: Option<IpAddr>) -> Self::Connection;
 
     fn stream(connection: &mut Self::Connection) -> &mut Stream;
 

@@ -20,6 +20,7 @@
 //! client, so a client that never reads cannot make the server grow.
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::transport::Stream;
@@ -31,7 +32,7 @@ use slab::Slab;
 mod wire;
 
 use crate::service::pending::PendingOutput;
-use crate::service::{Progress, Service, Transferred};
+use crate::service::{Progress, Refusal, Service, Transferred};
 use crate::transport::readiness::{Hints, Readiness, Received};
 use wire::{encode_too_small, encrypt_too_small, fill_growing, send};
 
@@ -83,6 +84,8 @@ impl TlsEchoService {
 pub struct TlsConnection {
     stream: Stream,
     tls: UnbufferedServerConnection,
+    /// Who, for the log, should its certificate be refused.
+    client: Option<IpAddr>,
     /// The start of a record (or of a handshake message) whose rest has
     /// not arrived; empty, and unallocated, almost always.
     partial: Vec<u8>,
@@ -117,11 +120,34 @@ impl TlsConnection {
 /// Why processing records stopped: the session failed, or the socket.
 enum Failed {
     Tls(String),
+    /// The client's certificate was refused (mutual TLS).
+    Certificate(String),
     Io(io::Error),
 }
 
 fn tls_failure(err: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, err.to_string())
+}
+
+/// The client's certificate refused, carried as an I/O error until
+/// [`TlsEchoService::drive`] makes it a [`Progress::Refused`].
+#[derive(Debug)]
+struct CertificateRefused(String);
+
+impl std::fmt::Display for CertificateRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CertificateRefused {}
+
+fn session_failure(failure: Failed) -> io::Error {
+    match failure {
+        Failed::Tls(why) => tls_failure(why),
+        Failed::Certificate(why) => io::Error::new(io::ErrorKind::PermissionDenied, CertificateRefused(why)),
+        Failed::Io(err) => err,
+    }
 }
 
 impl Service for TlsEchoService {
@@ -133,12 +159,13 @@ impl Service for TlsEchoService {
         connection.tls.is_handshaking()
     }
 
-    fn open(&mut self, stream: Stream) -> TlsConnection {
+    fn open(&mut self, stream: Stream, client: Option<IpAddr>) -> TlsConnection {
         let tls = UnbufferedServerConnection::new(Arc::clone(&self.config))
             .expect("a server session always starts");
         TlsConnection {
             stream,
             tls,
+            client,
             partial: Vec::new(),
             pending: PendingOutput::default(),
             hints: Hints::default(),
@@ -215,7 +242,16 @@ impl Service for TlsEchoService {
             Err(err) => {
                 // An alert queued by `process` goes out if the socket takes it now.
                 let _ = conn.flush();
-                Progress::Failed(err)
+                match err
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<CertificateRefused>())
+                {
+                    Some(refused) => Progress::Refused(Refusal {
+                        client: conn.client,
+                        why: refused.0.clone(),
+                    }),
+                    None => Progress::Failed(err),
+                }
             }
         }
     }
@@ -303,6 +339,9 @@ impl TlsEchoService {
             let status = tls.process_tls_records(&mut incoming[start..len]);
             let discard = status.discard;
             let step: Result<bool, Failed> = match status.state {
+                Err(err) if crate::tls::config::refuses_client_certificate(&err) => {
+                    Err(Failed::Certificate(err.to_string()))
+                }
                 Err(err) => Err(Failed::Tls(err.to_string())),
                 Ok(ConnectionState::ReadTraffic(mut traffic)) => loop {
                     match traffic.next_record() {
@@ -365,7 +404,7 @@ impl TlsEchoService {
                 Ok(false) => {}
                 Ok(true) => break,
                 Err(Failed::Io(err)) => return Err(err),
-                Err(Failed::Tls(why)) => {
+                Err(failure) => {
                     // Say why to the client: rustls queued its alert behind
                     // any records it had made (a ServerHello, say).
                     // (Only while records wait: past them, rustls would
@@ -383,7 +422,7 @@ impl TlsEchoService {
                         queued += n;
                     }
                     let _ = send(stream, pending, hints, &outgoing[..queued]);
-                    return Err(tls_failure(why));
+                    return Err(session_failure(failure));
                 }
             }
         }
@@ -412,8 +451,12 @@ fn log_handshake(tls: &UnbufferedServerConnection) {
     if !log::log_enabled!(log::Level::Debug) {
         return;
     }
+    let client = match tls.peer_certificates().and_then(<[_]>::first) {
+        Some(cert) => format!(", client certificate {}", crate::tls::config::subject(cert)),
+        None => String::new(),
+    };
     log::debug!(
-        "TLS handshake done: {}, {}, ALPN {}",
+        "TLS handshake done: {}, {}, ALPN {}{client}",
         tls.protocol_version().map_or("?".into(), |v| format!("{v:?}")),
         tls.negotiated_cipher_suite()
             .map_or("?".into(), |s| format!("{:?}", s.suite())),

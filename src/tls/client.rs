@@ -8,14 +8,15 @@
 //! server that answers a TLS hello with something else is said not to
 //! speak TLS.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::pem::{self, KeyPair};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct ClientTlsSettings {
     /// Keep sessions to resume them (tickets or IDs); off, every handshake
     /// is a full one (what `bench --mode churn --tls` measures by default).
     pub resume: bool,
+    /// A certificate to show a server that asks for one (mutual TLS).
+    pub identity: Option<KeyPair>,
 }
 
 /// A ready client configuration and the name to connect as.
@@ -50,19 +53,27 @@ impl ClientTls {
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|err| format!("TLS set-up failed: {err}"))?;
-        let mut config = if settings.insecure {
+        let builder = if settings.insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(
                     provider.signature_verification_algorithms,
                 )))
-                .with_no_client_auth()
         } else {
             let roots = match &settings.ca {
-                Some(path) => roots_from_file(path)?,
+                Some(path) => pem::trust_store(path, "CA file")?,
                 None => system_roots()?,
             };
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(roots)
+        };
+        let mut config = match &settings.identity {
+            Some(pair) => {
+                let (certs, key) = pair.load()?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|err| pair.misfit(&err))?
+            }
+            None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = settings.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         if !settings.resume {
@@ -92,24 +103,6 @@ impl ClientTls {
             ),
         }
     }
-}
-
-fn roots_from_file(path: &Path) -> Result<RootCertStore, String> {
-    let fail = |why: String| format!("cannot use the CA file {}: {why}", path.display());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|err| fail(super::config::pem_reason(&err)))?
-        .collect::<Result<_, _>>()
-        .map_err(|err| fail(super::config::pem_reason(&err)))?;
-    if certs.is_empty() {
-        return Err(fail("it holds no certificate".into()));
-    }
-    let mut roots = RootCertStore::empty();
-    for cert in certs {
-        roots
-            .add(cert)
-            .map_err(|err| fail(format!("a certificate in it is not usable: {err}")))?;
-    }
-    Ok(roots)
 }
 
 fn system_roots() -> Result<RootCertStore, String> {
@@ -160,9 +153,8 @@ pub fn describe_handshake_error(err: &rustls::Error, addr: &str, name: &str) -> 
             };
             format!("the certificate of {addr} does not verify: {reason} ({hint})")
         }
-        E::AlertReceived(alert) => {
-            format!("{addr} refused the TLS handshake with the alert '{alert:?}'")
-        }
+        E::AlertReceived(alert) => describe_alert(*alert, addr)
+            .unwrap_or_else(|| format!("{addr} refused the TLS handshake with the alert '{alert:?}'")),
         E::InappropriateHandshakeMessage { .. } | E::InappropriateMessage { .. } | E::InvalidMessage(_) => {
             format!(
                 "{addr} does not speak TLS: it answered the TLS hello with something else ({err}); \
@@ -170,6 +162,39 @@ pub fn describe_handshake_error(err: &rustls::Error, addr: &str, name: &str) -> 
             )
         }
         other => format!("the TLS handshake with {addr} failed: {other}"),
+    }
+}
+
+/// A server's alert about our client certificate (mutual TLS), in words
+/// that say what to do; `None` for any other alert. Under TLS 1.3 it comes
+/// after our side of the handshake is done, with the first read.
+pub fn describe_alert(alert: rustls::AlertDescription, addr: &str) -> Option<String> {
+    use rustls::AlertDescription as A;
+    let why = match alert {
+        A::CertificateRequired => {
+            return Some(format!(
+                "{addr} requires a client certificate: give one with --tls-cert and --tls-key"
+            ));
+        }
+        A::UnknownCA => "it is not signed by a CA the server trusts",
+        A::CertificateExpired => "it has expired or is not valid yet",
+        A::CertificateRevoked => "it was revoked",
+        A::BadCertificate | A::UnsupportedCertificate | A::CertificateUnknown => {
+            "it is not valid for a client (key usage, or a broken chain)"
+        }
+        A::AccessDenied => "the server denies it access",
+        _ => return None,
+    };
+    Some(format!(
+        "{addr} refused our client certificate (alert '{alert:?}'): {why}"
+    ))
+}
+
+/// [`describe_alert`] for an error from a session's read or write.
+pub fn describe_alert_in(err: &std::io::Error, addr: &str) -> Option<String> {
+    match crate::tls::session::tls_error(err)? {
+        rustls::Error::AlertReceived(alert) => describe_alert(*alert, addr),
+        _ => None,
     }
 }
 

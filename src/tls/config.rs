@@ -1,7 +1,8 @@
 //! The server's TLS settings: a certificate chain and key from PEM files
 //! (`--tls-cert`, `--tls-key`) or a fresh self-signed certificate
-//! (`--tls-self-signed`), made into one rustls `ServerConfig` with the ring
-//! provider, TLS 1.2 and 1.3.
+//! (`--tls-self-signed`), and whether clients must show a certificate of
+//! their own (`--tls-client-ca`, mutual TLS), made into one rustls
+//! `ServerConfig` with the ring provider, TLS 1.2 and 1.3.
 //!
 //! Every start-up failure is one line naming the file and the reason, so
 //! the server never starts half-configured.
@@ -11,22 +12,35 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
+
+use super::pem::{self, KeyPair};
 
 /// Where the certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
-    Files {
-        cert: PathBuf,
-        key: PathBuf,
-    },
+    Files(KeyPair),
     /// Made at start for the listen address and `localhost`.
     SelfSigned {
         write_cert: Option<PathBuf>,
     },
+}
+
+/// Whether clients show certificates, and whom they must be signed by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// None is asked for (plain server-authenticated TLS).
+    #[default]
+    Off,
+    /// `--tls-client-ca FILE`: a client without a certificate that
+    /// verifies against FILE is refused.
+    Required(PathBuf),
+    /// `--tls-client-ca-optional`: one is asked for; a client may send
+    /// none, but one it sends must verify.
+    Optional(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +48,7 @@ pub struct TlsSettings {
     pub identity: Identity,
     /// ALPN protocols offered, in order of preference.
     pub alpn: Vec<String>,
+    pub client_auth: ClientAuth,
 }
 
 /// A ready server configuration, and the certificate's SHA-256
@@ -46,22 +61,22 @@ pub struct Loaded {
 
 pub fn load(settings: &TlsSettings, listen: SocketAddr) -> Result<Loaded, String> {
     let (certs, key) = match &settings.identity {
-        Identity::Files { cert, key } => (read_certs(cert)?, read_key(key)?),
+        Identity::Files(pair) => pair.load()?,
         Identity::SelfSigned { write_cert } => self_signed(listen, write_cert.as_deref())?,
     };
     let fingerprint = sha256_hex(&certs[0]);
     let provider = super::provider();
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|err| format!("TLS set-up failed: {err}"))?
-        .with_no_client_auth()
+        .map_err(|err| format!("TLS set-up failed: {err}"))?;
+    let builder = match client_verifier(&settings.client_auth, provider)? {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .map_err(|err| match &settings.identity {
-            Identity::Files { cert, key } => format!(
-                "the key in {} does not fit the certificate in {}: {err}",
-                key.display(),
-                cert.display()
-            ),
+            Identity::Files(pair) => pair.misfit(&err),
             Identity::SelfSigned { .. } => format!("TLS set-up failed: {err}"),
         })?;
     config.alpn_protocols = settings.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
@@ -70,6 +85,47 @@ pub fn load(settings: &TlsSettings, listen: SocketAddr) -> Result<Loaded, String
         config: Arc::new(config),
         fingerprint,
     })
+}
+
+fn client_verifier(
+    auth: &ClientAuth,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, String> {
+    let (path, optional) = match auth {
+        ClientAuth::Off => return Ok(None),
+        ClientAuth::Required(path) => (path, false),
+        ClientAuth::Optional(path) => (path, true),
+    };
+    let roots = pem::trust_store(path, "client CA file")?;
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    let builder = if optional {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    let verifier = builder
+        .build()
+        .map_err(|err| format!("cannot use the client CA file {}: {err}", path.display()))?;
+    Ok(Some(verifier))
+}
+
+/// Whether `err`, a failed handshake on the server's side, is the client's
+/// certificate refused (none sent where one is required, or one that does
+/// not verify), as opposed to a broken or hostile session.
+pub fn refuses_client_certificate(err: &rustls::Error) -> bool {
+    matches!(
+        err,
+        rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_)
+    )
+}
+
+/// The subject of the client's certificate, for the log (a certificate
+/// X.509 parsers cannot read is named as such rather than trusted less).
+pub fn subject(cert: &CertificateDer<'_>) -> String {
+    match x509_parser::parse_x509_certificate(cert.as_ref()) {
+        Ok((_, parsed)) => crate::error::escape_peer_bytes(parsed.subject().to_string().as_bytes()),
+        Err(_) => "(unreadable subject)".into(),
+    }
 }
 
 /// Logs the SNI name and the ALPN protocols of each ClientHello at debug
@@ -101,40 +157,8 @@ impl ResolvesServerCert for LogClientHello {
     }
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let fail = |why: String| format!("cannot use the certificate file {}: {why}", path.display());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|err| fail(pem_reason(&err)))?
-        .collect::<Result<_, _>>()
-        .map_err(|err| fail(pem_reason(&err)))?;
-    if certs.is_empty() {
-        return Err(fail("it holds no certificate".into()));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|err| {
-        let why = match err {
-            pem::Error::NoItemsFound => "it holds no private key".to_string(),
-            other => pem_reason(&other),
-        };
-        format!("cannot use the key file {}: {why}", path.display())
-    })
-}
-
-pub(super) fn pem_reason(err: &pem::Error) -> String {
-    match err {
-        pem::Error::Io(err) => crate::error::describe(err),
-        pem::Error::NoItemsFound => "it holds no PEM item of that kind".into(),
-        other => format!("malformed PEM ({other})"),
-    }
-}
-
-type Identity2 = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
-
 /// An ECDSA P-256 certificate for `listen`'s address and `localhost`.
-fn self_signed(listen: SocketAddr, write_cert: Option<&Path>) -> Result<Identity2, String> {
+fn self_signed(listen: SocketAddr, write_cert: Option<&Path>) -> Result<pem::Identity, String> {
     let mut names = vec!["localhost".to_string()];
     if !listen.ip().is_unspecified() {
         names.push(listen.ip().to_string());
@@ -183,12 +207,13 @@ mod tests {
                 write_cert: Some(written.clone()),
             },
             alpn: vec!["echo".into()],
+            client_auth: ClientAuth::Off,
         };
         let loaded = load(&settings, listen()).unwrap();
         assert_eq!(loaded.fingerprint.len(), 32 * 3 - 1, "{}", loaded.fingerprint);
         assert_eq!(loaded.config.alpn_protocols, [b"echo".to_vec()]);
         // The written certificate loads back, with the same fingerprint.
-        let certs = read_certs(&written).unwrap();
+        let certs = pem::certificates(&written, "certificate file").unwrap();
         assert_eq!(sha256_hex(&certs[0]), loaded.fingerprint);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -201,11 +226,12 @@ mod tests {
         std::fs::write(&empty, "").unwrap();
         let missing = dir.join("missing.pem");
         let files = |cert: &Path, key: &Path| TlsSettings {
-            identity: Identity::Files {
+            identity: Identity::Files(KeyPair {
                 cert: cert.to_path_buf(),
                 key: key.to_path_buf(),
-            },
+            }),
             alpn: Vec::new(),
+            client_auth: ClientAuth::Off,
         };
         let err = |settings: TlsSettings| load(&settings, listen()).err().unwrap();
         let e = err(files(&missing, &empty));
@@ -226,6 +252,7 @@ mod tests {
                     write_cert: Some(made.clone()),
                 },
                 alpn: Vec::new(),
+                client_auth: ClientAuth::Off,
             },
             listen(),
         )
@@ -240,6 +267,19 @@ mod tests {
             "{e}"
         );
         assert_eq!(e.lines().count(), 1);
+        // A client CA file with no certificate in it.
+        let e = err(TlsSettings {
+            identity: Identity::SelfSigned { write_cert: None },
+            alpn: Vec::new(),
+            client_auth: ClientAuth::Required(empty.clone()),
+        });
+        assert_eq!(
+            e,
+            format!(
+                "cannot use the client CA file {}: it holds no certificate",
+                empty.display()
+            )
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

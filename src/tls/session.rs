@@ -209,6 +209,7 @@ mod tests {
         let settings = TlsSettings {
             identity: Identity::SelfSigned { write_cert: None },
             alpn: Vec::new(),
+            client_auth: crate::tls::config::ClientAuth::Off,
         };
         let server = crate::tls::config::load(&settings, listen).unwrap();
         let client = ClientTls::new(

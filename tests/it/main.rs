@@ -31,5 +31,6 @@ mod tls;
 mod tls_certs;
 mod tls_clients;
 mod tls_faults;
+mod tls_mutual;
 mod udp;
 mod unix;

@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::util::metrics::{get, metrics_address, scrape, scrape_until, value};
 use crate::util::{ServerProcess, TIMEOUT, connect, echo, pattern};
 
 /// Starts a server with metrics on a free port; returns it and that port.
@@ -12,48 +13,8 @@ fn with_metrics(args: &[&str]) -> (ServerProcess, SocketAddr) {
     let mut all = vec!["serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let server = ServerProcess::start_with_command(&all);
-    let metrics = server
-        .second_line()
-        .strip_prefix("metrics on ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let metrics = metrics_address(&server);
     (server, metrics)
-}
-
-/// One HTTP request, the whole response back.
-fn get(metrics: SocketAddr, request: &str) -> String {
-    let mut stream = TcpStream::connect_timeout(&metrics, TIMEOUT).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    // Until EOF, or a reset after the answer (for requests the server cut short).
-    let mut response = Vec::new();
-    let mut chunk = [0; 4096];
-    while let Ok(n @ 1..) = stream.read(&mut chunk) {
-        response.extend_from_slice(&chunk[..n]);
-    }
-    String::from_utf8_lossy(&response).into_owned()
-}
-
-fn scrape(metrics: SocketAddr) -> String {
-    get(metrics, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
-}
-
-/// The value of a sample line, e.g. `mio_echo_bytes_read_total`.
-fn value(text: &str, sample: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Scrapes until `done` holds (the reactors publish every 100 ms), bounded.
-fn scrape_until(metrics: SocketAddr, done: impl Fn(&str) -> bool) -> String {
-    let started = Instant::now();
-    loop {
-        let text = scrape(metrics);
-        if done(&text) || started.elapsed() > TIMEOUT {
-            return text;
-        }
-    }
 }
 
 #[test]

@@ -369,30 +369,14 @@ fn bench_udp_counts_loss_honestly_and_max_loss_gates_it() {
 #[test]
 fn udp_counts_are_in_the_metrics() {
     let server = udp_server(&["--udp-rate", "1", "--metrics-addr", "127.0.0.1:0"]);
-    let metrics: SocketAddr = server
-        .second_line()
-        .strip_prefix("metrics on ")
-        .and_then(|addr| addr.parse().ok())
-        .expect("the metrics address");
+    let metrics = util::metrics::metrics_address(&server);
     let socket = client_socket("127.0.0.1:0");
     for _ in 0..3 {
         socket.send_to(b"count me", server.addr).unwrap();
     }
     assert_eq!(replies(&socket), 1, "one answer at 1 per second");
     // The reactors publish their counts every 100 ms: scrape until they show.
-    let scrape = || {
-        let mut http = std::net::TcpStream::connect(metrics).unwrap();
-        http.set_read_timeout(Some(util::TIMEOUT)).unwrap();
-        http.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut http, &mut text).unwrap();
-        text
-    };
-    let deadline = std::time::Instant::now() + util::TIMEOUT;
-    let mut text = scrape();
-    while !text.contains("result=\"received\"} 3") && std::time::Instant::now() < deadline {
-        text = scrape();
-    }
+    let text = util::metrics::scrape_until(metrics, |text| text.contains("result=\"received\"} 3"));
     for line in [
         "mio_echo_udp_datagrams_total{result=\"received\"} 3",
         "mio_echo_udp_datagrams_total{result=\"echoed\"} 1",

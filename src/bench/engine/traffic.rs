@@ -235,6 +235,16 @@ impl Worker<'_> {
 
     pub(super) fn fail(&mut self, key: usize, err: &io::Error) {
         log::debug!("connection {} failed: {err}", self.conns[key].id);
+        // Under TLS 1.3 a server refuses a client certificate after the
+        // client's side of the handshake is done: the alert ends the first
+        // read. Said once, like a failed handshake, so that the run says why.
+        let target = self.plan.config.target().to_string();
+        if let Some(why) = crate::tls::client::describe_alert_in(err, &target) {
+            self.plan.warnings.once(
+                "handshake",
+                format!("{why} (further failures are counted as resets, not shown)"),
+            );
+        }
         self.tally.errors.resets += 1;
         let id = self.conns[key].id;
         self.remove(key);

@@ -137,6 +137,7 @@ fn run_schedule(input: Vec<u8>, seed: u64, scratch_len: usize, limits: Limits) -
                 return (std::mem::take(&mut conn.stream_mut().output), peak_pending);
             }
             Progress::Failed(err) => panic!("connection failed: {err}"),
+            Progress::Refused(refusal) => panic!("a plain echo refuses no one: {refusal:?}"),
             Progress::Waiting | Progress::Yielded => {}
         }
     }

@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: start the real binary on a port
 //! chosen by the OS, talk to it with blocking sockets, and always stop it.
 
+pub mod metrics;
 pub mod netns;
 pub mod tls;
 

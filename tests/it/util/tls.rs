@@ -254,3 +254,125 @@ pub fn s_client_echo(
     client.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     (status.success(), echoed, err)
 }
+
+/// Client certificates for mutual TLS, made by OpenSSL: a CA the server
+/// trusts, a good leaf it signed, a leaf from another CA, and one it
+/// signed that expired in 2020. Each leaf is `(certificate, key)`.
+pub struct ClientCerts {
+    pub ca: PathBuf,
+    pub good: (PathBuf, PathBuf),
+    pub wrong_ca: (PathBuf, PathBuf),
+    pub expired: (PathBuf, PathBuf),
+}
+
+/// A CA certificate and key, `NAME.pem` and `NAME.key`, for signing client
+/// leaves.
+fn client_ca(d: &Path, name: &str) {
+    let mut args = vec!["req", "-x509", "-nodes", "-days", "2"];
+    // Names of their own: a CA of the same name would be taken for the
+    // trusted one, and its leaves fail its signature instead.
+    let subject = format!("/CN=mio-echo test {name}");
+    args.extend_from_slice(&["-subj", &subject]);
+    args.extend_from_slice(new_key_args(KeyKind::Ecdsa));
+    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+    args.extend_from_slice(&[
+        "-keyout",
+        &key,
+        "-out",
+        &pem,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&args, d);
+}
+
+/// A client leaf's request: `NAME.key` and `NAME.csr`, for subject `/CN=NAME`.
+fn client_request(d: &Path, name: &str) {
+    let mut args = vec!["req", "-new", "-nodes"];
+    let subject = format!("/CN={name}/O=mio-echo tests");
+    args.extend_from_slice(&["-subj", &subject]);
+    args.extend_from_slice(new_key_args(KeyKind::Ecdsa));
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    args.extend_from_slice(&["-keyout", &key, "-out", &csr]);
+    openssl(&args, d);
+}
+
+pub fn make_client_certs(dir: &Scratch) -> ClientCerts {
+    let d = &dir.0;
+    std::fs::write(
+        d.join("client.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    client_ca(d, "client-ca");
+    client_ca(d, "other-ca");
+    let sign = |name: &str, ca: &str| {
+        client_request(d, name);
+        let (csr, pem) = (format!("{name}.csr"), format!("{name}.pem"));
+        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_pem,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+                "-out",
+                &pem,
+            ],
+            d,
+        );
+    };
+    sign("alice", "client-ca");
+    sign("mallory", "other-ca");
+    // `openssl x509` cannot date a certificate in the past; `openssl ca` can.
+    client_request(d, "old-bob");
+    std::fs::write(
+        d.join("ca.cnf"),
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+         default_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("serial"), "01\n").unwrap();
+    openssl(
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "client-ca.pem",
+            "-keyfile",
+            "client-ca.key",
+            "-in",
+            "old-bob.csr",
+            "-out",
+            "old-bob.pem",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+            "-extfile",
+            "client.ext",
+        ],
+        d,
+    );
+    let leaf = |name: &str| (d.join(format!("{name}.pem")), d.join(format!("{name}.key")));
+    ClientCerts {
+        ca: d.join("client-ca.pem"),
+        good: leaf("alice"),
+        wrong_ca: leaf("mallory"),
+        expired: leaf("old-bob"),
+    }
+}
