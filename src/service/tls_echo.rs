@@ -103,6 +103,44 @@ pub struct TlsConnection {
 }
 
 impl TlsConnection {
+    /// Queues our close_notify behind everything owed, if the session is
+    /// up and ours is not queued yet, and writes what the socket takes now.
+    /// (RFC 8446 6.1: each side sends close_notify before closing its write
+    /// side, whether or not the other did.)
+    fn say_close_notify(&mut self) {
+        if self.close_sent || self.tls.is_handshaking() {
+            return;
+        }
+        let mut record = Vec::new();
+        let TlsConnection {
+            tls,
+            stream,
+            pending,
+            hints,
+            partial,
+            ..
+        } = self;
+        // rustls may hold spans of the incomplete tail: it gets it back.
+        let status = tls.process_tls_records(partial);
+        let discard = status.discard;
+        let queued = match status.state {
+            Ok(ConnectionState::WriteTraffic(mut traffic)) => fill_growing(
+                &mut record,
+                0,
+                |out| traffic.queue_close_notify(out),
+                encrypt_too_small,
+            )
+            .ok(),
+            _ => None,
+        };
+        partial.drain(..discard);
+        if let Some(n) = queued {
+            let _ = send(stream, pending, hints, &record[..n]);
+            let _ = self.flush();
+            self.close_sent = true;
+        }
+    }
+
     /// Writes pending records until the socket is full or none is left.
     fn flush(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
@@ -189,39 +227,8 @@ impl Service for TlsEchoService {
     }
 
     fn farewell(connection: &mut TlsConnection) {
-        // A clean end for the client (not a truncation): close_notify, if
-        // the session is up and the socket takes it now.
-        if connection.close_sent || connection.tls.is_handshaking() {
-            return;
-        }
-        let mut record = Vec::new();
-        let TlsConnection {
-            tls,
-            stream,
-            pending,
-            hints,
-            partial,
-            ..
-        } = connection;
-        // rustls may hold spans of the incomplete tail: it gets it back.
-        let status = tls.process_tls_records(partial);
-        let discard = status.discard;
-        let queued = match status.state {
-            Ok(ConnectionState::WriteTraffic(mut traffic)) => fill_growing(
-                &mut record,
-                0,
-                |out| traffic.queue_close_notify(out),
-                encrypt_too_small,
-            )
-            .ok(),
-            _ => None,
-        };
-        partial.drain(..discard);
-        if let Some(n) = queued {
-            let _ = send(stream, pending, hints, &record[..n]);
-            let _ = connection.flush();
-            connection.close_sent = true;
-        }
+        // A clean end for the client (not a truncation).
+        connection.say_close_notify();
     }
 
     fn is_quiet(connection: &TlsConnection) -> bool {
@@ -290,7 +297,11 @@ impl TlsEchoService {
                 Received::Eof => {
                     conn.eof = true;
                     if !conn.peer_closed {
+                        // Still ours after the echo owed, so that the
+                        // client (ncat, which half-closes TCP at its
+                        // input's end) sees a clean end, not a truncation.
                         log::debug!("TLS stream truncated: EOF without close_notify");
+                        conn.say_close_notify();
                     }
                     continue;
                 }

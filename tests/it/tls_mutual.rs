@@ -1,14 +1,19 @@
 //! Mutual TLS: `serve --tls-client-ca` (and `--tls-client-ca-optional`)
 //! against clients that show certificates OpenSSL made, a good one, one
 //! from another CA and an expired one, or none; the clients being
-//! OpenSSL's `s_client`, Python's ssl, and our own send and bench.
+//! OpenSSL's `s_client`, Python's ssl, socat, ncat, and our own send and
+//! bench.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use crate::util::metrics::{metrics_address, scrape_until, value};
 use crate::util::tls::{ClientCerts, Scratch, make_client_certs, python, s_client_echo};
 use crate::util::{ServerProcess, run_bin, run_command};
+
+/// A client certificate and its key.
+type Leaf = (PathBuf, PathBuf);
 
 /// A self-signed server asking for client certificates signed by `ca`,
 /// with metrics; its certificate is written to `cert.pem` in `dir`.
@@ -29,11 +34,7 @@ fn mutual_server(dir: &Scratch, ca: &Path, extra: &[&str]) -> ServerProcess {
 
 /// `send --tls` with `leaf` as its certificate (or none): its exit, the
 /// echo, and its stderr.
-fn send(
-    server: &ServerProcess,
-    dir: &Scratch,
-    leaf: Option<&(std::path::PathBuf, std::path::PathBuf)>,
-) -> (bool, String, String) {
+fn send(server: &ServerProcess, dir: &Scratch, leaf: Option<&Leaf>) -> (bool, String, String) {
     let addr = server.addr.to_string();
     let ca = dir.file("cert.pem");
     let mut args = vec![
@@ -65,11 +66,7 @@ fn send(
 
 /// Python's ssl, with `leaf` loaded as its certificate (or none): prints
 /// the echo, or the name of the error that ended it.
-fn python_client(
-    server: &ServerProcess,
-    dir: &Scratch,
-    leaf: Option<&(std::path::PathBuf, std::path::PathBuf)>,
-) -> String {
+fn python_client(server: &ServerProcess, dir: &Scratch, leaf: Option<&Leaf>) -> String {
     let load = match leaf {
         Some((cert, key)) => format!(
             "ctx.load_cert_chain({:?}, {:?})\n",
@@ -102,7 +99,7 @@ except ssl.SSLError as err:
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-fn s_client_args(leaf: &(std::path::PathBuf, std::path::PathBuf)) -> [String; 4] {
+fn s_client_args(leaf: &Leaf) -> [String; 4] {
     [
         "-cert".into(),
         leaf.0.to_string_lossy().into_owned(),
@@ -111,8 +108,30 @@ fn s_client_args(leaf: &(std::path::PathBuf, std::path::PathBuf)) -> [String; 4]
     ]
 }
 
+/// socat or ncat to `server` over TLS, trusting `ca`, checking the name
+/// `localhost`, showing `leaf` if given; each ends at its input's end.
+fn tool_client(tool: &str, server: &ServerProcess, ca: &Path, leaf: Option<&Leaf>) -> Command {
+    let ca = ca.to_str().unwrap();
+    let port = server.addr.port().to_string();
+    let mut command = Command::new(tool);
+    if tool == "socat" {
+        let mut address = format!("OPENSSL:127.0.0.1:{port},cafile={ca},commonname=localhost");
+        if let Some((cert, key)) = leaf {
+            address += &format!(",cert={},key={}", cert.display(), key.display());
+        }
+        command.args(["-t", "5", "-", &address]);
+    } else {
+        command.args(["--ssl", "--ssl-verify", "--ssl-trustfile", ca]);
+        if let Some((cert, key)) = leaf {
+            command.arg("--ssl-cert").arg(cert).arg("--ssl-key").arg(key);
+        }
+        command.args(["localhost", &port]);
+    }
+    command
+}
+
 #[test]
-fn a_required_client_certificate_is_verified_for_openssl_python_and_send() {
+fn a_required_client_certificate_is_verified_for_openssl_python_socat_ncat_and_send() {
     let dir = Scratch::new("mtls-required");
     let certs: ClientCerts = make_client_certs(&dir);
     let server = mutual_server(&dir, &certs.ca, &[]);
@@ -125,6 +144,22 @@ fn a_required_client_certificate_is_verified_for_openssl_python_and_send() {
     let (ok, echoed, err) = s_client_echo(&server, &server_cert, &good, "from openssl\n");
     assert!(ok && echoed == "from openssl\n", "{echoed:?} {err}");
     assert_eq!(python_client(&server, &dir, Some(&certs.good)), "from python");
+    // From here on the one source is refused now and then.
+    let first_refusal = Instant::now();
+    for (tool, with_cert) in [("socat", true), ("ncat", true), ("socat", false), ("ncat", false)] {
+        let output = run_command(
+            tool_client(tool, &server, &server_cert, with_cert.then_some(&certs.good)),
+            b"from a tool\n",
+        );
+        let echoed = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if with_cert {
+            assert!(output.status.success(), "{tool}: {stderr}");
+            assert_eq!(echoed, "from a tool\n", "{tool}: {stderr}");
+        } else {
+            assert_eq!(echoed, "", "{tool} without a certificate: {stderr}");
+        }
+    }
     let (ok, echoed, err) = send(&server, &dir, Some(&certs.good));
     assert!(ok && echoed == "mutual hello", "{echoed:?} {err}");
     let log = server.wait_for_log("client certificate CN=alice, O=mio-echo tests");
@@ -134,7 +169,6 @@ fn a_required_client_certificate_is_verified_for_openssl_python_and_send() {
     );
 
     // Refused: no certificate (OpenSSL, Python, send), another CA's, an expired one.
-    let first_refusal = Instant::now();
     let (ok, echoed, _) = s_client_echo(&server, &server_cert, &[], "no certificate\n");
     assert!(
         !ok && echoed.is_empty(),
@@ -161,19 +195,20 @@ fn a_required_client_certificate_is_verified_for_openssl_python_and_send() {
     assert!(err.contains("(alert 'CertificateExpired')"), "{err}");
     let refusing_took = first_refusal.elapsed();
 
-    // Every refusal is counted; the one source is said once per 10 s.
+    // Every refusal is counted (socat's and ncat's without one, then the
+    // five above); the one source is said once per 10 s.
     let text = scrape_until(metrics, |text| {
         value(
             text,
             "mio_echo_connections_closed_total{reason=\"tls_client_cert\"}",
-        ) == Some(5.0)
+        ) == Some(7.0)
     });
     assert_eq!(
         value(
             &text,
             "mio_echo_connections_closed_total{reason=\"tls_client_cert\"}"
         ),
-        Some(5.0),
+        Some(7.0),
         "{text}"
     );
     assert_eq!(
