@@ -20,6 +20,7 @@ mod exhaustion;
 mod faults;
 mod limits;
 mod metrics;
+mod names;
 mod open_loop;
 mod proxy;
 mod reactors;
