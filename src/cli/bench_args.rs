@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::address::Endpoint;
 use super::bench_values::{
-    Payload, RateSpec, parse_grid, parse_open_rate, parse_payload, parse_percentile, parse_rate_spec,
+    Payload, Rate, RateSpec, parse_grid, parse_open_rate, parse_payload, parse_percentile, parse_rate_spec,
     parse_share, parse_start_at,
 };
 use super::tls_args::TlsClientArgs;
@@ -29,7 +29,8 @@ message. Mismatches, early EOFs, resets, connect failures and timeouts are count
 any of them makes the exit status 1.
 
 Values take units: durations 250ms, 30s, 1m, 1h (a plain number is seconds, fractions allowed,
-at most 365 days); sizes 1k, 64KiB, 1M, 1MiB (a plain number is bytes); rates 10k, 2.5M per second.
+at most 365 days); sizes 1k, 64KiB, 1M, 1MiB (a plain number is bytes); rates 10k, 2.5M per second,
+and for --rate a bit rate of payload too: 100Mbit, 1Gbit (messages/s = bits / (8 x --size)).
 
 Examples:
   mio-echo bench --connections 1000 --size 512 --duration 10
@@ -183,16 +184,17 @@ pub struct BenchArgs {
     /// Open loop: R messages per second over all connections
     ///
     /// Each message at its scheduled time whether or not earlier echoes are back (pingpong and
-    /// udp); A:B ramps linearly from A to B over the duration. At least 1.
+    /// udp); A:B ramps linearly from A to B over the duration. At least 1. Or a bit rate of
+    /// payload, as iperf3's -b: 100Mbit, 1Gbit (messages per second = bits / (8 x --size)).
     #[arg(help_heading = "Rate (open loop)", long, value_name = "R|A:B", value_parser = parse_rate_spec, conflicts_with = "rate_steps")]
     pub rate: Option<RateSpec>,
 
-    /// Open loop in steps: R1 msg/s, then R2, ...
+    /// Open loop in steps: R1 msg/s (or bits: 100Mbit), then R2, ...
     ///
     /// Each step lasts --step-duration and is reported apart (the run lasts the steps, not
     /// --duration).
     #[arg(help_heading = "Rate (open loop)", long, value_name = "R1,R2,...", value_delimiter = ',', value_parser = parse_open_rate)]
-    pub rate_steps: Vec<f64>,
+    pub rate_steps: Vec<Rate>,
 
     /// Length of each of --rate-steps, in seconds
     #[arg(help_heading = "Rate (open loop)", long, value_name = "SECS", default_value = "10", value_parser = parse_timeout)]

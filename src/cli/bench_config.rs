@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::bench_args::BenchArgs;
-use super::bench_values::{Payload, RateSpec};
+use super::bench_values::{Payload, Rate, RateSpec, check_rate};
 use super::values::{Failure, MAX_BYTES};
 use crate::bench;
 
@@ -145,7 +145,7 @@ impl BenchArgs {
             progress: true,
             io_uring: !self.no_io_uring,
             drain_timeout: self.drain_timeout,
-            open_loop: self.open_loop()?,
+            open_loop: self.open_loop(size)?,
             duration: self.window_length(),
             slo: self.gates()?,
             interval: self.interval_length(),
@@ -223,32 +223,54 @@ impl BenchArgs {
         }
     }
 
-    /// Where `--find-max-rate` starts.
-    pub fn search_start(&self) -> f64 {
+    /// Where `--find-max-rate` starts, at `size` bytes a message.
+    pub fn search_start(&self, size: usize) -> f64 {
         match self.rate {
-            Some(RateSpec::Constant(rate)) => rate,
+            Some(RateSpec::Constant(rate)) => rate.per_second(size),
             _ => bench::search::DEFAULT_START,
         }
     }
 
-    /// The open loop's settings, or `None` for a closed loop.
-    fn open_loop(&self) -> Result<Option<bench::OpenLoop>, Failure> {
+    /// The open loop's settings at `size` bytes a message, or `None` for a
+    /// closed loop.
+    fn open_loop(&self, size: usize) -> Result<Option<bench::OpenLoop>, Failure> {
         let window = self.window_length();
         if self.find_max_rate && matches!(self.rate, Some(RateSpec::Ramp(..))) {
             return Err(Failure::Usage(
                 "--find-max-rate starts from one rate, not a ramp".into(),
             ));
         }
-        let start = self.search_start();
+        // A bit rate is messages only now that the size is known, and
+        // bounded as messages.
+        let messages = |rate: Rate, flag: &str| -> Result<f64, Failure> {
+            match rate {
+                Rate::Messages(rate) => Ok(rate),
+                Rate::Bits(bits) => check_rate(
+                    rate.per_second(size),
+                    &format!("{flag} {bits} bit/s at --size {size}"),
+                )
+                .map_err(Failure::Usage),
+            }
+        };
+        let start = self.search_start(size);
         let parts: Vec<(Duration, f64, f64)> = match (self.rate, self.rate_steps.as_slice()) {
             (None, []) if self.find_max_rate => vec![(window, start, start)],
             (None, []) => return Ok(None),
-            (Some(RateSpec::Constant(rate)), _) => vec![(window, rate, rate)],
-            (Some(RateSpec::Ramp(from, to)), _) => vec![(window, from, to)],
+            (Some(RateSpec::Constant(rate)), _) => {
+                let rate = messages(rate, "--rate")?;
+                vec![(window, rate, rate)]
+            }
+            (Some(RateSpec::Ramp(from, to)), _) => {
+                let from = match from {
+                    Rate::Messages(0.0) => 0.0,
+                    from => messages(from, "--rate")?,
+                };
+                vec![(window, from, messages(to, "--rate")?)]
+            }
             (None, steps) => steps
                 .iter()
-                .map(|&rate| (self.step_duration, rate, rate))
-                .collect(),
+                .map(|&rate| messages(rate, "--rate-steps").map(|rate| (self.step_duration, rate, rate)))
+                .collect::<Result<_, _>>()?,
         };
         if !matches!(self.mode, bench::Mode::Pingpong | bench::Mode::Udp) {
             return Err(Failure::Usage(format!(

@@ -8,8 +8,28 @@ use super::values::{MAX_BYTES, parse_timeout, si_number};
 /// `--rate`: one rate, or a ramp from one to another.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RateSpec {
-    Constant(f64),
-    Ramp(f64, f64),
+    Constant(Rate),
+    Ramp(Rate, Rate),
+}
+
+/// One rate as typed: messages per second (`20k`), or bits per second
+/// (`100Mbit`, as iperf3's `-b`), which become messages once the message
+/// size is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    Messages(f64),
+    Bits(f64),
+}
+
+impl Rate {
+    /// Messages per second at `size` bytes a message (the payload's bytes:
+    /// what a bit rate counts, as iperf3 does, not the headers).
+    pub fn per_second(self, size: usize) -> f64 {
+        match self {
+            Rate::Messages(rate) => rate,
+            Rate::Bits(bits) => bits / (8.0 * size as f64),
+        }
+    }
 }
 
 /// More than this many messages per second is beyond any one load generator.
@@ -48,17 +68,41 @@ pub(super) fn parse_grid(text: &str) -> Result<Duration, String> {
     Ok(step)
 }
 
-/// A rate of the open loop: positive, finite, at most [`MAX_RATE`].
-pub(super) fn parse_open_rate(text: &str) -> Result<f64, String> {
-    let rate = si_number(text)
-        .ok_or_else(|| format!("'{text}' is not a rate: messages per second, or with k or M (20k)"))?;
+/// A rate of the open loop as typed: messages per second (a number, or
+/// with k or M), or bits per second (`100Mbit`, `1Gbit`, `500kbit`, with or
+/// without `/s`). Bounds are checked once it is messages ([`check_rate`]).
+pub(super) fn parse_open_rate(text: &str) -> Result<Rate, String> {
+    let trimmed = text.trim();
+    let without_per_second = trimmed.strip_suffix("/s").unwrap_or(trimmed);
+    if let Some(number) = without_per_second.strip_suffix("bit") {
+        let bits = si_number(number).filter(|bits| *bits > 0.0).ok_or_else(|| {
+            format!("'{text}' is not a bit rate: a number with bit, kbit, Mbit or Gbit (100Mbit)")
+        })?;
+        return Ok(Rate::Bits(bits));
+    }
+    let rate = si_number(trimmed).ok_or_else(|| {
+        format!("'{text}' is not a rate: messages per second, or with k or M (20k), or bits with Mbit or Gbit (100Mbit)")
+    })?;
+    check_rate(rate, &format!("'{text}'")).map(Rate::Messages)
+}
+
+/// A rate in messages per second, at least 1 and at most [`MAX_RATE`];
+/// `what` names it in the error (what the user typed, quoted).
+pub(super) fn check_rate(rate: f64, what: &str) -> Result<f64, String> {
     if !rate.is_finite() || rate < 1.0 {
         // Below one a second, the summary's whole-number rates would read 0.
-        return Err(format!("'{text}': a rate must be at least 1 message per second"));
+        return Err(format!(
+            "{what}: a rate must be at least 1 message per second{}",
+            if rate.is_finite() && rate > 0.0 && rate < 1.0 {
+                format!(" (this is {rate:.3})")
+            } else {
+                String::new()
+            }
+        ));
     }
     if rate > MAX_RATE {
         return Err(format!(
-            "'{text}': more than {MAX_RATE:e} messages per second is beyond any one load generator; \
+            "{what}: more than {MAX_RATE:e} messages per second is beyond any one load generator; \
              spread the load over hosts (see `mio-echo bench merge`)"
         ));
     }
@@ -72,7 +116,7 @@ pub(super) fn parse_rate_spec(text: &str) -> Result<RateSpec, String> {
         Some((from, to)) => {
             let to = parse_open_rate(to)?;
             let from = match si_number(from) {
-                Some(0.0) => 0.0,
+                Some(0.0) => Rate::Messages(0.0),
                 _ => parse_open_rate(from)?,
             };
             Ok(RateSpec::Ramp(from, to))
@@ -152,4 +196,26 @@ pub(super) fn parse_share(text: &str) -> Result<f64, String> {
         .ok()
         .filter(|share| (0.0..=1.0).contains(share))
         .ok_or_else(|| format!("'{text}' is not a share from 0 to 1 (or 0% to 100%)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_messages_or_bits_of_payload() {
+        assert_eq!(parse_open_rate("20k"), Ok(Rate::Messages(20_000.0)));
+        assert_eq!(parse_open_rate("100Mbit"), Ok(Rate::Bits(1e8)));
+        assert_eq!(parse_open_rate("1Gbit/s"), Ok(Rate::Bits(1e9)));
+        assert_eq!(parse_open_rate("500kbit"), Ok(Rate::Bits(5e5)));
+        assert_eq!(Rate::Bits(40e6).per_second(500), 10_000.0);
+        assert_eq!(Rate::Messages(7.0).per_second(500), 7.0);
+        assert_eq!(
+            parse_rate_spec("0:1Gbit"),
+            Ok(RateSpec::Ramp(Rate::Messages(0.0), Rate::Bits(1e9)))
+        );
+        for bad in ["100Mbitz", "0bit", "-1Mbit", "Mbit", "0.5"] {
+            assert!(parse_open_rate(bad).is_err(), "{bad}");
+        }
+    }
 }

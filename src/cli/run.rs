@@ -235,7 +235,7 @@ fn run_bench(args: &BenchArgs) -> Result<ExitCode, Failure> {
         .transpose()?;
     bench::catch_signals()?;
     let mut report = if args.find_max_rate {
-        bench::search::find_max_rate(&config, args.search_start(), MAX_RATE)?
+        bench::search::find_max_rate(&config, args.search_start(config.size), MAX_RATE)?
     } else {
         bench::run(&config)?
     };

@@ -208,6 +208,63 @@ fn a_server_that_never_reads_gets_timeouts_not_silence() {
     drop(listener);
 }
 
+/// `--rate 40Mbit` at 500 B is 10,000 messages a second, in UDP as in
+/// TCP; the summary says the bits too.
+#[test]
+fn a_bit_rate_is_messages_at_the_message_size() {
+    let server = ServerProcess::start(&["--udp", "--udp-rate", "1M"]);
+    let addr = server.addr.to_string();
+    for mode in ["pingpong", "udp"] {
+        let (code, report, stderr) = bench_json(
+            &addr,
+            &[
+                "-c", "10", "--mode", mode, "--rate", "40Mbit", "--size", "500", "-d", "1",
+            ],
+        );
+        assert_eq!(code, Some(0), "{mode}: {stderr}");
+        // Messages due in the window: UDP's schedule may leave one at its edge.
+        let target = number(&report, "rate.target");
+        assert!(
+            (target - 10_000.0).abs() <= 1.0,
+            "{mode}: target {target}: {report}"
+        );
+        // What the rate governs is what went out (a UDP echo on a busy
+        // machine may lose some on the way back).
+        let sent = match mode {
+            "udp" => number(&report, "udp.sent"),
+            _ => number(&report, "rate.achieved"),
+        };
+        assert!(
+            (sent / 10_000.0 - 1.0).abs() < 0.02,
+            "{mode}: sent {sent}: {report}"
+        );
+    }
+    let output = run_bin(
+        &[
+            "bench", "--addr", &addr, "-c", "4", "--rate", "8Mbit/s", "--size", "1k", "-d", "0.5",
+        ],
+        b"",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // 1,000 messages of 1,000 B a second: 1 MB/s, 8 Mbit/s echoed.
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("throughput"))
+        .unwrap();
+    let figure = |unit: &str| -> f64 {
+        let before = &line[..line.find(unit).unwrap_or_else(|| panic!("no {unit} in {line}"))];
+        before.rsplit([' ', '(']).next().unwrap().parse().unwrap()
+    };
+    let (megabytes, megabits) = (figure(" MB/s"), figure(" Mbit/s"));
+    assert!((megabits - 8.0 * megabytes).abs() < 0.05, "{line}");
+    assert!((megabits / 8.0 - 1.0).abs() < 0.05, "{line}");
+}
+
 #[test]
 fn bad_rates_are_usage_errors() {
     for args in [
@@ -225,6 +282,12 @@ fn bad_rates_are_usage_errors() {
         &["--rate", "100", "--pacing-grid", "0.000001"],
         &["--rate", "100", "--pacing-grid", "2"],
         &["--rate", "100", "--pacing-grid", "1ms?"],
+        // Bit rates: under 1 message a second at the size, or not a unit.
+        &["--rate", "1kbit"],
+        &["--rate", "100Mbitz"],
+        &["--rate", "0bit"],
+        &["--rate-steps", "10Mbit,1kbit", "--size", "1k"],
+        &["--rate", "2000Gbit", "--size", "1"],
     ] {
         let mut all = vec!["bench", "--port", "9"];
         all.extend_from_slice(args);

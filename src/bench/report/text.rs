@@ -66,15 +66,20 @@ impl Report {
                 self.connected, self.connect_time_s
             );
         }
-        let mb = self.bytes_per_s / 1e6;
+        // Bytes and bits of payload (iperf3 and --rate's bit rates count bits).
+        let mb = format!(
+            "{:.2} MB/s echoed ({:.2} Mbit/s)",
+            self.bytes_per_s / 1e6,
+            self.bytes_per_s * 8.0 / 1e6
+        );
         let (throughput, totals) = match self.mode.as_str() {
-            "stream" => (format!("{mb:.2} MB/s echoed"), format!("{} bytes", self.bytes)),
+            "stream" => (mb, format!("{} bytes", self.bytes)),
             "churn" => (
-                format!("{:.0} connections/s, {mb:.2} MB/s echoed", self.connections_per_s),
+                format!("{:.0} connections/s, {mb}", self.connections_per_s),
                 format!("{} cycles, {} bytes", self.cycles, self.bytes),
             ),
             _ => (
-                format!("{:.0} msg/s, {mb:.2} MB/s echoed", self.messages_per_s),
+                format!("{:.0} msg/s, {mb}", self.messages_per_s),
                 format!("{} messages, {} bytes", self.messages, self.bytes),
             ),
         };
