@@ -105,6 +105,12 @@ pub fn render(board: &StatsBoard) -> String {
     );
     counter(
         &mut metrics,
+        "tcp_retransmitted_segments",
+        "Segments retransmitted by the kernel on TCP connections closed so far (TCP_INFO at close)",
+        total.tcp_retransmits,
+    );
+    counter(
+        &mut metrics,
         "accept_errors",
         "Failed accepts",
         total.accept_errors,

@@ -86,6 +86,9 @@ pub struct Reactor<S: Service> {
     /// Refused TLS client certificates are said once per source per 10 s,
     /// whichever reactor refuses them.
     refusals_said: SharedOncePerSource,
+    /// Read each TCP connection's retransmissions as it closes (for the
+    /// metrics: one `getsockopt` per connection, so only when they are on).
+    sample_tcp_info: bool,
     /// Connections that hit their budget with bytes possibly left unread.
     yielded: Vec<usize>,
     /// The previous turn's `yielded`, kept to reuse its allocation.
@@ -150,6 +153,7 @@ impl<S: Service> Reactor<S> {
             drain: None,
             metrics,
             refusals_said,
+            sample_tcp_info: config.metrics_addr.is_some(),
             yielded: Vec::new(),
             yielded_now: Vec::new(),
             casualties: Vec::new(),
@@ -468,6 +472,12 @@ impl<S: Service> Reactor<S> {
         self.figures.summary.count_close(reason);
         if matches!(reason, Closed::Shutdown | Closed::IdleTimeout) {
             S::farewell(&mut conn);
+        }
+        if self.sample_tcp_info {
+            // A Unix stream has no TCP_INFO: nothing to add.
+            if let Ok(info) = crate::sys::tcp_info(S::stream(&mut conn)) {
+                self.figures.summary.tcp_retransmits += u64::from(info.total_retrans);
+            }
         }
         // Dropping the socket closes it; with its receive queue empty (we read
         // to EOF) the kernel sends an orderly FIN, i.e. shutdown(Write) + close.

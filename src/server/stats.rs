@@ -76,10 +76,14 @@ pub struct Summary {
     pub read_pauses: u64,
     /// `--udp`: datagrams and what became of them.
     pub udp: crate::udp::UdpCounts,
+    /// Segments the kernel retransmitted on TCP connections, read from
+    /// `TCP_INFO` as each closes (with `--metrics-addr` only: a system call
+    /// per connection, none per message).
+    pub tcp_retransmits: u64,
 }
 
 /// How many counts a [`Summary`] holds.
-const COUNTERS: usize = 26;
+const COUNTERS: usize = 27;
 
 impl Summary {
     pub fn add(&mut self, other: &Summary) {
@@ -123,6 +127,7 @@ impl Summary {
             u.broadcast,
             u.rate_limited,
             u.evicted,
+            self.tcp_retransmits,
         ]
     }
 
@@ -156,6 +161,7 @@ impl Summary {
             &mut u.broadcast,
             &mut u.rate_limited,
             &mut u.evicted,
+            &mut self.tcp_retransmits,
         ]
     }
 
