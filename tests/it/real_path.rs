@@ -220,6 +220,48 @@ fn five_percent_loss_still_echoes_every_byte() {
     );
 }
 
+/// The RTT bench and send report (TCP_INFO) is the path's: through a
+/// delay line of 20 ms each way, about 40 ms, as bench's own latency says.
+#[test]
+fn the_rtt_reported_matches_a_delay_added_to_the_path() {
+    let Some(mut net) = Net::new("the_rtt_reported_matches_a_delay_added_to_the_path") else {
+        return;
+    };
+    let (client, server_ns) = (net.host("client"), net.host("server"));
+    let (_, server_ip, _line) = net.delay_line(&client, &server_ns, Duration::from_millis(20));
+    let server = serve_in(&net, &server_ns, server_ip, &[]);
+    let (code, report) = bench_in(&net, &client, server.addr, &["-c", "4", "-d", "2"]);
+    assert_eq!(code, Some(0), "{report}");
+    let (rtt, p50) = (
+        number(&report, "tcp.rtt_mean_us"),
+        number(&report, "latency.p50_us"),
+    );
+    // The line hands packets on a little late (a Python loop), never early.
+    assert!((40_000.0..50_000.0).contains(&rtt), "rtt {rtt} us: {report}");
+    assert!((40_000.0..50_000.0).contains(&p50), "p50 {p50} us: {report}");
+    assert_eq!(number(&report, "tcp.retransmits"), 0.0, "{report}");
+    let sent = mio_echo_in(
+        &net,
+        &client,
+        &["send", "--verbose", "--addr", &server.addr.to_string(), "hi"],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    let rtt: f64 = stderr
+        .split("rtt ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no rtt in: {stderr}"));
+    assert!(
+        (40_000.0..50_000.0).contains(&rtt),
+        "send's rtt {rtt} us: {stderr}"
+    );
+    eprintln!(
+        "20 ms each way: bench rtt {:.0} us, p50 {p50} us; send rtt {rtt} us",
+        number(&report, "tcp.rtt_mean_us")
+    );
+}
+
 /// `mio-echo send` of an HTTP request: the metrics answer comes back as
 /// the "reply" (and send says it is not an echo, which is true).
 /// An HTTP GET of /metrics from inside `ns`, read to the server's close

@@ -7,8 +7,9 @@
 //! [`Net::new`] says why and the test skips, except under CI, where it fails.
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 static NETS: AtomicUsize = AtomicUsize::new(0);
 
@@ -91,6 +92,59 @@ impl Net {
         (addr_a, addr_b)
     }
 
+    /// Joins two hosts through a delay line: a TUN device in each, and a
+    /// process of ours between them that hands each packet on `one_way`
+    /// after it arrived (tc's netem, which would do this in the kernel, is
+    /// not on every kernel). Returns the addresses of `a` and `b`, and the
+    /// line, which stops when dropped.
+    pub fn delay_line(&mut self, a: &str, b: &str, one_way: Duration) -> (Ipv4Addr, Ipv4Addr, DelayLine) {
+        self.links += 1;
+        let subnet = self.links;
+        let (end_a, end_b) = (
+            format!("{}-t{subnet}a", self.prefix),
+            format!("{}-t{subnet}b", self.prefix),
+        );
+        // The devices are made in this namespace by the line, which keeps
+        // them open, then moved into the hosts.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                DELAY_LINE,
+                &end_a,
+                &end_b,
+                &one_way.as_secs_f64().to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        let line = DelayLine(child);
+        assert_eq!(ready, "ready\n", "the delay line did not start");
+        let (addr_a, addr_b) = (Ipv4Addr::new(10, 77, subnet, 1), Ipv4Addr::new(10, 77, subnet, 2));
+        for (ns, end, addr, peer) in [(a, &end_a, addr_a, addr_b), (b, &end_b, addr_b, addr_a)] {
+            run(Command::new("ip").args(["link", "set", end, "netns", ns]));
+            run(Command::new("ip").args([
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &addr.to_string(),
+                "peer",
+                &peer.to_string(),
+                "dev",
+                end,
+            ]));
+            run(Command::new("ip").args(["-n", ns, "link", "set", end, "up"]));
+        }
+        (addr_a, addr_b, line)
+    }
+
     /// A command to run inside `ns`.
     pub fn exec(&self, ns: &str, program: &str) -> Command {
         let mut command = Command::new("ip");
@@ -103,6 +157,53 @@ impl Net {
         format!("v{link}{side}")
     }
 }
+
+/// The process of [`Net::delay_line`], stopped by its PID when dropped
+/// (its input's end stops it too).
+pub struct DelayLine(Child);
+
+impl Drop for DelayLine {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Two TUN devices (names in argv), each packet from one written to the
+/// other DELAY seconds after it came; a packet whose far end is down is
+/// lost, as on a wire. Ends at its standard input's end.
+const DELAY_LINE: &str = r#"
+import fcntl, heapq, os, select, struct, sys, time
+TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+def tun(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+a, b, delay = tun(sys.argv[1]), tun(sys.argv[2]), float(sys.argv[3])
+print("ready", flush=True)
+peer, queue, seq = {a: b, b: a}, [], 0
+while True:
+    wait = max(0.0, queue[0][0] - time.monotonic()) if queue else None
+    ready, _, _ = select.select([a, b, 0], [], [], wait)
+    for fd in ready:
+        if fd == 0:
+            if not os.read(0, 1):
+                sys.exit(0)
+            continue
+        try:
+            packet = os.read(fd, 65536)
+        except OSError:
+            continue
+        heapq.heappush(queue, (time.monotonic() + delay, seq, peer[fd], packet))
+        seq += 1
+    now = time.monotonic()
+    while queue and queue[0][0] <= now:
+        _, _, out, packet = heapq.heappop(queue)
+        try:
+            os.write(out, packet)
+        except OSError:
+            pass
+"#;
 
 impl Drop for Net {
     fn drop(&mut self) {
