@@ -5,7 +5,7 @@
 //! resolver is untouched. Needs root; elsewhere the test skips, except
 //! under CI, where it fails.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::util::tls::Scratch;
 use crate::util::{BIN, ServerProcess, run_command};
@@ -17,26 +17,13 @@ const NAME: &str = "dual.test";
 fn with_dual_name(hosts: &Scratch, args: &[&str], stdin: &[u8]) -> Option<Output> {
     let file = hosts.path("hosts");
     std::fs::write(&file, format!("::1 {NAME}\n127.0.0.1 {NAME}\n")).unwrap();
-    let probe = Command::new("unshare")
+    let mut probe = Command::new("unshare");
+    probe
         .args(["--mount", "mount", "--bind"])
         .arg(&file)
-        .arg("/etc/hosts")
-        .stdin(Stdio::null())
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {}
-        other => {
-            let why = match other {
-                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                Err(err) => err.to_string(),
-            };
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "cannot make a mount namespace on CI: {why}"
-            );
-            eprintln!("skipped: cannot make a mount namespace here ({why}); needs root");
-            return None;
-        }
+        .arg("/etc/hosts");
+    if !crate::util::root_probe("names", "make a mount namespace", &mut probe) {
+        return None;
     }
     let mut command = Command::new("unshare");
     command

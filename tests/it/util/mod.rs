@@ -430,3 +430,21 @@ pub fn bench_under_way(
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Runs a probe command that needs root (making a namespace, say): true if
+/// it worked. Where it did not, the test is skipped, said on stderr with
+/// what `cannot` do and why, except under CI (which runs as root), where
+/// the test fails.
+pub fn root_probe(test: &str, cannot: &str, probe: &mut Command) -> bool {
+    let why = match probe.stdin(Stdio::null()).stderr(Stdio::piped()).output() {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: cannot {cannot} on CI: {why}"
+    );
+    eprintln!("{test}: skipped: cannot {cannot} here ({why}); needs root");
+    false
+}

@@ -38,27 +38,14 @@ impl Net {
         let n = NETS.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("me{}-{n}", std::process::id() % 100_000);
         let probe = format!("{prefix}-probe");
-        let made = Command::new("ip")
-            .args(["netns", "add", &probe])
-            .stderr(Stdio::piped())
-            .output();
-        match made {
-            Ok(out) if out.status.success() => {
-                let _ = Command::new("ip").args(["netns", "del", &probe]).output();
-            }
-            other => {
-                let why = match other {
-                    Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                    Err(err) => err.to_string(),
-                };
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "{test}: cannot create network namespaces on CI: {why}"
-                );
-                eprintln!("{test}: skipped: cannot create network namespaces here ({why}); needs root");
-                return None;
-            }
+        if !super::root_probe(
+            test,
+            "create network namespaces",
+            Command::new("ip").args(["netns", "add", &probe]),
+        ) {
+            return None;
         }
+        let _ = Command::new("ip").args(["netns", "del", &probe]).output();
         Some(Net {
             prefix,
             namespaces: Vec::new(),
