@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side UDP benchmark: mio-echo serve --udp-only against the C limit
-# (benches/c-udp-echo: recvmmsg/sendmmsg and nothing else) and a tokio
-# UdpSocket echo server. Prints a table of medians and ratios and writes the
+# (benches/c-udp-echo: recvmmsg/sendmmsg and nothing else), the same C loop
+# asleep in epoll_wait (c-udp-echo ADDR epoll: what the readiness model costs)
+# and a tokio UdpSocket echo server. Prints a table of medians and ratios,
+# with paired ratios (each repetition's runs side by side), and writes the
 # UDP section of docs/benchmarks.md.
 #   scripts/bench-udp.sh [--reps N] [--duration SECS] [--no-write]
 set -euo pipefail

@@ -6,15 +6,23 @@
  *
  *   cc -O2 -o udp-echo udp_echo.c && ./udp-echo 127.0.0.1:0
  *
+ * With a second argument `epoll`, the same loop the way a readiness-based
+ * server must run it (mio-echo's: src/udp/echo.rs): a non-blocking socket,
+ * edge-triggered epoll_wait(2) to sleep, then recvmmsg/sendmmsg until a
+ * batch comes back short. What the two differ by is the cost of sleeping
+ * and waking in epoll instead of in recvmmsg.
+ *
  * Prints "listening on ADDR" as mio-echo serve does; stops on SIGTERM.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,7 +58,26 @@ int main(int argc, char **argv) {
     getsockname(fd, (struct sockaddr *)&addr, &len);
     printf("listening on %s:%d\n", host, ntohs(addr.sin_port));
     fflush(stdout);
+    int use_epoll = argc > 2 && strcmp(argv[2], "epoll") == 0;
+    int ep = -1;
+    if (use_epoll) {
+        struct epoll_event interest = {.events = EPOLLIN | EPOLLET};
+        ep = epoll_create1(0);
+        if (ep < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &interest) < 0) {
+            perror("epoll");
+            return 1;
+        }
+    }
+    int drained = 1;
     for (;;) {
+        if (use_epoll && drained) {
+            struct epoll_event event;
+            if (epoll_wait(ep, &event, 1, -1) < 0 && errno != EINTR) {
+                perror("epoll_wait");
+                return 1;
+            }
+            drained = 0;
+        }
         for (int i = 0; i < BATCH; i++) {
             iov[i].iov_base = slots[i];
             iov[i].iov_len = SLOT;
@@ -61,13 +88,19 @@ int main(int argc, char **argv) {
                 .msg_iovlen = 1,
             };
         }
-        int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
+        int n = recvmmsg(fd, msgs, BATCH, use_epoll ? MSG_DONTWAIT : MSG_WAITFORONE, NULL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (use_epoll && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                drained = 1;
+                continue;
+            }
             perror("recvmmsg");
             return 1;
         }
+        /* A short batch emptied the queue: the next datagram is a new edge. */
+        drained = use_epoll && n < BATCH;
         for (int i = 0; i < n; i++)
             iov[i].iov_len = msgs[i].msg_len;
         for (int sent = 0; sent < n;) {
