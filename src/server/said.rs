@@ -18,6 +18,10 @@ const REMEMBERED: usize = 10_000;
 #[derive(Debug, Default)]
 pub struct OncePerSource {
     last: HashMap<IpAddr, Instant>,
+    /// Full, and none expires before this: a new source is turned down
+    /// without a scan of the table (a flood of new sources costs one scan
+    /// per expiry, not one per source).
+    full_until: Option<Instant>,
 }
 
 /// One [`OncePerSource`] for all reactors, so that the limit holds for the
@@ -32,10 +36,15 @@ impl OncePerSource {
             return false;
         }
         if self.last.len() >= REMEMBERED && !self.last.contains_key(&ip) {
-            self.last.retain(|_, last| fresh(last));
-            if self.last.len() >= REMEMBERED {
+            if self.full_until.is_some_and(|until| now < until) {
                 return false;
             }
+            self.last.retain(|_, last| fresh(last));
+            if self.last.len() >= REMEMBERED {
+                self.full_until = self.last.values().min().map(|oldest| *oldest + EVERY);
+                return false;
+            }
+            self.full_until = None;
         }
         self.last.insert(ip, now);
         true
@@ -71,6 +80,11 @@ mod tests {
             .count();
         assert_eq!(newly_said, REMEMBERED - 1, "the table held `ip` already");
         assert_eq!(said.last.len(), REMEMBERED);
+        assert_eq!(
+            said.full_until,
+            Some(t1 + EVERY),
+            "the oldest, said at t1, expires first"
+        );
         // Once the period has passed, room is made for new ones.
         assert!(said.due(flood(REMEMBERED as u32 * 3), t1 + EVERY));
         assert!(said.last.len() <= REMEMBERED);
