@@ -261,11 +261,7 @@ impl BenchArgs {
                 vec![(window, rate, rate)]
             }
             (Some(RateSpec::Ramp(from, to)), _) => {
-                let from = match from {
-                    Rate::Messages(0.0) => 0.0,
-                    from => messages(from, "--rate")?,
-                };
-                vec![(window, from, messages(to, "--rate")?)]
+                vec![(window, messages(from, "--rate")?, messages(to, "--rate")?)]
             }
             (None, steps) => steps
                 .iter()

@@ -281,13 +281,13 @@ impl ServeArgs {
     /// that `--check` fails exactly where a start would, short of binding.
     pub fn config(&self) -> Result<server::Config, Failure> {
         let addr = self.endpoint.listen_addr()?;
-        if self.tls_client_ca.is_some() && self.tls_settings().is_none() {
+        let settings = self.tls_settings();
+        if self.tls_client_ca.is_some() && settings.is_none() {
             return Err(Failure::Usage(
                 "--tls-client-ca needs TLS: give --tls-cert and --tls-key, or --tls-self-signed".into(),
             ));
         }
-        let tls = self
-            .tls_settings()
+        let tls = settings
             .map(|settings| crate::tls::config::load(&settings, addr))
             .transpose()?;
         if let Some(name) = &self.unix {

@@ -50,7 +50,7 @@ pub fn run(
             ));
         }
         Err(Lost::Socket(err)) => {
-            return Err(crate::tls::client::describe_alert_in(&err, &addr.to_string())
+            return Err(crate::tls::client::describe_alert_in(&err, addr)
                 .unwrap_or_else(|| format!("connection to {addr} lost: {}", describe(&err))));
         }
     }

@@ -218,7 +218,7 @@ where
             ReceiveError::TlsAlert => {
                 format!("{addr} answered with a TLS alert: it is a TLS server (add --tls)")
             }
-            ReceiveError::Socket(err) => crate::tls::client::describe_alert_in(&err, &addr.to_string())
+            ReceiveError::Socket(err) => crate::tls::client::describe_alert_in(&err, addr)
                 .unwrap_or_else(|| format!("receiving from {addr} failed: {}", describe(&err))),
             ReceiveError::Output(err) => format!("cannot write the reply: {}", describe(&err)),
         })?;

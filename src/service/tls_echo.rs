@@ -155,7 +155,8 @@ impl TlsConnection {
     }
 }
 
-/// Why processing records stopped: the session failed, or the socket.
+/// Why driving a connection stopped: the session failed, the client's
+/// certificate was refused, or the socket.
 enum Failed {
     Tls(String),
     /// The client's certificate was refused (mutual TLS).
@@ -163,28 +164,9 @@ enum Failed {
     Io(io::Error),
 }
 
-fn tls_failure(err: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, err.to_string())
-}
-
-/// The client's certificate refused, carried as an I/O error until
-/// [`TlsEchoService::drive`] makes it a [`Progress::Refused`].
-#[derive(Debug)]
-struct CertificateRefused(String);
-
-impl std::fmt::Display for CertificateRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CertificateRefused {}
-
-fn session_failure(failure: Failed) -> io::Error {
-    match failure {
-        Failed::Tls(why) => tls_failure(why),
-        Failed::Certificate(why) => io::Error::new(io::ErrorKind::PermissionDenied, CertificateRefused(why)),
-        Failed::Io(err) => err,
+impl From<io::Error> for Failed {
+    fn from(err: io::Error) -> Failed {
+        Failed::Io(err)
     }
 }
 
@@ -246,18 +228,16 @@ impl Service for TlsEchoService {
         };
         match self.drive_one(conn, moved) {
             Ok(progress) => progress,
-            Err(err) => {
+            Err(failure) => {
                 // An alert queued by `process` goes out if the socket takes it now.
                 let _ = conn.flush();
-                match err
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<CertificateRefused>())
-                {
-                    Some(refused) => Progress::Refused(Refusal {
+                match failure {
+                    Failed::Certificate(why) => Progress::Refused(Refusal {
                         client: conn.client,
-                        why: refused.0.clone(),
+                        why,
                     }),
-                    None => Progress::Failed(err),
+                    Failed::Tls(why) => Progress::Failed(io::Error::new(io::ErrorKind::InvalidData, why)),
+                    Failed::Io(err) => Progress::Failed(err),
                 }
             }
         }
@@ -265,7 +245,7 @@ impl Service for TlsEchoService {
 }
 
 impl TlsEchoService {
-    fn drive_one(&mut self, conn: &mut TlsConnection, moved: &mut Transferred) -> io::Result<Progress> {
+    fn drive_one(&mut self, conn: &mut TlsConnection, moved: &mut Transferred) -> Result<Progress, Failed> {
         let mut plaintext_this_call = 0;
         loop {
             conn.flush()?;
@@ -323,7 +303,7 @@ impl TlsEchoService {
     /// echoed, a `close_notify` answered by ours once the echo is out.
     /// Keeps an incomplete tail in the connection; returns the plaintext
     /// bytes echoed.
-    fn process(&mut self, conn: &mut TlsConnection, len: usize) -> io::Result<usize> {
+    fn process(&mut self, conn: &mut TlsConnection, len: usize) -> Result<usize, Failed> {
         let Buffers {
             incoming,
             plaintext,
@@ -414,7 +394,7 @@ impl TlsEchoService {
             match step {
                 Ok(false) => {}
                 Ok(true) => break,
-                Err(Failed::Io(err)) => return Err(err),
+                Err(Failed::Io(err)) => return Err(Failed::Io(err)),
                 Err(failure) => {
                     // Say why to the client: rustls queued its alert behind
                     // any records it had made (a ServerHello, say).
@@ -433,7 +413,7 @@ impl TlsEchoService {
                         queued += n;
                     }
                     let _ = send(stream, pending, hints, &outgoing[..queued]);
-                    return Err(session_failure(failure));
+                    return Err(failure);
                 }
             }
         }
@@ -449,7 +429,7 @@ impl TlsEchoService {
         // it, so a tail up to MAX_PARTIAL is fine whatever the reads were
         // (a ClientHello over 18 KiB once failed when split across two).
         if rest.len() > MAX_PARTIAL {
-            return Err(tls_failure("an incomplete TLS message larger than 64 KiB"));
+            return Err(Failed::Tls("an incomplete TLS message larger than 64 KiB".into()));
         }
         conn.partial = rest.to_vec();
         Ok(echoed)

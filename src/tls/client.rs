@@ -168,7 +168,7 @@ pub fn describe_handshake_error(err: &rustls::Error, addr: &str, name: &str) -> 
 /// A server's alert about our client certificate (mutual TLS), in words
 /// that say what to do; `None` for any other alert. Under TLS 1.3 it comes
 /// after our side of the handshake is done, with the first read.
-pub fn describe_alert(alert: rustls::AlertDescription, addr: &str) -> Option<String> {
+fn describe_alert(alert: rustls::AlertDescription, addr: impl std::fmt::Display) -> Option<String> {
     use rustls::AlertDescription as A;
     let why = match alert {
         A::CertificateRequired => {
@@ -191,7 +191,7 @@ pub fn describe_alert(alert: rustls::AlertDescription, addr: &str) -> Option<Str
 }
 
 /// [`describe_alert`] for an error from a session's read or write.
-pub fn describe_alert_in(err: &std::io::Error, addr: &str) -> Option<String> {
+pub fn describe_alert_in(err: &std::io::Error, addr: impl std::fmt::Display) -> Option<String> {
     match crate::tls::session::tls_error(err)? {
         rustls::Error::AlertReceived(alert) => describe_alert(*alert, addr),
         _ => None,

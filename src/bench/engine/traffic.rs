@@ -238,8 +238,13 @@ impl Worker<'_> {
         // Under TLS 1.3 a server refuses a client certificate after the
         // client's side of the handshake is done: the alert ends the first
         // read. Said once, like a failed handshake, so that the run says why.
-        let target = self.plan.config.target().to_string();
-        if let Some(why) = crate::tls::client::describe_alert_in(err, &target) {
+        let refusal = self
+            .plan
+            .config
+            .tls
+            .as_ref()
+            .and_then(|_| crate::tls::client::describe_alert_in(err, self.plan.config.target()));
+        if let Some(why) = refusal {
             self.plan.warnings.once(
                 "handshake",
                 format!("{why} (further failures are counted as resets, not shown)"),
