@@ -100,76 +100,11 @@ pub fn make_chain(dir: &Scratch, leaf: KeyKind) -> Chain {
                     extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n";
     std::fs::write(d.join("ca.ext"), ca_ext).unwrap();
     std::fs::write(d.join("leaf.ext"), leaf_ext).unwrap();
-    let ec = new_key_args(KeyKind::Ecdsa);
-    let mut root = vec![
-        "req",
-        "-x509",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=mio-echo test root",
-    ];
-    root.extend_from_slice(ec);
-    root.extend_from_slice(&[
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&root, d);
-    let mut inter = vec!["req", "-new", "-nodes", "-subj", "/CN=mio-echo test intermediate"];
-    inter.extend_from_slice(ec);
-    inter.extend_from_slice(&["-keyout", "int.key", "-out", "int.csr"]);
-    openssl(&inter, d);
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "int.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ca.ext",
-            "-out",
-            "int.pem",
-        ],
-        d,
-    );
-    let mut leaf_req = vec!["req", "-new", "-nodes", "-subj", "/CN=localhost"];
-    leaf_req.extend_from_slice(new_key_args(leaf));
-    leaf_req.extend_from_slice(&["-keyout", "leaf.key", "-out", "leaf.csr"]);
-    openssl(&leaf_req, d);
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "int.pem",
-            "-CAkey",
-            "int.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "leaf.pem",
-        ],
-        d,
-    );
+    root_ca(d, "ca", "/CN=mio-echo test root");
+    request(d, "int", "/CN=mio-echo test intermediate", KeyKind::Ecdsa);
+    sign(d, "int", "ca", "ca.ext");
+    request(d, "leaf", "/CN=localhost", leaf);
+    sign(d, "leaf", "int", "leaf.ext");
     let chain = [
         std::fs::read_to_string(d.join("leaf.pem")).unwrap(),
         std::fs::read_to_string(d.join("int.pem")).unwrap(),
@@ -265,14 +200,9 @@ pub struct ClientCerts {
     pub expired: (PathBuf, PathBuf),
 }
 
-/// A CA certificate and key, `NAME.pem` and `NAME.key`, for signing client
-/// leaves.
-fn client_ca(d: &Path, name: &str) {
-    let mut args = vec!["req", "-x509", "-nodes", "-days", "2"];
-    // Names of their own: a CA of the same name would be taken for the
-    // trusted one, and its leaves fail its signature instead.
-    let subject = format!("/CN=mio-echo test {name}");
-    args.extend_from_slice(&["-subj", &subject]);
+/// A self-signed CA, `NAME.pem` with its key `NAME.key` (ECDSA P-256).
+fn root_ca(d: &Path, name: &str, subject: &str) {
+    let mut args = vec!["req", "-x509", "-nodes", "-days", "2", "-subj", subject];
     args.extend_from_slice(new_key_args(KeyKind::Ecdsa));
     let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
     args.extend_from_slice(&[
@@ -288,15 +218,45 @@ fn client_ca(d: &Path, name: &str) {
     openssl(&args, d);
 }
 
-/// A client leaf's request: `NAME.key` and `NAME.csr`, for subject `/CN=NAME`.
-fn client_request(d: &Path, name: &str) {
-    let mut args = vec!["req", "-new", "-nodes"];
-    let subject = format!("/CN={name}/O=mio-echo tests");
-    args.extend_from_slice(&["-subj", &subject]);
-    args.extend_from_slice(new_key_args(KeyKind::Ecdsa));
+/// A certificate request, `NAME.csr`, with a new key of `kind` in `NAME.key`.
+fn request(d: &Path, name: &str, subject: &str, kind: KeyKind) {
+    let mut args = vec!["req", "-new", "-nodes", "-subj", subject];
+    args.extend_from_slice(new_key_args(kind));
     let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
     args.extend_from_slice(&["-keyout", &key, "-out", &csr]);
     openssl(&args, d);
+}
+
+/// `NAME.csr` signed by the CA `CA.pem` (key `CA.key`) with the
+/// extensions in `extfile`, for two days: `NAME.pem`.
+fn sign(d: &Path, name: &str, ca: &str, extfile: &str) {
+    let (csr, pem) = (format!("{name}.csr"), format!("{name}.pem"));
+    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            extfile,
+            "-out",
+            &pem,
+        ],
+        d,
+    );
+}
+
+/// A client leaf's request, `NAME.csr` and `NAME.key`, for `/CN=NAME`.
+fn client_request(d: &Path, name: &str) {
+    request(d, name, &format!("/CN={name}/O=mio-echo tests"), KeyKind::Ecdsa);
 }
 
 pub fn make_client_certs(dir: &Scratch) -> ClientCerts {
@@ -306,35 +266,14 @@ pub fn make_client_certs(dir: &Scratch) -> ClientCerts {
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
     )
     .unwrap();
-    client_ca(d, "client-ca");
-    client_ca(d, "other-ca");
-    let sign = |name: &str, ca: &str| {
+    // Names of their own: a CA of the same name would be taken for the
+    // trusted one, and its leaves fail its signature instead.
+    root_ca(d, "client-ca", "/CN=mio-echo test client-ca");
+    root_ca(d, "other-ca", "/CN=mio-echo test other-ca");
+    for (name, ca) in [("alice", "client-ca"), ("mallory", "other-ca")] {
         client_request(d, name);
-        let (csr, pem) = (format!("{name}.csr"), format!("{name}.pem"));
-        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        openssl(
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "client.ext",
-                "-out",
-                &pem,
-            ],
-            d,
-        );
-    };
-    sign("alice", "client-ca");
-    sign("mallory", "other-ca");
+        sign(d, name, ca, "client.ext");
+    }
     // `openssl x509` cannot date a certificate in the past; `openssl ca` can.
     client_request(d, "old-bob");
     std::fs::write(
